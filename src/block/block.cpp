@@ -1,0 +1,315 @@
+#include "block/block.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <set>
+
+#include <rapidjson/document.h>
+
+#include "common/coding.h"
+#include "common/crc32c.h"
+
+namespace tracery::block {
+namespace {
+
+constexpr uint32_t kIndexMagic = 0x58495254;  // "TRIX"
+constexpr size_t kIndexEntryBytes = 24;       // trace ID, u32 row group, u32 ordinal
+constexpr size_t kIndexPageEntries = 256;
+
+void PutStringSet(std::string& out, const std::set<std::string>& strings) {
+  PutVarint(out, strings.size());
+  for (const auto& s : strings) PutLengthPrefixed(out, s);
+}
+
+bool ReadStringSet(ByteReader& reader, std::set<std::string>& out) {
+  uint64_t count;
+  if (!reader.ReadVarint(count) || count > reader.remaining()) return false;
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string_view s;
+    if (!reader.ReadLengthPrefixed(s)) return false;
+    out.emplace(s);
+  }
+  return true;
+}
+
+std::string BloomName(uint32_t shard) { return "bloom-" + std::to_string(shard); }
+
+}  // namespace
+
+std::string NewBlockId() {
+  static thread_local std::mt19937_64 rng(std::random_device{}() ^ uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()));
+  uint64_t hi = rng(), lo = rng();
+  hi = (hi & ~0xf000ull) | 0x4000ull;               // version 4
+  lo = (lo & ~(0xc000ull << 48)) | (0x8000ull << 48);  // variant 1
+  std::string raw;
+  for (int i = 7; i >= 0; --i) raw += char(hi >> (i * 8));
+  for (int i = 7; i >= 0; --i) raw += char(lo >> (i * 8));
+  std::string hex = HexEncode(raw);
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
+         hex.substr(20);
+}
+
+std::string BlockMeta::ToJson() const {
+  char buf[1024];
+  std::snprintf(buf, sizeof buf,
+                "{\"format\":\"tracery-block\",\"version\":%u,\"blockID\":\"%s\",\"tenantID\":\"%s\",\"tier\":\"%s\","
+                "\"startTimeUnixNano\":\"%llu\",\"endTimeUnixNano\":\"%llu\",\"totalTraces\":%llu,\"totalSpans\":%llu,"
+                "\"rowGroups\":%llu,\"dataBytes\":%llu,\"indexBytes\":%llu,\"indexEntriesOffset\":%llu,"
+                "\"bloomShards\":%u,\"createdUnixSeconds\":%lld}\n",
+                version, block_id.c_str(), tenant.c_str(), tier.c_str(), (unsigned long long)min_start_unix_nano,
+                (unsigned long long)max_end_unix_nano, (unsigned long long)trace_count, (unsigned long long)span_count,
+                (unsigned long long)row_groups, (unsigned long long)data_bytes, (unsigned long long)index_bytes,
+                (unsigned long long)index_entries_offset, bloom_shards, (long long)created_unix_seconds);
+  return buf;
+}
+
+Result<BlockMeta> BlockMeta::FromJson(std::string_view json) {
+  rapidjson::Document d;
+  d.Parse(json.data(), json.size());
+  if (d.HasParseError() || !d.IsObject()) return Status::Corruption("meta.json is not a JSON object");
+  auto u64 = [&](const char* key, uint64_t& out) {
+    auto it = d.FindMember(key);
+    if (it == d.MemberEnd()) return false;
+    if (it->value.IsUint64()) { out = it->value.GetUint64(); return true; }
+    if (it->value.IsString()) { out = std::strtoull(it->value.GetString(), nullptr, 10); return true; }
+    return false;
+  };
+  auto str = [&](const char* key, std::string& out) {
+    auto it = d.FindMember(key);
+    if (it == d.MemberEnd() || !it->value.IsString()) return false;
+    out = it->value.GetString();
+    return true;
+  };
+  BlockMeta m;
+  uint64_t version = 0, shards = 0, created = 0;
+  std::string format;
+  if (!str("format", format) || format != "tracery-block" || !u64("version", version))
+    return Status::Corruption("meta.json does not describe a tracery block");
+  if (version != kFormatVersion)
+    return Status::Corruption("block format version " + std::to_string(version) + " is not known to this reader (knows " +
+                              std::to_string(kFormatVersion) + ")");
+  if (!str("blockID", m.block_id) || !str("tenantID", m.tenant) || !str("tier", m.tier) ||
+      !u64("startTimeUnixNano", m.min_start_unix_nano) || !u64("endTimeUnixNano", m.max_end_unix_nano) ||
+      !u64("totalTraces", m.trace_count) || !u64("totalSpans", m.span_count) || !u64("rowGroups", m.row_groups) ||
+      !u64("dataBytes", m.data_bytes) || !u64("indexBytes", m.index_bytes) ||
+      !u64("indexEntriesOffset", m.index_entries_offset) || !u64("bloomShards", shards) || shards == 0 ||
+      shards > 4096)
+    return Status::Corruption("meta.json misses a field or has a bad value");
+  u64("createdUnixSeconds", created);
+  m.version = uint32_t(version);
+  m.bloom_shards = uint32_t(shards);
+  m.created_unix_seconds = int64_t(created);
+  return m;
+}
+
+Result<BlockMeta> WriteBlock(backend::ObjectStore& store, const std::string& tenant, const std::string& tier,
+                             const std::vector<TraceInput>& traces, const WriterOptions& options) {
+  BlockMeta meta;
+  meta.block_id = NewBlockId();
+  meta.tenant = tenant;
+  meta.tier = tier;
+  meta.bloom_shards = uint32_t(std::max<uint64_t>(1, (traces.size() + options.traces_per_bloom_shard - 1) /
+                                                         options.traces_per_bloom_shard));
+  meta.min_start_unix_nano = UINT64_MAX;
+  std::vector<BloomFilter> blooms;
+  for (uint32_t s = 0; s < meta.bloom_shards; ++s) blooms.push_back(BloomFilter::ForCount(traces.size() / meta.bloom_shards + 1));
+
+  std::string data, entries;
+  std::vector<RowGroupStats> row_groups;
+  RowGroupBuilder builder(options.zstd_level);
+  auto close_row_group = [&] {
+    RowGroupStats stats;
+    std::string encoded = builder.Finish(stats);
+    stats.offset = data.size();
+    stats.size = encoded.size();
+    data += encoded;
+    row_groups.push_back(std::move(stats));
+  };
+  for (const auto& input : traces) {
+    otlp::TracesData trace;
+    TRACERY_RETURN_IF_ERROR(otlp::DecodeTracesData(input.otlp, trace));
+    DeduplicateSpans(trace);
+    entries.append(input.id.View());
+    PutFixed32(entries, uint32_t(row_groups.size()));
+    PutFixed32(entries, builder.trace_count());
+    builder.AddTrace(input.id, trace);
+    blooms[BloomFilter::ShardOf(input.id, meta.bloom_shards)].Add(input.id);
+    meta.trace_count++;
+    meta.span_count += trace.SpanCount();
+    if (builder.span_count() >= options.row_group_spans) close_row_group();
+  }
+  if (builder.trace_count() > 0) close_row_group();
+
+  std::string index;
+  PutFixed32(index, kIndexMagic);
+  PutFixed32(index, kFormatVersion);
+  PutVarint(index, row_groups.size());
+  for (const auto& rg : row_groups) {
+    PutVarint(index, rg.offset);
+    PutVarint(index, rg.size);
+    PutVarint(index, rg.trace_count);
+    PutVarint(index, rg.span_count);
+    PutVarint(index, rg.min_start_unix_nano);
+    PutVarint(index, rg.max_end_unix_nano);
+    PutVarint(index, rg.max_duration_nano);
+    PutStringSet(index, rg.services);
+    PutStringSet(index, rg.attribute_keys);
+    meta.min_start_unix_nano = std::min(meta.min_start_unix_nano, rg.min_start_unix_nano);
+    meta.max_end_unix_nano = std::max(meta.max_end_unix_nano, rg.max_end_unix_nano);
+  }
+  PutFixed32(index, Crc32c(index));
+  meta.index_entries_offset = index.size();
+  index += entries;
+  if (meta.min_start_unix_nano == UINT64_MAX) meta.min_start_unix_nano = 0;
+  meta.row_groups = row_groups.size();
+  meta.data_bytes = data.size();
+  meta.index_bytes = index.size();
+  meta.created_unix_seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+
+  std::string prefix = tenant + "/" + meta.block_id + "/";
+  TRACERY_RETURN_IF_ERROR(store.Write(prefix + "data", data));
+  TRACERY_RETURN_IF_ERROR(store.Write(prefix + "index", index));
+  for (uint32_t s = 0; s < meta.bloom_shards; ++s) TRACERY_RETURN_IF_ERROR(store.Write(prefix + BloomName(s), blooms[s].Encode()));
+  TRACERY_RETURN_IF_ERROR(store.Write(prefix + "meta.json", meta.ToJson()));
+  return meta;
+}
+
+std::string BlockReader::ObjectName(std::string_view object) const {
+  return meta_.tenant + "/" + meta_.block_id + "/" + std::string(object);
+}
+
+Result<std::unique_ptr<BlockReader>> BlockReader::Open(backend::ObjectStore& store, const std::string& tenant,
+                                                       const std::string& block_id) {
+  Result<std::string> meta_json = store.Read(tenant + "/" + block_id + "/meta.json");
+  if (!meta_json.ok()) return meta_json.status();
+  Result<BlockMeta> meta = BlockMeta::FromJson(*meta_json);
+  if (!meta.ok()) return Status::Corruption(tenant + "/" + block_id + ": " + meta.status().message());
+  if (meta->tenant != tenant || meta->block_id != block_id)
+    return Status::Corruption(tenant + "/" + block_id + ": meta.json names another block");
+  std::unique_ptr<BlockReader> reader(new BlockReader(store, std::move(meta).value()));
+
+  for (uint32_t s = 0; s < reader->meta_.bloom_shards; ++s) {
+    Result<std::string> bytes = store.Read(reader->ObjectName(BloomName(s)));
+    if (!bytes.ok()) return bytes.status();
+    Result<BloomFilter> bloom = BloomFilter::Decode(*bytes);
+    if (!bloom.ok()) return bloom.status();
+    reader->blooms_.push_back(std::move(bloom).value());
+  }
+
+  Result<std::string> index = store.Read(reader->ObjectName("index"));
+  if (!index.ok()) return index.status();
+  const BlockMeta& m = reader->meta_;
+  if (index->size() != m.index_bytes || m.index_entries_offset < 12 ||
+      (index->size() - m.index_entries_offset) != m.trace_count * kIndexEntryBytes)
+    return Status::Corruption(reader->ObjectName("index") + ": size does not match meta.json");
+  std::string_view header(index->data(), m.index_entries_offset - 4);
+  if (Crc32c(header) != LoadFixed32(index->data() + header.size()))
+    return Status::Corruption(reader->ObjectName("index") + ": header checksum mismatch");
+  ByteReader in(header);
+  uint32_t magic, version;
+  uint64_t count;
+  if (!in.ReadFixed32(magic) || magic != kIndexMagic || !in.ReadFixed32(version) || version != kFormatVersion ||
+      !in.ReadVarint(count) || count != m.row_groups)
+    return Status::Corruption(reader->ObjectName("index") + ": bad header");
+  for (uint64_t i = 0; i < count; ++i) {
+    RowGroupStats rg;
+    uint64_t traces, spans;
+    if (!in.ReadVarint(rg.offset) || !in.ReadVarint(rg.size) || !in.ReadVarint(traces) || !in.ReadVarint(spans) ||
+        !in.ReadVarint(rg.min_start_unix_nano) || !in.ReadVarint(rg.max_end_unix_nano) ||
+        !in.ReadVarint(rg.max_duration_nano) || !ReadStringSet(in, rg.services) || !ReadStringSet(in, rg.attribute_keys) ||
+        rg.offset + rg.size > m.data_bytes)
+      return Status::Corruption(reader->ObjectName("index") + ": bad row group table");
+    rg.trace_count = uint32_t(traces);
+    rg.span_count = uint32_t(spans);
+    reader->row_groups_.push_back(std::move(rg));
+  }
+  for (uint64_t e = 0; e < m.trace_count; e += kIndexPageEntries)
+    reader->sparse_index_.push_back(TraceId::FromBytes({index->data() + m.index_entries_offset + e * kIndexEntryBytes, 16}));
+  return reader;
+}
+
+bool BlockReader::MayContain(const TraceId& id) const {
+  return blooms_[BloomFilter::ShardOf(id, meta_.bloom_shards)].MayContain(id);
+}
+
+uint64_t BlockReader::MemoryBytes() const {
+  uint64_t bytes = sparse_index_.size() * sizeof(TraceId);
+  for (const auto& bloom : blooms_) bytes += bloom.SizeBytes();
+  return bytes;
+}
+
+Result<std::optional<otlp::TracesData>> BlockReader::FindTrace(const TraceId& id) const {
+  if (!MayContain(id) || sparse_index_.empty() || id < sparse_index_.front()) return std::optional<otlp::TracesData>();
+  size_t page = size_t(std::upper_bound(sparse_index_.begin(), sparse_index_.end(), id) - sparse_index_.begin()) - 1;
+  uint64_t first = page * kIndexPageEntries;
+  uint64_t count = std::min<uint64_t>(kIndexPageEntries, meta_.trace_count - first);
+  Result<std::string> entries =
+      store_.ReadRange(ObjectName("index"), meta_.index_entries_offset + first * kIndexEntryBytes, count * kIndexEntryBytes);
+  if (!entries.ok()) return entries.status();
+  // Binary search within the page.
+  size_t lo = 0, hi = count;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    TraceId at = TraceId::FromBytes({entries->data() + mid * kIndexEntryBytes, 16});
+    if (at < id) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == count || TraceId::FromBytes({entries->data() + lo * kIndexEntryBytes, 16}) != id)
+    return std::optional<otlp::TracesData>();
+  uint32_t row_group = LoadFixed32(entries->data() + lo * kIndexEntryBytes + 16);
+  uint32_t ordinal = LoadFixed32(entries->data() + lo * kIndexEntryBytes + 20);
+  if (row_group >= row_groups_.size()) return Status::Corruption(ObjectName("index") + ": entry names a missing row group");
+  const RowGroupStats& rg = row_groups_[row_group];
+  Result<std::string> bytes = store_.ReadRange(ObjectName("data"), rg.offset, rg.size);
+  if (!bytes.ok()) return bytes.status();
+  otlp::TracesData trace;
+  TraceId found;
+  Status status = ReadTraceFromRowGroup(*bytes, ordinal, found, trace);
+  if (!status.ok()) return Status::Corruption(ObjectName("data") + ": " + status.message());
+  if (found != id) return Status::Corruption(ObjectName("data") + ": index points at another trace");
+  return std::optional<otlp::TracesData>(std::move(trace));
+}
+
+// ---- merging ---------------------------------------------------------------------------------
+
+void DeduplicateSpans(otlp::TracesData& trace) {
+  // Regroup by equal resource and scope, and keep the first copy of each (span ID, kind).
+  otlp::TracesData merged;
+  std::set<std::pair<std::string, int>> seen;
+  for (auto& rs : trace.resource_spans) {
+    otlp::ResourceSpans* target = nullptr;
+    for (auto& existing : merged.resource_spans)
+      if (existing.resource == rs.resource && existing.schema_url == rs.schema_url) target = &existing;
+    if (!target) {
+      target = &merged.resource_spans.emplace_back();
+      target->resource = std::move(rs.resource);
+      target->schema_url = std::move(rs.schema_url);
+    }
+    for (auto& ss : rs.scope_spans) {
+      otlp::ScopeSpans* scope = nullptr;
+      for (auto& existing : target->scope_spans)
+        if (existing.scope == ss.scope && existing.schema_url == ss.schema_url) scope = &existing;
+      if (!scope) {
+        scope = &target->scope_spans.emplace_back();
+        scope->scope = std::move(ss.scope);
+        scope->schema_url = std::move(ss.schema_url);
+      }
+      for (auto& span : ss.spans)
+        if (seen.emplace(span.span_id, int(span.kind)).second) scope->spans.push_back(std::move(span));
+    }
+  }
+  std::erase_if(merged.resource_spans, [](otlp::ResourceSpans& rs) {
+    std::erase_if(rs.scope_spans, [](const otlp::ScopeSpans& ss) { return ss.spans.empty(); });
+    return rs.scope_spans.empty();
+  });
+  trace = std::move(merged);
+}
+
+void MergeTraceInto(otlp::TracesData& into, otlp::TracesData&& from) {
+  for (auto& rs : from.resource_spans) into.resource_spans.push_back(std::move(rs));
+  DeduplicateSpans(into);
+}
+
+}  // namespace tracery::block

@@ -1,0 +1,17 @@
+// Durations as Tempo's config writes them ("10s", "1m30s", "500ms", "30m", "1h").
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace tracery {
+
+using Nanoseconds = std::chrono::nanoseconds;
+
+std::optional<Nanoseconds> ParseDuration(std::string_view text);
+// Sizes: a plain number of bytes, or with a unit (KB, MB, GB, KiB, MiB, GiB).
+std::optional<uint64_t> ParseByteSize(std::string_view text);
+
+}  // namespace tracery

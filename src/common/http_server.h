@@ -1,0 +1,57 @@
+// A small asynchronous HTTP/1.1 server on Boost.Beast, shared by the OTLP/HTTP receiver and
+// the query API. Handlers may answer later and from any thread: Respond() posts the answer
+// back to the connection's strand. Connections are kept alive; bodies over the limit are
+// answered 413 without being read into memory.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http.hpp>
+
+#include "common/status.h"
+
+namespace tracery {
+
+using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+
+struct HttpResponse {
+  unsigned status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static HttpResponse Text(unsigned status, std::string body) { return {status, "text/plain; charset=utf-8", std::move(body), {}}; }
+  static HttpResponse Json(unsigned status, std::string body) { return {status, "application/json", std::move(body), {}}; }
+};
+
+using Responder = std::function<void(HttpResponse)>;
+using HttpHandler = std::function<void(HttpRequest&& request, Responder respond)>;
+
+class HttpServer {
+ public:
+  // Binds at once (so a port clash is reported at start); serves once Start is called.
+  static Result<std::unique_ptr<HttpServer>> Bind(boost::asio::io_context& io, const std::string& address, uint16_t port,
+                                                  uint64_t body_limit, HttpHandler handler);
+  ~HttpServer();
+  void Start();
+  void Stop();
+  uint16_t port() const;
+
+ private:
+  struct Impl;
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// HTTP status for a Status code (400, 401, 404, 413, 415, 429, 503, 500).
+unsigned HttpStatusFor(const Status& status);
+
+// Splits "host:port"; "[::1]:4318" and ":4318" (all addresses) are understood.
+bool SplitHostPort(const std::string& endpoint, std::string& host, uint16_t& port);
+
+}  // namespace tracery

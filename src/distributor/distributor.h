@@ -1,0 +1,71 @@
+// The distributor: the door of ingest. Resolves and validates the tenant, applies the
+// per-tenant rate limit and the in-flight memory limit, validates and splits the request by
+// trace, and hands the fragments to the ingester. Both receivers (gRPC and HTTP) call it.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/metrics.h"
+#include "common/status.h"
+#include "common/tenant.h"
+#include "ingester/ingester.h"
+
+namespace tracery::distributor {
+
+enum class Encoding { kProtobuf, kJson };
+
+struct Options {
+  bool multitenancy_enabled = false;
+  uint64_t max_request_bytes = 16ull << 20;
+  uint64_t max_inflight_bytes = 512ull << 20;
+  uint64_t rate_limit_bytes = 15'000'000;
+  uint64_t burst_size_bytes = 20'000'000;
+};
+
+struct PushReply {
+  Status status;
+  uint64_t rejected_spans = 0;
+  std::string rejected_reason;
+  std::chrono::seconds retry_after{0};  // set with ResourceExhausted from the rate limit
+};
+
+class Distributor {
+ public:
+  Distributor(Options options, ingester::Ingester& ingester, MetricsRegistry& metrics);
+
+  // The tenant for a request, from its X-Scope-OrgID value (nullopt when absent).
+  Result<std::string> ResolveTenant(std::optional<std::string_view> org_id) const {
+    return tracery::ResolveTenant(options_.multitenancy_enabled, org_id);
+  }
+
+  // Takes an uncompressed request body. `done` runs exactly once, possibly on another thread.
+  void Push(const std::string& tenant, std::string_view body, Encoding encoding, std::function<void(PushReply)> done);
+
+  // Counts a request refused before it reached Push (bad tenant, bad encoding, too large).
+  void CountRefused(const std::string& reason, uint64_t bytes);
+
+ private:
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point refreshed;
+  };
+  bool TakeTokens(const std::string& tenant, uint64_t bytes, std::chrono::seconds& retry_after);
+
+  Options options_;
+  ingester::Ingester& ingester_;
+  MetricsRegistry& metrics_;
+  std::atomic<uint64_t> inflight_bytes_{0};
+  std::mutex buckets_mutex_;
+  std::unordered_map<std::string, Bucket> buckets_;
+  Counter& requests_received_;
+  Counter& spans_received_;
+  Counter& bytes_received_;
+};
+
+}  // namespace tracery::distributor

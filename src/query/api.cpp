@@ -1,0 +1,156 @@
+#include "query/api.h"
+
+#include <chrono>
+#include <charconv>
+
+#include "common/tenant.h"
+#include "otlp/json.h"
+#include "otlp/wire.h"
+
+namespace tracery::query {
+namespace {
+
+namespace http = boost::beast::http;
+
+struct Target {
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> params;
+  std::optional<std::string> Param(const std::string& name) const {
+    for (const auto& [k, v] : params)
+      if (k == name) return v;
+    return std::nullopt;
+  }
+};
+
+std::string UrlDecode(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      int value = 0;
+      auto [p, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
+      if (ec == std::errc() && p == text.data() + i + 3) {
+        out += char(value);
+        i += 2;
+        continue;
+      }
+    }
+    out += text[i] == '+' ? ' ' : text[i];
+  }
+  return out;
+}
+
+Target ParseTarget(std::string_view target) {
+  Target t;
+  size_t q = target.find('?');
+  t.path = std::string(target.substr(0, q));
+  if (q == std::string_view::npos) return t;
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    t.params.emplace_back(UrlDecode(pair.substr(0, eq)), eq == std::string_view::npos ? "" : UrlDecode(pair.substr(eq + 1)));
+    if (amp == std::string_view::npos) break;
+    query = query.substr(amp + 1);
+  }
+  return t;
+}
+
+// Tempo takes start/end in unix seconds.
+bool ParseSeconds(const std::optional<std::string>& text, uint64_t& out_nanos) {
+  if (!text || text->empty()) return true;
+  uint64_t seconds;
+  auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), seconds);
+  if (ec != std::errc() || p != text->data() + text->size() || seconds > UINT64_MAX / 1'000'000'000) return false;
+  out_nanos = seconds * 1'000'000'000;
+  return true;
+}
+
+bool WantsProtobuf(const HttpRequest& request) {
+  std::string_view accept(request[http::field::accept]);
+  return accept.find("application/protobuf") != std::string_view::npos ||
+         accept.find("application/x-protobuf") != std::string_view::npos;
+}
+
+HttpResponse TraceById(const HttpRequest& request, const Target& target, std::string_view id_text, bool v2,
+                       const ApiOptions& options, ingester::Ingester& ingester) {
+  std::optional<std::string_view> org_id;
+  if (auto it = request.find("X-Scope-OrgID"); it != request.end()) org_id = std::string_view(it->value());
+  auto tenant = ResolveTenant(options.multitenancy_enabled, org_id);
+  if (!tenant.ok()) return HttpResponse::Text(HttpStatusFor(tenant.status()), tenant.status().message() + "\n");
+  auto id = ParseTraceIdHex(id_text);
+  if (!id) return HttpResponse::Text(400, "invalid trace ID '" + std::string(id_text) + "': expected up to 32 hex digits\n");
+  uint64_t start = 0, end = UINT64_MAX;
+  if (!ParseSeconds(target.Param("start"), start) || !ParseSeconds(target.Param("end"), end))
+    return HttpResponse::Text(400, "invalid start or end: expected unix seconds\n");
+  if (end != UINT64_MAX) end += 999'999'999;  // end is inclusive to the second
+  if (start > end) return HttpResponse::Text(400, "invalid start or end: start is after end\n");
+  auto trace = ingester.FindTrace(*tenant, *id, start, end);
+  if (!trace.ok()) return HttpResponse::Text(500, trace.status().ToString() + "\n");
+  if (!trace->has_value()) return HttpResponse::Text(404, "trace not found\n");
+  const otlp::TracesData& data = **trace;
+  if (WantsProtobuf(request)) {
+    // v1: Trace{ repeated ResourceSpans batches = 1 }; v2: TraceByIDResponse{ Trace trace = 1 }.
+    std::string encoded = otlp::EncodeTracesData(data);
+    HttpResponse response{200, "application/protobuf", {}, {}};
+    if (v2) otlp::PutBytesField(response.body, 1, encoded);
+    else response.body = std::move(encoded);
+    return response;
+  }
+  std::string body = v2 ? "{\"trace\":{\"resourceSpans\":" : "{\"batches\":";
+  otlp::WriteJsonResourceSpans(data, body);
+  body += v2 ? "}}" : "}";
+  return HttpResponse::Json(200, std::move(body));
+}
+
+}  // namespace
+
+HttpHandler MakeQueryApiHandler(ApiOptions options, ingester::Ingester& ingester, MetricsRegistry& metrics) {
+  static const std::vector<double> kLatencyBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+  return [options, &ingester, &metrics](HttpRequest&& request, Responder respond) {
+    auto started = std::chrono::steady_clock::now();
+    Target target = ParseTarget(request.target());
+    const std::string& path = target.path;
+    std::string endpoint = path;
+    HttpResponse response;
+    if (path == "/ready") {
+      bool ready = !options.ready || options.ready();
+      response = HttpResponse::Text(ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
+    } else if (path == "/api/echo") {
+      response = HttpResponse::Text(200, "echo");
+    } else if (path == "/api/status/buildinfo") {
+      response = HttpResponse::Json(200, std::string("{\"version\":\"") + TRACERY_VERSION +
+                                             "\",\"revision\":\"\",\"branch\":\"main\",\"buildUser\":\"\",\"buildDate\":\"\","
+                                             "\"goVersion\":\"\",\"application\":\"tracery\"}");
+    } else if (path == "/metrics") {
+      response = {200, "text/plain; version=0.0.4; charset=utf-8", metrics.Render(), {}};
+    } else if (path == "/flush") {
+      if (request.method() != http::verb::post && request.method() != http::verb::get) {
+        response = HttpResponse::Text(405, "use POST\n");
+      } else {
+        Status status = ingester.FlushAll();
+        response = status.ok() ? HttpResponse{204, "text/plain", "", {}} : HttpResponse::Text(500, status.ToString() + "\n");
+      }
+    } else if (path.rfind("/api/traces/", 0) == 0) {
+      endpoint = "/api/traces";
+      response = TraceById(request, target, std::string_view(path).substr(12), false, options, ingester);
+    } else if (path.rfind("/api/v2/traces/", 0) == 0) {
+      endpoint = "/api/v2/traces";
+      response = TraceById(request, target, std::string_view(path).substr(15), true, options, ingester);
+    } else {
+      endpoint = "other";
+      response = HttpResponse::Text(404, "not found\n");
+    }
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics.GetCounter("tracery_query_requests_total", "Query API requests, by endpoint and status code.",
+                       {{"endpoint", endpoint}, {"status_code", std::to_string(response.status)}})
+        .Add();
+    if (endpoint == "/api/traces" || endpoint == "/api/v2/traces")
+      metrics.GetHistogram("tracery_query_duration_seconds", "Query API latency, by endpoint.", kLatencyBounds,
+                           {{"endpoint", endpoint}})
+          .Observe(seconds);
+    respond(std::move(response));
+  };
+}
+
+}  // namespace tracery::query

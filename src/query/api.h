@@ -1,0 +1,21 @@
+// Tempo's HTTP API on the query port, as Grafana's Tempo data source reads it: trace by ID
+// (v1 and v2, JSON or protobuf), plus /ready, /api/echo, /api/status/buildinfo, /metrics and
+// /flush. Tenants come from X-Scope-OrgID when multitenancy is on.
+#pragma once
+
+#include <functional>
+
+#include "common/http_server.h"
+#include "common/metrics.h"
+#include "ingester/ingester.h"
+
+namespace tracery::query {
+
+struct ApiOptions {
+  bool multitenancy_enabled = false;
+  std::function<bool()> ready;  // false while starting or stopping
+};
+
+HttpHandler MakeQueryApiHandler(ApiOptions options, ingester::Ingester& ingester, MetricsRegistry& metrics);
+
+}  // namespace tracery::query

@@ -1,0 +1,109 @@
+#include <grpcpp/grpcpp.h>
+
+#include <spdlog/spdlog.h>
+
+#include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
+#include "otlp/wire.h"
+#include "receiver/receivers.h"
+
+namespace tracery::receiver {
+namespace {
+
+using opentelemetry::proto::collector::trace::v1::TraceService;
+
+grpc::StatusCode GrpcCodeFor(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk: return grpc::StatusCode::OK;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kUnsupportedMedia: return grpc::StatusCode::INVALID_ARGUMENT;
+    case StatusCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
+    case StatusCode::kNotFound: return grpc::StatusCode::NOT_FOUND;
+    case StatusCode::kTooLarge:
+    case StatusCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case StatusCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
+    default: return grpc::StatusCode::INTERNAL;
+  }
+}
+
+// Export with raw request bytes: the generated message classes are never built on this path.
+class RawTraceService final : public TraceService::WithRawCallbackMethod_Export<TraceService::Service> {
+ public:
+  explicit RawTraceService(distributor::Distributor& distributor) : distributor_(distributor) {}
+
+  grpc::ServerUnaryReactor* Export(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    std::optional<std::string_view> org_id;
+    const auto& metadata = context->client_metadata();
+    if (auto it = metadata.find("x-scope-orgid"); it != metadata.end()) org_id = std::string_view(it->second.data(), it->second.size());
+    auto tenant = distributor_.ResolveTenant(org_id);
+    if (!tenant.ok()) {
+      distributor_.CountRefused("bad_tenant", request->Length());
+      reactor->Finish(grpc::Status(GrpcCodeFor(tenant.status()), tenant.status().message()));
+      return reactor;
+    }
+    grpc::Slice slice;
+    if (!request->DumpToSingleSlice(&slice).ok()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "cannot read request"));
+      return reactor;
+    }
+    std::string_view body(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    distributor_.Push(*tenant, body, distributor::Encoding::kProtobuf, [reactor, response](distributor::PushReply reply) {
+      if (!reply.status.ok()) {
+        reactor->Finish(grpc::Status(GrpcCodeFor(reply.status), reply.status.message()));
+        return;
+      }
+      std::string encoded = EncodeExportResponse(reply.rejected_spans, reply.rejected_reason);
+      grpc::Slice out(encoded);
+      *response = grpc::ByteBuffer(&out, 1);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+ private:
+  distributor::Distributor& distributor_;
+};
+
+}  // namespace
+
+std::string EncodeExportResponse(uint64_t rejected_spans, const std::string& message) {
+  std::string out;
+  if (rejected_spans == 0 && message.empty()) return out;
+  otlp::PutMessageField(out, 1, [&](std::string& o) {
+    otlp::PutVarintIfSet(o, 1, rejected_spans);
+    otlp::PutStringIfSet(o, 2, message);
+  });
+  return out;
+}
+
+struct GrpcReceiver::Impl {
+  explicit Impl(distributor::Distributor& d) : service(d) {}
+  RawTraceService service;
+  std::unique_ptr<grpc::Server> server;
+};
+
+Result<std::unique_ptr<GrpcReceiver>> GrpcReceiver::Start(const std::string& endpoint, uint64_t max_request_bytes,
+                                                          distributor::Distributor& distributor) {
+  auto receiver = std::unique_ptr<GrpcReceiver>(new GrpcReceiver());
+  receiver->impl_ = std::make_unique<Impl>(distributor);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(endpoint, grpc::InsecureServerCredentials(), &receiver->port_);
+  builder.SetMaxReceiveMessageSize(int(std::min<uint64_t>(max_request_bytes, INT32_MAX)));
+  builder.RegisterService(&receiver->impl_->service);
+  receiver->impl_->server = builder.BuildAndStart();
+  if (!receiver->impl_->server || receiver->port_ == 0) return Status::IoError("cannot listen for OTLP/gRPC on " + endpoint);
+  return receiver;
+}
+
+GrpcReceiver::~GrpcReceiver() { Shutdown(); }
+
+void GrpcReceiver::Shutdown() {
+  if (impl_ && impl_->server) {
+    impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    impl_->server->Wait();
+    impl_->server.reset();
+  }
+}
+
+}  // namespace tracery::receiver

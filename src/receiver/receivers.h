@@ -1,0 +1,36 @@
+// OTLP receivers: gRPC TraceService/Export and HTTP POST /v1/traces. Both read the raw
+// request bytes (no generated-message parsing) and hand them to the distributor.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "common/http_server.h"
+#include "common/status.h"
+#include "distributor/distributor.h"
+
+namespace tracery::receiver {
+
+class GrpcReceiver {
+ public:
+  static Result<std::unique_ptr<GrpcReceiver>> Start(const std::string& endpoint, uint64_t max_request_bytes,
+                                                     distributor::Distributor& distributor);
+  ~GrpcReceiver();
+  void Shutdown();
+  int port() const { return port_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int port_ = 0;
+};
+
+// The handler of POST /v1/traces, for an HttpServer.
+HttpHandler MakeOtlpHttpHandler(distributor::Distributor& distributor, uint64_t max_request_bytes);
+
+// Encodes an ExportTraceServiceResponse (empty unless spans were rejected).
+std::string EncodeExportResponse(uint64_t rejected_spans, const std::string& message);
+
+}  // namespace tracery::receiver

@@ -1,0 +1,103 @@
+#include "server/app.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <spdlog/spdlog.h>
+
+#include "query/api.h"
+
+namespace tracery::server {
+
+Result<std::unique_ptr<App>> App::Start(const Config& config) {
+  std::unique_ptr<App> app(new App());
+  app->config_ = config;
+  app->store_ = backend::NewLocalObjectStore(config.local_path);
+
+  ingester::Options ingester_options;
+  ingester_options.trace_idle_period = config.trace_idle_period;
+  ingester_options.max_block_duration = config.max_block_duration;
+  ingester_options.max_block_bytes = config.max_block_bytes;
+  ingester_options.max_bytes_per_trace = config.limits.max_bytes_per_trace;
+  ingester_options.max_traces_per_tenant = config.limits.max_traces_per_user;
+  ingester_options.wal.directory = config.wal_path;
+  ingester_options.wal.fsync = config.wal_fsync == "none" ? wal::FsyncMode::kNone : wal::FsyncMode::kBatch;
+  ingester_options.wal.segment_bytes = config.wal_segment_bytes;
+  ingester_options.block.zstd_level = config.block_zstd_level;
+  ingester_options.block.row_group_spans = config.block_row_group_spans;
+  auto ingester = ingester::Ingester::Open(ingester_options, *app->store_, app->metrics_);
+  if (!ingester.ok()) return ingester.status();
+  app->ingester_ = std::move(ingester).value();
+
+  distributor::Options distributor_options;
+  distributor_options.multitenancy_enabled = config.multitenancy_enabled;
+  distributor_options.max_request_bytes = config.max_request_bytes;
+  distributor_options.max_inflight_bytes = config.max_inflight_bytes;
+  distributor_options.rate_limit_bytes = config.limits.rate_limit_bytes;
+  distributor_options.burst_size_bytes = config.limits.burst_size_bytes;
+  app->distributor_ = std::make_unique<distributor::Distributor>(distributor_options, *app->ingester_, app->metrics_);
+
+  query::ApiOptions api_options;
+  api_options.multitenancy_enabled = config.multitenancy_enabled;
+  App* self = app.get();
+  api_options.ready = [self] { return self->ready_.load(); };
+  auto query_server = HttpServer::Bind(app->query_io_, config.http_listen_address, config.http_listen_port, 1 << 20,
+                                       query::MakeQueryApiHandler(api_options, *app->ingester_, app->metrics_));
+  if (!query_server.ok()) return query_server.status();
+  app->query_server_ = std::move(query_server).value();
+
+  if (config.otlp_http_enabled) {
+    std::string host;
+    uint16_t port;
+    if (!SplitHostPort(config.otlp_http_endpoint, host, port))
+      return Status::InvalidArgument("bad OTLP/HTTP endpoint " + config.otlp_http_endpoint);
+    // The body limit is the compressed size; the decompressed size is checked again after gunzip.
+    auto server = HttpServer::Bind(app->ingest_io_, host, port, config.max_request_bytes,
+                                   receiver::MakeOtlpHttpHandler(*app->distributor_, config.max_request_bytes));
+    if (!server.ok()) return server.status();
+    app->otlp_http_server_ = std::move(server).value();
+  }
+  if (config.otlp_grpc_enabled) {
+    auto grpc = receiver::GrpcReceiver::Start(config.otlp_grpc_endpoint, config.max_request_bytes, *app->distributor_);
+    if (!grpc.ok()) return grpc.status();
+    app->grpc_receiver_ = std::move(grpc).value();
+  }
+
+  app->query_server_->Start();
+  if (app->otlp_http_server_) app->otlp_http_server_->Start();
+  for (auto* io : {&app->ingest_io_, &app->query_io_}) {
+    for (int i = 0; i < 2; ++i) {
+      app->threads_.emplace_back([io] {
+        auto guard = boost::asio::make_work_guard(*io);
+        io->run();
+      });
+    }
+  }
+  app->ready_ = true;
+  spdlog::info("tracery {} ready: query API on {}:{}, OTLP/gRPC {}, OTLP/HTTP {}", TRACERY_VERSION,
+               config.http_listen_address, app->query_server_->port(),
+               config.otlp_grpc_enabled ? config.otlp_grpc_endpoint : "off",
+               config.otlp_http_enabled ? config.otlp_http_endpoint : "off");
+  return app;
+}
+
+void App::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  ready_ = false;
+  spdlog::info("tracery: stopping");
+  if (grpc_receiver_) grpc_receiver_->Shutdown();
+  if (otlp_http_server_) otlp_http_server_->Stop();
+  if (ingester_) {
+    Status status = ingester_->FlushAll();
+    if (!status.ok()) spdlog::error("final flush failed (the WAL keeps the data): {}", status.ToString());
+  }
+  if (query_server_) query_server_->Stop();
+  ingest_io_.stop();
+  query_io_.stop();
+  for (auto& thread : threads_) thread.join();
+  threads_.clear();
+  if (ingester_) ingester_->Stop();
+}
+
+App::~App() { Stop(); }
+
+}  // namespace tracery::server

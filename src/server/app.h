@@ -1,0 +1,44 @@
+// Process wiring: builds every role from the configuration, starts the listeners, and stops
+// them in order (receivers first, then a final flush, then the WAL).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "backend/object_store.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
+#include "distributor/distributor.h"
+#include "ingester/ingester.h"
+#include "receiver/receivers.h"
+#include "server/config.h"
+
+namespace tracery::server {
+
+class App {
+ public:
+  static Result<std::unique_ptr<App>> Start(const Config& config);
+  ~App();
+  void Stop();
+  uint16_t query_port() const { return query_server_->port(); }
+
+ private:
+  App() = default;
+  Config config_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<backend::ObjectStore> store_;
+  std::unique_ptr<ingester::Ingester> ingester_;
+  std::unique_ptr<distributor::Distributor> distributor_;
+  std::unique_ptr<receiver::GrpcReceiver> grpc_receiver_;
+  boost::asio::io_context ingest_io_{2}, query_io_{2};
+  std::unique_ptr<HttpServer> otlp_http_server_, query_server_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> ready_{false};
+  bool stopped_ = false;
+};
+
+}  // namespace tracery::server

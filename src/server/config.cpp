@@ -1,0 +1,254 @@
+#include "server/config.h"
+
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "common/duration.h"
+
+namespace tracery::server {
+namespace {
+
+// One leaf key of the schema: how to read it into a Config, and what it means.
+struct KeyRule {
+  std::string type;
+  std::string meaning;
+  std::function<std::string(const Config&)> default_text;
+  std::function<bool(const std::string&, Config&, std::string& why)> set;
+};
+
+bool ParseBool(const std::string& text, bool& out) {
+  if (text == "true" || text == "True" || text == "TRUE") { out = true; return true; }
+  if (text == "false" || text == "False" || text == "FALSE") { out = false; return true; }
+  return false;
+}
+
+template <typename T>
+bool ParseUnsigned(const std::string& text, T& out, uint64_t max) {
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size() || v > max) return false;
+  out = static_cast<T>(v);
+  return true;
+}
+
+bool ValidEndpoint(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return false;
+  uint16_t port;
+  return ParseUnsigned(text.substr(colon + 1), port, 65535);
+}
+
+const std::map<std::string, KeyRule>& Schema() {
+  static const std::map<std::string, KeyRule> schema = [] {
+    std::map<std::string, KeyRule> s;
+    auto boolean = [&](const std::string& key, bool Config::*field, const std::string& meaning) {
+      s[key] = {"bool", meaning, [field](const Config& c) { return std::string((c.*field) ? "true" : "false"); },
+                [field](const std::string& v, Config& c, std::string& why) {
+                  if (ParseBool(v, c.*field)) return true;
+                  why = "expected true or false";
+                  return false;
+                }};
+    };
+    auto text = [&](const std::string& key, std::string Config::*field, const std::string& meaning,
+                    std::function<bool(const std::string&)> valid = nullptr, std::string expected = "") {
+      s[key] = {"string", meaning, [field](const Config& c) { return c.*field; },
+                [field, valid, expected](const std::string& v, Config& c, std::string& why) {
+                  if (valid && !valid(v)) {
+                    why = "expected " + expected;
+                    return false;
+                  }
+                  c.*field = v;
+                  return true;
+                }};
+    };
+    auto endpoint = [&](const std::string& key, std::string Config::*field, bool Config::*enabled,
+                        const std::string& meaning) {
+      s[key] = {"host:port", meaning, [field](const Config& c) { return c.*field; },
+                [field, enabled](const std::string& v, Config& c, std::string& why) {
+                  if (!ValidEndpoint(v)) {
+                    why = "expected host:port";
+                    return false;
+                  }
+                  c.*field = v;
+                  c.*enabled = true;
+                  return true;
+                }};
+    };
+    auto duration = [&](const std::string& key, std::chrono::nanoseconds Config::*field, const std::string& meaning) {
+      s[key] = {"duration", meaning,
+                [field](const Config& c) {
+                  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(c.*field).count()) + "s";
+                },
+                [field](const std::string& v, Config& c, std::string& why) {
+                  auto d = ParseDuration(v);
+                  if (!d || d->count() <= 0) {
+                    why = "expected a positive duration such as 10s, 5m or 1h";
+                    return false;
+                  }
+                  c.*field = *d;
+                  return true;
+                }};
+    };
+    auto bytes = [&](const std::string& key, auto field_getter, const std::string& meaning) {
+      s[key] = {"bytes", meaning, [field_getter](const Config& c) { return std::to_string(field_getter(const_cast<Config&>(c))); },
+                [field_getter](const std::string& v, Config& c, std::string& why) {
+                  auto b = ParseByteSize(v);
+                  if (!b) {
+                    why = "expected a number of bytes (units KB, MB, GB, KiB, MiB, GiB allowed)";
+                    return false;
+                  }
+                  field_getter(c) = *b;
+                  return true;
+                }};
+    };
+    auto number = [&](const std::string& key, auto field_getter, uint64_t min, uint64_t max, const std::string& meaning) {
+      s[key] = {"integer", meaning, [field_getter](const Config& c) { return std::to_string(field_getter(const_cast<Config&>(c))); },
+                [field_getter, min, max](const std::string& v, Config& c, std::string& why) {
+                  uint64_t n;
+                  if (!ParseUnsigned(v, n, max) || n < min) {
+                    why = "expected an integer from " + std::to_string(min) + " to " + std::to_string(max);
+                    return false;
+                  }
+                  field_getter(c) = static_cast<std::remove_reference_t<decltype(field_getter(c))>>(n);
+                  return true;
+                }};
+    };
+
+    text("target", &Config::target, "Roles this process runs; `all` runs every role in one process.",
+         [](const std::string& v) { return v == "all"; }, "all (the only role set in this version)");
+    boolean("multitenancy_enabled", &Config::multitenancy_enabled,
+            "Require the X-Scope-OrgID header (gRPC metadata x-scope-orgid) and keep tenants apart. "
+            "Off: everything belongs to tenant `single-tenant`.");
+    text("server.log_level", &Config::log_level, "debug, info, warn or error.",
+         [](const std::string& v) { return v == "debug" || v == "info" || v == "warn" || v == "error"; },
+         "debug, info, warn or error");
+    text("server.http_listen_address", &Config::http_listen_address, "Address of the query API.");
+    number("server.http_listen_port", [](Config& c) -> uint16_t& { return c.http_listen_port; }, 1, 65535,
+           "Port of the query API (Tempo's HTTP API, /metrics, /ready).");
+    endpoint("distributor.receivers.otlp.protocols.grpc.endpoint", &Config::otlp_grpc_endpoint,
+             &Config::otlp_grpc_enabled, "OTLP/gRPC listen address.");
+    endpoint("distributor.receivers.otlp.protocols.http.endpoint", &Config::otlp_http_endpoint,
+             &Config::otlp_http_enabled, "OTLP/HTTP listen address (POST /v1/traces).");
+    bytes("distributor.max_request_bytes", [](Config& c) -> uint64_t& { return c.max_request_bytes; },
+          "Largest request accepted, after decompression; larger ones get 413 / RESOURCE_EXHAUSTED.");
+    bytes("distributor.max_inflight_bytes", [](Config& c) -> uint64_t& { return c.max_inflight_bytes; },
+          "Bytes of requests received but not yet acknowledged; past it requests get 429 / RESOURCE_EXHAUSTED.");
+    duration("ingester.trace_idle_period", &Config::trace_idle_period,
+             "A trace with no new spans for this long is complete and goes to the next block.");
+    duration("ingester.max_block_duration", &Config::max_block_duration,
+             "A block is cut at the latest this long after its first trace completed.");
+    bytes("ingester.max_block_bytes", [](Config& c) -> uint64_t& { return c.max_block_bytes; },
+          "A block is cut once its completed traces reach this many bytes (OTLP-encoded).");
+    text("storage.trace.backend", &Config::storage_backend, "Where blocks live: `local`.",
+         [](const std::string& v) { return v == "local"; }, "local");
+    text("storage.trace.local.path", &Config::local_path, "Directory of the local block store.",
+         [](const std::string& v) { return !v.empty(); }, "a directory");
+    text("storage.trace.wal.path", &Config::wal_path, "Directory of the write-ahead log.",
+         [](const std::string& v) { return !v.empty(); }, "a directory");
+    text("storage.trace.wal.fsync", &Config::wal_fsync,
+         "`batch`: a request is acknowledged after its record is synced (group commit); `none`: after it is "
+         "written to the OS (survives a process crash, not a power loss).",
+         [](const std::string& v) { return v == "batch" || v == "none"; }, "batch or none");
+    bytes("storage.trace.wal.segment_bytes", [](Config& c) -> uint64_t& { return c.wal_segment_bytes; },
+          "A new WAL segment starts past this size.");
+    number("storage.trace.block.zstd_level", [](Config& c) -> int& { return c.block_zstd_level; }, 1, 19,
+           "zstd level of block column chunks.");
+    number("storage.trace.block.row_group_spans", [](Config& c) -> uint32_t& { return c.block_row_group_spans; }, 64,
+           1'000'000, "Spans per row group (a row group closes after the trace that reaches it).");
+    bytes("overrides.defaults.ingestion.rate_limit_bytes", [](Config& c) -> uint64_t& { return c.limits.rate_limit_bytes; },
+          "Per-tenant ingest rate, bytes per second; past it requests get 429 with Retry-After.");
+    bytes("overrides.defaults.ingestion.burst_size_bytes", [](Config& c) -> uint64_t& { return c.limits.burst_size_bytes; },
+          "Per-tenant burst above the rate.");
+    number("overrides.defaults.ingestion.max_traces_per_user",
+           [](Config& c) -> uint64_t& { return c.limits.max_traces_per_user; }, 0, UINT64_MAX,
+           "Live traces per tenant (0: unlimited); spans of new traces past it are refused.");
+    bytes("overrides.defaults.global.max_bytes_per_trace", [](Config& c) -> uint64_t& { return c.limits.max_bytes_per_trace; },
+          "Largest trace; spans that would grow a trace past it are refused (reported as partial success).");
+    return s;
+  }();
+  return schema;
+}
+
+Status Walk(const YAML::Node& node, const std::string& path, const std::string& source, Config& config) {
+  if (node.IsMap()) {
+    for (const auto& item : node) {
+      std::string key = item.first.as<std::string>();
+      std::string child = path.empty() ? key : path + "." + key;
+      const YAML::Node& value = item.second;
+      if (value.IsNull()) {
+        // A present but empty section (`grpc:`) enables it with its defaults.
+        if (child == "distributor.receivers.otlp.protocols.grpc") config.otlp_grpc_enabled = true;
+        if (child == "distributor.receivers.otlp.protocols.http") config.otlp_http_enabled = true;
+        bool is_prefix = false;
+        for (const auto& [name, rule] : Schema())
+          if (name.rfind(child + ".", 0) == 0 || name == child) is_prefix = true;
+        if (!is_prefix)
+          return Status::InvalidArgument(source + ":" + std::to_string(item.first.Mark().line + 1) + ": unknown key `" +
+                                         child + "`");
+        continue;
+      }
+      TRACERY_RETURN_IF_ERROR(Walk(value, child, source, config));
+    }
+    return Status::Ok();
+  }
+  int line = node.Mark().line + 1;
+  auto it = Schema().find(path);
+  if (it == Schema().end())
+    return Status::InvalidArgument(source + ":" + std::to_string(line) + ": unknown key `" + path + "`");
+  if (!node.IsScalar())
+    return Status::InvalidArgument(source + ":" + std::to_string(line) + ": `" + path + "` must be a " + it->second.type);
+  std::string why;
+  if (!it->second.set(node.Scalar(), config, why))
+    return Status::InvalidArgument(source + ":" + std::to_string(line) + ": bad value `" + node.Scalar() + "` for `" +
+                                   path + "`: " + why);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
+  Config config;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+  }
+  if (root.IsNull()) return config;
+  if (!root.IsMap()) return Status::InvalidArgument(source + ": the configuration must be a YAML mapping");
+  // Receivers are enabled by what the file lists, as in Tempo; with no receivers section both run.
+  if (root["distributor"] && root["distributor"]["receivers"]) {
+    config.otlp_grpc_enabled = false;
+    config.otlp_http_enabled = false;
+  }
+  try {
+    TRACERY_RETURN_IF_ERROR(Walk(root, "", source, config));
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  return config;
+}
+
+Result<Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::InvalidArgument("cannot read config file " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseConfig(text.str(), path);
+}
+
+std::string ConfigReference() {
+  Config defaults;
+  std::string out = "| key | type | default | meaning |\n| --- | --- | --- | --- |\n";
+  for (const auto& [name, rule] : Schema())
+    out += "| `" + name + "` | " + rule.type + " | `" + rule.default_text(defaults) + "` | " + rule.meaning + " |\n";
+  return out;
+}
+
+}  // namespace tracery::server

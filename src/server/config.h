@@ -1,0 +1,57 @@
+// tracery's configuration: one YAML file with Tempo's key names where both have the same
+// thing. Defaults, validation and the reference documentation all come from one table
+// (config.cpp): an unknown key or a bad value stops the process with the key and line.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+
+namespace tracery::server {
+
+struct TenantLimits {
+  uint64_t rate_limit_bytes = 15'000'000;   // per second, per tenant
+  uint64_t burst_size_bytes = 20'000'000;
+  uint64_t max_traces_per_user = 0;         // live traces per tenant; 0 = unlimited
+  uint64_t max_bytes_per_trace = 5'000'000;
+};
+
+struct Config {
+  std::string target = "all";
+  bool multitenancy_enabled = false;
+  std::string log_level = "info";
+
+  std::string http_listen_address = "0.0.0.0";
+  uint16_t http_listen_port = 3200;
+
+  bool otlp_grpc_enabled = true;
+  std::string otlp_grpc_endpoint = "0.0.0.0:4317";
+  bool otlp_http_enabled = true;
+  std::string otlp_http_endpoint = "0.0.0.0:4318";
+  uint64_t max_request_bytes = 16ull << 20;   // after decompression
+  uint64_t max_inflight_bytes = 512ull << 20; // requests received but not yet acknowledged
+
+  std::chrono::nanoseconds trace_idle_period = std::chrono::seconds(10);
+  std::chrono::nanoseconds max_block_duration = std::chrono::minutes(30);
+  uint64_t max_block_bytes = 100ull << 20;
+
+  std::string storage_backend = "local";
+  std::string local_path = "./data/blocks";
+  std::string wal_path = "./data/wal";
+  std::string wal_fsync = "batch";
+  uint64_t wal_segment_bytes = 128ull << 20;
+  int block_zstd_level = 6;
+  uint32_t block_row_group_spans = 2048;
+
+  TenantLimits limits;
+};
+
+// Parses YAML text; `source` names it in errors ("tracery.yaml").
+Result<Config> ParseConfig(const std::string& yaml, const std::string& source);
+Result<Config> LoadConfigFile(const std::string& path);
+// Markdown reference of every key: name, type, default, meaning.
+std::string ConfigReference();
+
+}  // namespace tracery::server
