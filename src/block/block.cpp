@@ -127,16 +127,15 @@ Result<BlockMeta> WriteBlock(backend::ObjectStore& store, const std::string& ten
     row_groups.push_back(std::move(stats));
   };
   for (const auto& input : traces) {
-    otlp::TracesData trace;
-    TRACERY_RETURN_IF_ERROR(otlp::DecodeTracesData(input.otlp, trace));
-    DeduplicateSpans(trace);
+    uint32_t ordinal = builder.trace_count();
+    uint32_t spans_before = builder.span_count();
+    TRACERY_RETURN_IF_ERROR(builder.AddTrace(input.id, input.otlp));
     entries.append(input.id.View());
     PutFixed32(entries, uint32_t(row_groups.size()));
-    PutFixed32(entries, builder.trace_count());
-    builder.AddTrace(input.id, trace);
+    PutFixed32(entries, ordinal);
     blooms[BloomFilter::ShardOf(input.id, meta.bloom_shards)].Add(input.id);
     meta.trace_count++;
-    meta.span_count += trace.SpanCount();
+    meta.span_count += builder.span_count() - spans_before;
     if (builder.span_count() >= options.row_group_spans) close_row_group();
   }
   if (builder.trace_count() > 0) close_row_group();

@@ -1,5 +1,6 @@
 #include "block/row_group.h"
 
+#include <xxhash.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -8,8 +9,16 @@
 
 #include "common/coding.h"
 #include "common/crc32c.h"
+#include "otlp/split.h"
+#include "otlp/wire.h"
 
 namespace tracery::block {
+using otlp::kFixed64;
+using otlp::kLengthDelimited;
+using otlp::kVarint;
+using otlp::PutTag;
+using otlp::ReadField;
+using otlp::WireField;
 namespace {
 
 constexpr uint32_t kRowGroupMagic = 0x47525254;  // "TRRG"
@@ -40,145 +49,337 @@ std::string_view ServiceName(const otlp::Resource& resource) {
 
 }  // namespace
 
+size_t RowGroupBuilder::ViewHash::operator()(std::string_view v) const { return XXH3_64bits(v.data(), v.size()); }
+
 void RowGroupBuilder::Reset() {
   stats_ = RowGroupStats();
   columns_.assign(kColumnCount, std::string());
-  dictionary_.clear();
   dictionary_index_.clear();
+  dictionary_.clear();
   resources_.clear();
   scopes_.clear();
+  resource_index_.clear();
+  scope_index_.clear();
+  attribute_key_seen_.clear();
   previous_trace_start_ = 0;
 }
 
 uint32_t RowGroupBuilder::Intern(std::string_view text) {
-  auto [it, inserted] = dictionary_index_.try_emplace(std::string(text), uint32_t(dictionary_.size()));
-  if (inserted) dictionary_.emplace_back(text);
+  auto it = dictionary_index_.find(text);
+  if (it != dictionary_index_.end()) return it->second;
+  auto id = uint32_t(dictionary_.size());
+  const std::string& stored = dictionary_.emplace_back(text);
+  dictionary_index_.emplace(stored, id);
+  return id;
+}
+
+static std::string TableKey(std::string_view encoded, std::string_view schema) {
+  std::string key;
+  PutLengthPrefixed(key, encoded);
+  key.append(schema);
+  return key;
+}
+
+uint32_t RowGroupBuilder::ResourceRef(std::string_view resource, std::string_view schema) {
+  auto [it, inserted] = resource_index_.try_emplace(TableKey(resource, schema), uint32_t(resources_.size()));
+  if (inserted) {
+    resources_.emplace_back(resource, schema);
+    otlp::Resource decoded;
+    if (otlp::DecodeResource(resource, decoded).ok()) {
+      std::string_view service = ServiceName(decoded);
+      if (!service.empty()) stats_.services.emplace(service);
+    }
+  }
   return it->second;
 }
 
-void RowGroupBuilder::AddAttributes(int set, const otlp::Attributes& attributes) {
-  PutVarint(columns_[AttributeColumn(set, 0)], attributes.size());
-  for (const auto& kv : attributes) {
-    PutVarint(columns_[AttributeColumn(set, 1)], Intern(kv.key));
-    std::string& types = columns_[AttributeColumn(set, 2)];
-    const otlp::AnyValue& v = kv.value;
-    switch (v.type) {
-      case otlp::AnyValue::Type::kEmpty: types += char(kEmpty); break;
-      case otlp::AnyValue::Type::kString:
-        types += char(kString);
-        PutVarint(columns_[AttributeColumn(set, 3)], Intern(v.string_value));
-        break;
-      case otlp::AnyValue::Type::kBool: types += char(v.bool_value ? kTrue : kFalse); break;
-      case otlp::AnyValue::Type::kInt:
-        types += char(kInt);
-        PutVarint(columns_[AttributeColumn(set, 4)], ZigZag(v.int_value));
-        break;
-      case otlp::AnyValue::Type::kDouble: {
-        types += char(kDouble);
-        uint64_t bits;
-        std::memcpy(&bits, &v.double_value, 8);
-        PutFixed64(columns_[AttributeColumn(set, 5)], bits);
-        break;
-      }
-      default: {  // arrays, key-value lists and bytes keep their protobuf encoding
-        types += char(kComplex);
-        std::string encoded;
-        otlp::EncodeAttributes({otlp::KeyValue{"", v}}, encoded);
-        PutLengthPrefixed(columns_[AttributeColumn(set, 5)], encoded);
-        break;
-      }
-    }
-  }
+uint32_t RowGroupBuilder::ScopeRef(std::string_view scope, std::string_view schema) {
+  auto [it, inserted] = scope_index_.try_emplace(TableKey(scope, schema), uint32_t(scopes_.size()));
+  if (inserted) scopes_.emplace_back(scope, schema);
+  return it->second;
 }
 
-void RowGroupBuilder::AddTrace(const TraceId& id, const otlp::TracesData& trace) {
-  if (columns_.empty()) Reset();
-  // Index spans so parents can be stored as positions within the trace.
-  std::vector<std::pair<const otlp::Span*, std::pair<uint32_t, uint32_t>>> spans;
-  std::unordered_map<std::string_view, uint32_t> position_of;
-  uint64_t trace_start = UINT64_MAX;
-  for (const auto& rs : trace.resource_spans) {
-    std::string resource;
-    otlp::EncodeResource(rs.resource, resource);
-    auto resource_key = std::make_pair(std::move(resource), rs.schema_url);
-    auto rit = std::find(resources_.begin(), resources_.end(), resource_key);
-    auto resource_ref = uint32_t(rit - resources_.begin());
-    if (rit == resources_.end()) resources_.push_back(std::move(resource_key));
-    std::string_view service = ServiceName(rs.resource);
-    if (!service.empty()) stats_.services.emplace(service);
-    for (const auto& ss : rs.scope_spans) {
-      std::string scope;
-      otlp::EncodeScope(ss.scope, scope);
-      auto scope_key = std::make_pair(std::move(scope), ss.schema_url);
-      auto sit = std::find(scopes_.begin(), scopes_.end(), scope_key);
-      auto scope_ref = uint32_t(sit - scopes_.begin());
-      if (sit == scopes_.end()) scopes_.push_back(std::move(scope_key));
-      for (const auto& span : ss.spans) {
-        position_of.emplace(span.span_id, uint32_t(spans.size()));
-        spans.push_back({&span, {resource_ref, scope_ref}});
-        trace_start = std::min(trace_start, span.start_time_unix_nano);
+// Pass 1 over a trace: where each span is, with its resource and scope, ID, kind and start.
+bool RowGroupBuilder::CollectSpans(std::string_view encoded) {
+  spans_.clear();
+  ByteReader traces(encoded);
+  WireField rs_field, f, g, h;
+  while (!traces.empty()) {
+    if (!ReadField(traces, rs_field)) return false;
+    if (rs_field.number != 1) continue;
+    if (rs_field.type != kLengthDelimited) return false;
+    std::string_view resource, resource_schema;
+    ByteReader rs(rs_field.bytes);
+    while (!rs.empty()) {  // resource and schema first: they may follow the spans on the wire
+      if (!ReadField(rs, f)) return false;
+      if (f.number == 1 && f.type == kLengthDelimited) resource = f.bytes;
+      if (f.number == 3 && f.type == kLengthDelimited) resource_schema = f.bytes;
+    }
+    uint32_t resource_ref = ResourceRef(resource, resource_schema);
+    rs = ByteReader(rs_field.bytes);
+    while (!rs.empty()) {
+      ReadField(rs, f);
+      if (f.number != 2 || f.type != kLengthDelimited) continue;
+      std::string_view scope, scope_schema;
+      ByteReader ss(f.bytes);
+      while (!ss.empty()) {
+        if (!ReadField(ss, g)) return false;
+        if (g.number == 1 && g.type == kLengthDelimited) scope = g.bytes;
+        if (g.number == 3 && g.type == kLengthDelimited) scope_schema = g.bytes;
+      }
+      uint32_t scope_ref = ScopeRef(scope, scope_schema);
+      ss = ByteReader(f.bytes);
+      while (!ss.empty()) {
+        ReadField(ss, g);
+        if (g.number != 2 || g.type != kLengthDelimited) continue;
+        SpanRef span{g.bytes, {}, 0, 0, resource_ref, scope_ref};
+        ByteReader fields(g.bytes);
+        while (!fields.empty()) {
+          if (!ReadField(fields, h)) return false;
+          if (h.number == 2 && h.type == kLengthDelimited) span.span_id = h.bytes;
+          else if (h.number == 6 && h.type == kVarint) span.kind = uint8_t(h.integer <= 5 ? h.integer : 0);
+          else if (h.number == 7 && h.type == kFixed64) span.start = h.integer;
+        }
+        spans_.push_back(span);
       }
     }
   }
-  if (spans.empty()) trace_start = 0;
-  columns_[kTraceIds].append(id.View());
-  PutVarint(columns_[kTraceSpanCounts], spans.size());
-  PutVarint(columns_[kTraceStarts], ZigZag(int64_t(trace_start - previous_trace_start_)));
-  previous_trace_start_ = trace_start;
-  stats_.trace_count++;
-  stats_.span_count += uint32_t(spans.size());
+  return true;
+}
 
-  for (const auto& [span_pointer, refs] : spans) {
-    const otlp::Span& s = *span_pointer;
-    columns_[kSpanIds].append(s.span_id);
-    if (s.parent_span_id.empty()) {
-      PutVarint(columns_[kParents], 0);
-    } else if (auto it = position_of.find(s.parent_span_id); it != position_of.end()) {
+bool RowGroupBuilder::AddAttribute(int set, std::string_view key_value) {
+  std::string_view key, value;
+  ByteReader kv(key_value);
+  WireField f;
+  while (!kv.empty()) {
+    if (!ReadField(kv, f)) return false;
+    if (f.number == 1 && f.type == kLengthDelimited) key = f.bytes;
+    if (f.number == 2 && f.type == kLengthDelimited) value = f.bytes;
+  }
+  uint32_t key_id = Intern(key);
+  PutVarint(columns_[AttributeColumn(set, 1)], key_id);
+  if (set == kSpanAttributes) {
+    if (key_id >= attribute_key_seen_.size()) attribute_key_seen_.resize(key_id + 1, false);
+    attribute_key_seen_[key_id] = true;
+  }
+  // The last member of the oneof wins, as protobuf decoding does.
+  WireField chosen;
+  chosen.number = 0;
+  ByteReader any(value);
+  while (!any.empty()) {
+    if (!ReadField(any, f)) return false;
+    if (f.number >= 1 && f.number <= 7) chosen = f;
+  }
+  std::string& types = columns_[AttributeColumn(set, 2)];
+  switch (chosen.number) {
+    case 0: types += char(kEmpty); break;
+    case 1:
+      types += char(kString);
+      PutVarint(columns_[AttributeColumn(set, 3)], Intern(chosen.bytes));
+      break;
+    case 2: types += char(chosen.integer ? kTrue : kFalse); break;
+    case 3:
+      types += char(kInt);
+      PutVarint(columns_[AttributeColumn(set, 4)], ZigZag(int64_t(chosen.integer)));
+      break;
+    case 4:
+      types += char(kDouble);
+      PutFixed64(columns_[AttributeColumn(set, 5)], chosen.integer);
+      break;
+    default: {  // arrays, key-value lists and bytes keep their encoding, as a KeyValue with no key
+      types += char(kComplex);
+      std::string key_value, encoded;
+      PutTag(key_value, 2, kLengthDelimited);
+      PutLengthPrefixed(key_value, value);
+      PutTag(encoded, 1, kLengthDelimited);
+      PutLengthPrefixed(encoded, key_value);
+      PutLengthPrefixed(columns_[AttributeColumn(set, 5)], encoded);
+      break;
+    }
+  }
+  return true;
+}
+
+bool RowGroupBuilder::AddEvent(std::string_view event, uint64_t span_start) {
+  uint64_t time = 0, dropped = 0, attributes = 0;
+  std::string_view name;
+  ByteReader in(event);
+  WireField f;
+  while (!in.empty()) {
+    if (!ReadField(in, f)) return false;
+    switch (f.number) {
+      case 1: time = f.integer; break;
+      case 2: name = f.bytes; break;
+      case 3:
+        if (!AddAttribute(kEventAttributes, f.bytes)) return false;
+        attributes++;
+        break;
+      case 4: dropped = f.integer; break;
+      default: break;
+    }
+  }
+  PutVarint(columns_[kEventTimes], ZigZag(int64_t(time - span_start)));
+  PutVarint(columns_[kEventNames], Intern(name));
+  PutVarint(columns_[kEventDropped], dropped);
+  PutVarint(columns_[AttributeColumn(kEventAttributes, 0)], attributes);
+  return true;
+}
+
+bool RowGroupBuilder::AddLink(std::string_view link) {
+  std::string_view trace_id, span_id, trace_state;
+  uint64_t dropped = 0, flags = 0, attributes = 0;
+  ByteReader in(link);
+  WireField f;
+  while (!in.empty()) {
+    if (!ReadField(in, f)) return false;
+    switch (f.number) {
+      case 1: trace_id = f.bytes; break;
+      case 2: span_id = f.bytes; break;
+      case 3: trace_state = f.bytes; break;
+      case 4:
+        if (!AddAttribute(kLinkAttributes, f.bytes)) return false;
+        attributes++;
+        break;
+      case 5: dropped = f.integer; break;
+      case 6: flags = f.integer; break;
+      default: break;
+    }
+  }
+  PutLengthPrefixed(columns_[kLinkTraceIds], trace_id);
+  PutLengthPrefixed(columns_[kLinkSpanIds], span_id);
+  PutVarint(columns_[kLinkTraceStates], Intern(trace_state));
+  PutVarint(columns_[kLinkFlags], flags);
+  PutVarint(columns_[kLinkDropped], dropped);
+  PutVarint(columns_[AttributeColumn(kLinkAttributes, 0)], attributes);
+  return true;
+}
+
+// Pass 2: one span's fields into the columns.
+bool RowGroupBuilder::AddSpan(const SpanRef& span, uint64_t trace_start) {
+  std::string_view trace_state, parent, name, status_message;
+  uint64_t end = 0, flags = 0, dropped_attributes = 0, dropped_events = 0, dropped_links = 0, status_code = 0;
+  ByteReader in(span.bytes);
+  WireField f, g;
+  while (!in.empty()) {  // scalars first: event times are stored relative to the span's start
+    ReadField(in, f);
+    switch (f.number) {
+      case 3: trace_state = f.bytes; break;
+      case 4: parent = f.bytes; break;
+      case 5: name = f.bytes; break;
+      case 8: end = f.integer; break;
+      case 10: dropped_attributes = f.integer; break;
+      case 12: dropped_events = f.integer; break;
+      case 14: dropped_links = f.integer; break;
+      case 15: {
+        ByteReader status(f.bytes);
+        while (!status.empty()) {
+          if (!ReadField(status, g)) return false;
+          if (g.number == 2) status_message = g.bytes;
+          if (g.number == 3) status_code = g.integer <= 2 ? g.integer : 0;
+        }
+        break;
+      }
+      case 16: flags = f.integer; break;
+      default: break;
+    }
+  }
+  columns_[kSpanIds].append(span.span_id);
+  if (parent.empty()) {
+    PutVarint(columns_[kParents], 0);
+  } else {
+    auto it = std::lower_bound(span_positions_.begin(), span_positions_.end(), std::make_pair(parent, uint32_t(0)));
+    if (it != span_positions_.end() && it->first == parent) {
       PutVarint(columns_[kParents], 2 + uint64_t(it->second));
     } else {
       PutVarint(columns_[kParents], 1);
-      columns_[kParentRaw].append(s.parent_span_id);
+      columns_[kParentRaw].append(parent);
     }
-    PutVarint(columns_[kNames], Intern(s.name));
-    PutVarint(columns_[kResourceRefs], refs.first);
-    PutVarint(columns_[kScopeRefs], refs.second);
-    columns_[kKinds] += char(s.kind);
-    columns_[kStatusCodes] += char(s.status_code);
-    PutVarint(columns_[kStatusMessages], Intern(s.status_message));
-    PutVarint(columns_[kStarts], s.start_time_unix_nano - trace_start);
-    PutVarint(columns_[kDurations], ZigZag(int64_t(s.end_time_unix_nano - s.start_time_unix_nano)));
-    PutVarint(columns_[kFlags], s.flags);
-    PutVarint(columns_[kTraceStates], Intern(s.trace_state));
-    PutVarint(columns_[kDroppedCounts], s.dropped_attributes_count);
-    PutVarint(columns_[kDroppedCounts], s.dropped_events_count);
-    PutVarint(columns_[kDroppedCounts], s.dropped_links_count);
-    AddAttributes(kSpanAttributes, s.attributes);
-    for (const auto& kv : s.attributes) stats_.attribute_keys.insert(kv.key);
-    PutVarint(columns_[kEventCounts], s.events.size());
-    for (const auto& e : s.events) {
-      PutVarint(columns_[kEventTimes], ZigZag(int64_t(e.time_unix_nano - s.start_time_unix_nano)));
-      PutVarint(columns_[kEventNames], Intern(e.name));
-      PutVarint(columns_[kEventDropped], e.dropped_attributes_count);
-      AddAttributes(kEventAttributes, e.attributes);
-    }
-    PutVarint(columns_[kLinkCounts], s.links.size());
-    for (const auto& l : s.links) {
-      PutLengthPrefixed(columns_[kLinkTraceIds], l.trace_id);
-      PutLengthPrefixed(columns_[kLinkSpanIds], l.span_id);
-      PutVarint(columns_[kLinkTraceStates], Intern(l.trace_state));
-      PutVarint(columns_[kLinkFlags], l.flags);
-      PutVarint(columns_[kLinkDropped], l.dropped_attributes_count);
-      AddAttributes(kLinkAttributes, l.attributes);
-    }
-    stats_.min_start_unix_nano = std::min(stats_.min_start_unix_nano, s.start_time_unix_nano);
-    stats_.max_end_unix_nano = std::max(stats_.max_end_unix_nano, s.end_time_unix_nano);
-    if (s.end_time_unix_nano > s.start_time_unix_nano)
-      stats_.max_duration_nano = std::max(stats_.max_duration_nano, s.end_time_unix_nano - s.start_time_unix_nano);
   }
+  PutVarint(columns_[kNames], Intern(name));
+  PutVarint(columns_[kResourceRefs], span.resource);
+  PutVarint(columns_[kScopeRefs], span.scope);
+  columns_[kKinds] += char(span.kind);
+  columns_[kStatusCodes] += char(status_code);
+  PutVarint(columns_[kStatusMessages], Intern(status_message));
+  PutVarint(columns_[kStarts], span.start - trace_start);
+  PutVarint(columns_[kDurations], ZigZag(int64_t(end - span.start)));
+  PutVarint(columns_[kFlags], flags);
+  PutVarint(columns_[kTraceStates], Intern(trace_state));
+  PutVarint(columns_[kDroppedCounts], dropped_attributes);
+  PutVarint(columns_[kDroppedCounts], dropped_events);
+  PutVarint(columns_[kDroppedCounts], dropped_links);
+
+  uint64_t attributes = 0, events = 0, links = 0;
+  in = ByteReader(span.bytes);
+  while (!in.empty()) {
+    ReadField(in, f);
+    if (f.number == 9) {
+      if (!AddAttribute(kSpanAttributes, f.bytes)) return false;
+      attributes++;
+    } else if (f.number == 11) {
+      if (!AddEvent(f.bytes, span.start)) return false;
+      events++;
+    } else if (f.number == 13) {
+      if (!AddLink(f.bytes)) return false;
+      links++;
+    }
+  }
+  PutVarint(columns_[AttributeColumn(kSpanAttributes, 0)], attributes);
+  PutVarint(columns_[kEventCounts], events);
+  PutVarint(columns_[kLinkCounts], links);
+
+  stats_.min_start_unix_nano = std::min(stats_.min_start_unix_nano, span.start);
+  stats_.max_end_unix_nano = std::max(stats_.max_end_unix_nano, end);
+  if (end > span.start) stats_.max_duration_nano = std::max(stats_.max_duration_nano, end - span.start);
+  return true;
+}
+
+Status RowGroupBuilder::AddTrace(const TraceId& id, std::string_view encoded) {
+  // Input was validated when it was received; a check here guards against a damaged WAL.
+  if (!otlp::IsWellFormed(encoded, otlp::MessageType::kTracesData) || !CollectSpans(encoded))
+    return Status::Corruption("trace " + id.Hex() + " does not decode");
+
+  // Drop repeated spans (same ID and kind), keeping the first; index the rest by span ID.
+  std::vector<uint32_t> order(spans_.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    if (spans_[a].span_id != spans_[b].span_id) return spans_[a].span_id < spans_[b].span_id;
+    if (spans_[a].kind != spans_[b].kind) return spans_[a].kind < spans_[b].kind;
+    return a < b;
+  });
+  duplicate_.assign(spans_.size(), false);
+  for (size_t i = 1; i < order.size(); ++i) {
+    const SpanRef& a = spans_[order[i - 1]];
+    const SpanRef& b = spans_[order[i]];
+    if (a.span_id == b.span_id && a.kind == b.kind) duplicate_[order[i]] = true;
+  }
+  span_positions_.clear();
+  uint64_t trace_start = UINT64_MAX;
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < spans_.size(); ++i) {
+    if (duplicate_[i]) continue;
+    span_positions_.emplace_back(spans_[i].span_id, kept++);
+    trace_start = std::min(trace_start, spans_[i].start);
+  }
+  std::sort(span_positions_.begin(), span_positions_.end());
+  if (kept == 0) trace_start = 0;
+
+  columns_[kTraceIds].append(id.View());
+  PutVarint(columns_[kTraceSpanCounts], kept);
+  PutVarint(columns_[kTraceStarts], ZigZag(int64_t(trace_start - previous_trace_start_)));
+  previous_trace_start_ = trace_start;
+  stats_.trace_count++;
+  stats_.span_count += kept;
+  for (uint32_t i = 0; i < spans_.size(); ++i) {
+    if (duplicate_[i]) continue;
+    if (!AddSpan(spans_[i], trace_start)) return Status::Corruption("trace " + id.Hex() + ": a span does not decode");
+  }
+  return Status::Ok();
 }
 
 std::string RowGroupBuilder::Finish(RowGroupStats& stats) {
-  if (columns_.empty()) Reset();
+  for (uint32_t key = 0; key < attribute_key_seen_.size(); ++key)
+    if (attribute_key_seen_[key]) stats_.attribute_keys.emplace(dictionary_[key]);
   for (const auto& text : dictionary_) PutLengthPrefixed(columns_[kDictionary], text);
   for (const auto& [encoded, schema] : resources_) {
     PutLengthPrefixed(columns_[kResources], encoded);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <set>
 #include <string>
 #include <string_view>
@@ -24,28 +25,54 @@ struct RowGroupStats {
   std::set<std::string> attribute_keys;  // span attribute keys
 };
 
+// Builds a row group straight from encoded OTLP: spans are read off the wire into columns,
+// with no model objects and no allocation per span (interned strings are views into the
+// row group's dictionary). Not thread-safe; one builder per block being written.
 class RowGroupBuilder {
  public:
-  explicit RowGroupBuilder(int zstd_level) : zstd_level_(zstd_level) {}
-  // Adds one trace: every span of `trace` must carry `id`.
-  void AddTrace(const TraceId& id, const otlp::TracesData& trace);
+  explicit RowGroupBuilder(int zstd_level) : zstd_level_(zstd_level) { Reset(); }
+  // Adds one trace given as encoded TracesData fields (fragments concatenated). Spans that
+  // repeat (same span ID and kind) are stored once. Fails on malformed bytes, adding nothing.
+  Status AddTrace(const TraceId& id, std::string_view encoded);
   uint32_t span_count() const { return stats_.span_count; }
   uint32_t trace_count() const { return stats_.trace_count; }
   // Encodes the row group and resets the builder for the next one.
   std::string Finish(RowGroupStats& stats);
 
  private:
+  struct SpanRef {
+    std::string_view bytes, span_id;
+    uint8_t kind;
+    uint64_t start;
+    uint32_t resource, scope;
+  };
+  struct ViewHash {
+    size_t operator()(std::string_view v) const;
+  };
+
   void Reset();
   uint32_t Intern(std::string_view text);
-  void AddAttributes(int set, const otlp::Attributes& attributes);
+  uint32_t ResourceRef(std::string_view resource, std::string_view schema);
+  uint32_t ScopeRef(std::string_view scope, std::string_view schema);
+  bool CollectSpans(std::string_view encoded);
+  bool AddSpan(const SpanRef& span, uint64_t trace_start);
+  bool AddAttribute(int set, std::string_view key_value);
+  bool AddEvent(std::string_view event, uint64_t span_start);
+  bool AddLink(std::string_view link);
 
   int zstd_level_;
   RowGroupStats stats_;
   std::vector<std::string> columns_;
-  std::vector<std::string> dictionary_;
-  std::unordered_map<std::string, uint32_t> dictionary_index_;
+  std::deque<std::string> dictionary_;  // a deque: interned views stay valid as it grows
+  std::unordered_map<std::string_view, uint32_t, ViewHash> dictionary_index_;
   std::vector<std::pair<std::string, std::string>> resources_, scopes_;  // encoded, schema url
+  std::unordered_map<std::string, uint32_t> resource_index_, scope_index_;
+  std::vector<bool> attribute_key_seen_;  // by dictionary ID: span attribute keys present
   uint64_t previous_trace_start_ = 0;
+  // Scratch reused across traces.
+  std::vector<SpanRef> spans_;
+  std::vector<std::pair<std::string_view, uint32_t>> span_positions_;
+  std::vector<bool> duplicate_;
 };
 
 // Decodes the trace at `ordinal` (0-based within the row group) from an encoded row group.

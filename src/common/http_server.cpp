@@ -63,7 +63,10 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     if (ec == http::error::body_limit) {
+      // Answer at once, then read and drop what the client still sends: closing with unread
+      // data would reset the connection and the client would never see the 413.
       keep_alive_ = false;
+      draining_ = true;
       Write(HttpResponse::Text(413, "request body exceeds the limit of " + std::to_string(body_limit_) + " bytes\n"));
       return;
     }
@@ -96,11 +99,26 @@ class Session : public std::enable_shared_from_this<Session> {
     message->keep_alive(keep_alive_);
     message->prepare_payload();
     http::async_write(stream_, *message, [self = shared_from_this(), message](beast::error_code ec, size_t) {
+      if (!ec && self->draining_) {
+        self->Close();
+        self->Drain(0);
+        return;
+      }
       if (ec || !self->keep_alive_) {
         self->Close();
         return;
       }
       self->Read();
+    });
+  }
+
+  // Reads and discards the rest of a refused body, up to a bound in bytes and time.
+  void Drain(uint64_t drained) {
+    constexpr uint64_t kMaxDrainBytes = 256ull << 20;
+    if (drained > kMaxDrainBytes) return;
+    stream_.expires_after(std::chrono::seconds(10));
+    stream_.async_read_some(asio::buffer(drain_buffer_), [self = shared_from_this(), drained](beast::error_code ec, size_t n) {
+      if (!ec) self->Drain(drained + n);
     });
   }
 
@@ -115,6 +133,8 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t body_limit_;
   const HttpHandler& handler_;
   bool keep_alive_ = true;
+  bool draining_ = false;
+  std::array<char, 64 * 1024> drain_buffer_;
   unsigned version_ = 11;
 };
 

@@ -126,7 +126,7 @@ void WriteSpan(std::string& out, const Span& s) {
   o.Id("parentSpanId", s.parent_span_id);
   o.Unsigned("flags", s.flags);
   o.String("name", s.name);
-  AppendJsonString(o.Key("kind"), SpanKindName(s.kind));
+  if (s.kind != SpanKind::kUnspecified) AppendJsonString(o.Key("kind"), SpanKindName(s.kind));
   o.QuotedUnsigned("startTimeUnixNano", s.start_time_unix_nano);
   o.QuotedUnsigned("endTimeUnixNano", s.end_time_unix_nano);
   if (!s.attributes.empty()) WriteKeyValues(o.Key("attributes"), s.attributes);

@@ -20,6 +20,9 @@ bool RuleFor(MessageType type, uint32_t field, FieldRule& rule) {
   auto scalar = [&](WireType w) { rule = {w, false, MessageType::kSpan}; return true; };
   auto message = [&](MessageType m) { rule = {kLengthDelimited, true, m}; return true; };
   switch (type) {
+    case MessageType::kTracesData:
+      if (field == 1) return message(MessageType::kResourceSpans);
+      return false;
     case MessageType::kResourceSpans:
       if (field == 1) return message(MessageType::kResource);
       if (field == 2) return message(MessageType::kScopeSpans);

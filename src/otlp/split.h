@@ -48,7 +48,7 @@ struct SplitRequest {
 Status SplitByTrace(std::string_view request, SplitRequest& out);
 
 // Checks that bytes are a well-formed encoded message of the given OTLP type, deeply.
-enum class MessageType { kResourceSpans, kResource, kScopeSpans, kScope, kSpan, kEvent, kLink, kStatus,
+enum class MessageType { kTracesData, kResourceSpans, kResource, kScopeSpans, kScope, kSpan, kEvent, kLink, kStatus,
                          kKeyValue, kAnyValue, kArrayValue, kKeyValueList };
 bool IsWellFormed(std::string_view bytes, MessageType type, int depth = 0);
 

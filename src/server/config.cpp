@@ -193,6 +193,14 @@ Status Walk(const YAML::Node& node, const std::string& path, const std::string& 
                                          child + "`");
         continue;
       }
+      if (Schema().count(child) == 0) {
+        bool is_section = false;
+        for (const auto& [name, rule] : Schema())
+          if (name.rfind(child + ".", 0) == 0) is_section = true;
+        if (!is_section)
+          return Status::InvalidArgument(source + ":" + std::to_string(item.first.Mark().line + 1) + ": unknown key `" +
+                                         child + "`");
+      }
       TRACERY_RETURN_IF_ERROR(Walk(value, child, source, config));
     }
     return Status::Ok();
