@@ -37,7 +37,7 @@ struct BlockMeta {
 
 struct WriterOptions {
   uint32_t row_group_spans = 2048;  // a row group closes after the trace that reaches this
-  int zstd_level = 6;
+  int zstd_level = 3;
   uint64_t traces_per_bloom_shard = 200000;
 };
 

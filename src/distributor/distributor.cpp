@@ -61,6 +61,12 @@ void Distributor::Push(const std::string& tenant, std::string_view body, Encodin
     release();
     return refuse("inflight_limit", Status::ResourceExhausted("too many bytes in flight; retry later"), std::chrono::seconds(1));
   }
+  if (ingester_.OverMemoryLimit()) {
+    release();
+    return refuse("ingester_memory_limit",
+                  Status::ResourceExhausted("the ingester holds ingester.max_live_bytes of spans in memory; retry later"),
+                  std::chrono::seconds(1));
+  }
   std::chrono::seconds retry_after{0};
   if (!TakeTokens(tenant, body.size(), retry_after)) {
     release();
@@ -72,22 +78,23 @@ void Distributor::Push(const std::string& tenant, std::string_view body, Encodin
 
   otlp::SplitRequest split;
   Status status;
+  std::string encoded;  // JSON requests are kept (and logged) as their protobuf encoding
+  std::string_view request = body;
   if (encoding == Encoding::kJson) {
     otlp::TracesData data;
     status = otlp::ParseJsonRequest(body, data);
     if (status.ok()) {
-      std::string encoded = otlp::EncodeTracesData(data);
-      status = otlp::SplitByTrace(encoded, split);  // fragments copy what they keep
+      encoded = otlp::EncodeTracesData(data);
+      request = encoded;
     }
-  } else {
-    status = otlp::SplitByTrace(body, split);
   }
+  if (status.ok()) status = otlp::SplitByTrace(request, split);
   if (!status.ok()) {
     release();
     return refuse("invalid", status);
   }
   spans_received_.Add(split.span_count);
-  ingester_.Push(tenant, std::move(split.fragments), [done = std::move(done), release](ingester::PushOutcome outcome) {
+  ingester_.Push(tenant, request, std::move(split.fragments), [done = std::move(done), release](ingester::PushOutcome outcome) {
     release();
     done(PushReply{std::move(outcome.status), outcome.rejected_spans, std::move(outcome.rejected_reason), {}});
   });

@@ -9,17 +9,22 @@
 namespace tracery::ingester {
 namespace {
 
-// WAL record layout (docs/wal-format.md), version 1:
-//   u8 version, tenant (length-prefixed), varint fragment count, then per fragment:
-//   16-byte trace ID, varint span count, length-prefixed encoded resource_spans fields.
-constexpr uint8_t kRecordVersion = 1;
+// WAL record layouts (docs/wal-format.md). Version 2, the usual one, is the request as
+// received; version 1 lists per-trace fragments and is used when a limit refused some spans,
+// so that a refused span is never written.
+//   both:  u8 version, tenant (length-prefixed)
+//   v1:    varint fragment count, then per fragment: 16-byte trace ID, varint span count,
+//          length-prefixed encoded resource_spans fields
+//   v2:    the encoded ExportTraceServiceRequest, to the end of the record
+constexpr uint8_t kFragmentsRecord = 1;
+constexpr uint8_t kRequestRecord = 2;
 
-std::string EncodeRecord(const std::string& tenant, const std::vector<otlp::TraceFragment>& fragments) {
+std::string EncodeFragmentsRecord(const std::string& tenant, const std::vector<otlp::TraceFragment>& fragments) {
   size_t size = 32 + tenant.size();
   for (const auto& f : fragments) size += 32 + f.bytes.size();
   std::string record;
   record.reserve(size);
-  record += char(kRecordVersion);
+  record += char(kFragmentsRecord);
   PutLengthPrefixed(record, tenant);
   PutVarint(record, fragments.size());
   for (const auto& f : fragments) {
@@ -30,14 +35,29 @@ std::string EncodeRecord(const std::string& tenant, const std::vector<otlp::Trac
   return record;
 }
 
+std::string EncodeRequestRecord(const std::string& tenant, std::string_view request) {
+  std::string record;
+  record.reserve(1 + 5 + tenant.size() + request.size());
+  record += char(kRequestRecord);
+  PutLengthPrefixed(record, tenant);
+  record.append(request);
+  return record;
+}
+
 bool DecodeRecord(std::string_view record, std::string& tenant, std::vector<otlp::TraceFragment>& fragments) {
   ByteReader in(record);
   std::string_view version, name, id, bytes;
-  uint64_t count, spans;
-  if (!in.ReadBytes(1, version) || uint8_t(version[0]) != kRecordVersion || !in.ReadLengthPrefixed(name) ||
-      !in.ReadVarint(count) || count > in.remaining())
-    return false;
+  if (!in.ReadBytes(1, version) || !in.ReadLengthPrefixed(name)) return false;
   tenant.assign(name);
+  if (uint8_t(version[0]) == kRequestRecord) {
+    otlp::SplitRequest split;
+    std::string_view request(in.position(), in.remaining());
+    if (!otlp::SplitByTrace(request, split).ok()) return false;
+    fragments = std::move(split.fragments);
+    return true;
+  }
+  uint64_t count, spans;
+  if (uint8_t(version[0]) != kFragmentsRecord || !in.ReadVarint(count) || count > in.remaining()) return false;
   for (uint64_t i = 0; i < count; ++i) {
     if (!in.ReadBytes(16, id) || !in.ReadVarint(spans) || !in.ReadLengthPrefixed(bytes)) return false;
     auto& f = fragments.emplace_back();
@@ -48,7 +68,6 @@ bool DecodeRecord(std::string_view record, std::string& tenant, std::vector<otlp
   return true;
 }
 
-void AppendTraceBytes(std::string& into, const std::string& bytes) { into += bytes; }
 
 }  // namespace
 
@@ -164,9 +183,10 @@ int64_t Ingester::InsertLive(Tenant& tenant, const std::vector<otlp::TraceFragme
       tenant.live_traces.fetch_add(1, std::memory_order_relaxed);
     }
     trace.last_append = now;
-    AppendTraceBytes(trace.bytes, f.bytes);
+    trace.bytes += f.bytes;
     trace.span_count += f.span_count;
     tenant.live_bytes.fetch_add(int64_t(f.bytes.size()), std::memory_order_relaxed);
+    memory_bytes_.fetch_add(int64_t(f.bytes.size()), std::memory_order_relaxed);
     if (std::find(trace.segments.begin(), trace.segments.end(), segment) == trace.segments.end()) {
       trace.segments.push_back(segment);
       new_refs++;
@@ -181,7 +201,8 @@ void Ingester::AddSegmentRefs(uint64_t segment, int64_t delta) {
   segment_refs_[segment] += delta;
 }
 
-void Ingester::Push(const std::string& tenant_name, std::vector<otlp::TraceFragment>&& fragments, Done done) {
+void Ingester::Push(const std::string& tenant_name, std::string_view request, std::vector<otlp::TraceFragment>&& fragments,
+                    Done done) {
   Tenant& tenant = GetTenant(tenant_name);
   PushOutcome outcome;
   // Limits are checked before anything is written, so a refused span is never half-stored.
@@ -235,6 +256,7 @@ void Ingester::Push(const std::string& tenant_name, std::vector<otlp::TraceFragm
       if (remaining.fetch_sub(1) == 1) done(std::move(outcome));
     }
   };
+  bool outcome_rejected = outcome.rejected_spans > 0;
   auto pending = std::make_shared<Pending>();
   pending->outcome = std::move(outcome);
   pending->done = std::move(done);
@@ -242,7 +264,9 @@ void Ingester::Push(const std::string& tenant_name, std::vector<otlp::TraceFragm
   {
     // The pin keeps the segment alive until this request's traces reference it.
     std::lock_guard lock(segments_mutex_);
-    segment = wal_->Append(EncodeRecord(tenant_name, fragments), [pending, this, spans, bytes](Status status) {
+    std::string record = outcome_rejected ? EncodeFragmentsRecord(tenant_name, fragments)
+                                          : EncodeRequestRecord(tenant_name, request);
+    segment = wal_->Append(std::move(record), [pending, this, spans, bytes](Status status) {
       if (status.ok()) {
         spans_ingested_.Add(spans);
         bytes_ingested_.Add(bytes);
@@ -394,6 +418,7 @@ Status Ingester::CutBlock(Tenant& tenant) {
   }
   for (const auto& [id, trace] : *batch) {
     tenant.live_bytes.fetch_sub(int64_t(trace.bytes.size()), std::memory_order_relaxed);
+    memory_bytes_.fetch_sub(int64_t(trace.bytes.size()), std::memory_order_relaxed);
     for (uint64_t s : trace.segments) AddSegmentRefs(s, -1);
   }
   blocks_cut_.Add();
@@ -429,6 +454,7 @@ void Ingester::SweepLoop() {
     {
       std::lock_guard flush_lock(flush_mutex_);
       Clock::time_point now = Clock::now();
+      bool cut_any = false;
       for (const auto& tenant : AllTenants()) {
         MoveIdleTraces(*tenant, now, false);
         bool cut;
@@ -441,8 +467,11 @@ void Ingester::SweepLoop() {
         if (cut) {
           Status status = CutBlock(*tenant);
           if (!status.ok()) spdlog::error("ingester: cutting a block for {} failed: {}", tenant->name, status.ToString());
+          cut_any = true;
         }
       }
+      // Seal the segment the cut traces were in, so it can go once nothing live is in it.
+      if (cut_any) wal_->Rotate();
       RemoveFreeSegments();
     }
     lock.lock();
@@ -457,6 +486,7 @@ Status Ingester::FlushAll() {
     Status status = CutBlock(*tenant);
     if (!status.ok()) result = status;
   }
+  wal_->Rotate();
   RemoveFreeSegments();
   return result;
 }

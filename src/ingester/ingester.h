@@ -42,6 +42,7 @@ struct Options {
   std::chrono::nanoseconds trace_idle_period = std::chrono::seconds(10);
   std::chrono::nanoseconds max_block_duration = std::chrono::minutes(30);
   uint64_t max_block_bytes = 100ull << 20;
+  uint64_t max_live_bytes = 2ull << 30;      // memory for spans; past it Push refuses
   uint64_t max_bytes_per_trace = 5'000'000;  // 0: unlimited
   uint64_t max_traces_per_tenant = 0;        // 0: unlimited
   std::chrono::milliseconds sweep_interval{500};
@@ -63,9 +64,10 @@ class Ingester {
   static Result<std::unique_ptr<Ingester>> Open(Options options, backend::ObjectStore& store, MetricsRegistry& metrics);
   ~Ingester();
 
-  // Takes the fragments of one request. `done` runs once every accepted span is durable and
-  // readable; spans refused by a per-trace limit are never written.
-  void Push(const std::string& tenant, std::vector<otlp::TraceFragment>&& fragments, Done done);
+  // Takes one request: its encoded bytes and its fragments (SplitByTrace). `done` runs once
+  // every accepted span is durable and readable; spans refused by a per-trace limit are
+  // never written.
+  void Push(const std::string& tenant, std::string_view request, std::vector<otlp::TraceFragment>&& fragments, Done done);
 
   // The trace's spans from memory and blocks, merged, duplicates removed; nullopt if none.
   // Blocks whose time range misses [start, end] (unix ns) are not read; memory always is.
@@ -75,6 +77,9 @@ class Ingester {
   // Cuts every trace in memory into blocks now (the /flush endpoint, and shutdown).
   Status FlushAll();
   void Stop();  // stops the sweeper, flushes, closes the WAL
+
+  // True while spans held in memory exceed max_live_bytes: new pushes are refused.
+  bool OverMemoryLimit() const { return memory_bytes_.load(std::memory_order_relaxed) > int64_t(options_.max_live_bytes); }
 
   struct Totals {
     uint64_t live_traces = 0, live_bytes = 0, blocks = 0;
@@ -130,6 +135,7 @@ class Ingester {
   mutable std::shared_mutex tenants_mutex_;
   std::map<std::string, std::shared_ptr<Tenant>> tenants_;
 
+  std::atomic<int64_t> memory_bytes_{0};  // all tenants' live_bytes
   std::mutex segments_mutex_;
   std::map<uint64_t, int64_t> segment_refs_;
 

@@ -21,7 +21,7 @@ struct WireField {
 };
 
 // Reads the next field; false on malformed input (bad tag, truncated, groups).
-inline bool ReadField(ByteReader& reader, WireField& field) {
+__attribute__((always_inline)) inline bool ReadField(ByteReader& reader, WireField& field) {
   field.start = reader.position();
   uint64_t tag;
   if (!reader.ReadVarint(tag)) return false;

@@ -143,6 +143,9 @@ const std::map<std::string, KeyRule>& Schema() {
              "A trace with no new spans for this long is complete and goes to the next block.");
     duration("ingester.max_block_duration", &Config::max_block_duration,
              "A block is cut at the latest this long after its first trace completed.");
+    bytes("ingester.max_live_bytes", [](Config& c) -> uint64_t& { return c.max_live_bytes; },
+          "Bytes of spans the ingester may hold in memory (live, completed, being flushed); past it new requests "
+          "get 429 / RESOURCE_EXHAUSTED until blocks are cut, so overload slows clients instead of exhausting memory.");
     bytes("ingester.max_block_bytes", [](Config& c) -> uint64_t& { return c.max_block_bytes; },
           "A block is cut once its completed traces reach this many bytes (OTLP-encoded).");
     text("storage.trace.backend", &Config::storage_backend, "Where blocks live: `local`.",

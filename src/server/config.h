@@ -36,13 +36,14 @@ struct Config {
   std::chrono::nanoseconds trace_idle_period = std::chrono::seconds(10);
   std::chrono::nanoseconds max_block_duration = std::chrono::minutes(30);
   uint64_t max_block_bytes = 100ull << 20;
+  uint64_t max_live_bytes = 2ull << 30;
 
   std::string storage_backend = "local";
   std::string local_path = "./data/blocks";
   std::string wal_path = "./data/wal";
   std::string wal_fsync = "batch";
   uint64_t wal_segment_bytes = 128ull << 20;
-  int block_zstd_level = 6;
+  int block_zstd_level = 3;
   uint32_t block_row_group_spans = 2048;
 
   TenantLimits limits;

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <future>
 
 #include <spdlog/spdlog.h>
 
@@ -202,6 +203,20 @@ void WriteAheadLog::WriterLoop() {
     ::close(fd_);
     fd_ = -1;
   }
+}
+
+void WriteAheadLog::Rotate() {
+  std::unique_lock lock(mutex_);
+  if (closing_ || append_segment_bytes_ == 0) return;
+  append_segment_++;
+  append_segment_bytes_ = 0;
+  // An empty entry for the new segment: the writer seals the old one when it reaches it.
+  auto sealed = std::make_shared<std::promise<void>>();
+  std::future<void> done = sealed->get_future();
+  queue_.push_back({append_segment_, std::string(), [sealed](Status) { sealed->set_value(); }});
+  lock.unlock();
+  wake_.notify_one();
+  done.wait();
 }
 
 std::vector<uint64_t> WriteAheadLog::SealedSegments() const {

@@ -55,6 +55,10 @@ class WriteAheadLog {
   // durable (or failed). After Close, `done` gets Unavailable.
   uint64_t Append(std::string record, Callback done);
 
+  // Seals the current segment (if it holds anything) so that it can be removed once its
+  // spans are flushed; later appends go to a new segment. Returns when the seal is done.
+  void Rotate();
+
   // Segments that are complete (no longer appended to), oldest first.
   std::vector<uint64_t> SealedSegments() const;
   // Deletes a sealed segment once everything in it is stored elsewhere.
