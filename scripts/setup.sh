@@ -11,8 +11,10 @@ debian_packages=(
   libzstd-dev libsnappy-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
   libyaml-cpp-dev rapidjson-dev libsimdjson-dev libcli11-dev libfmt-dev libspdlog-dev
   libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
-  nodejs npm prometheus procps
+  prometheus procps
 )
+# Node.js runs the end-to-end tests; a machine that already has node and npm keeps its own.
+command -v node >/dev/null && command -v npm >/dev/null || debian_packages+=(nodejs npm)
 
 missing=()
 for p in "${debian_packages[@]}"; do

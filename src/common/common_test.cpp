@@ -5,6 +5,7 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
 #include "common/compression.h"
 #include "common/crc32c.h"
@@ -300,7 +301,8 @@ TEST(GunzipTest, BombOverTheLimitIsTooLarge) {
 // ---- tenants --------------------------------------------------------------------------------
 
 TEST(TenantTest, AcceptsGoodIds) {
-  for (const char* good : {"a", "team-a", "Team_B.prod", "x!y*z'(1)", "0", std::string(150, 'a').c_str()})
+  std::vector<std::string> good_ids = {"a", "team-a", "Team_B.prod", "x!y*z'(1)", "0", std::string(150, 'a')};
+  for (const auto& good : good_ids)
     EXPECT_TRUE(ValidateTenantId(good).ok()) << good;
   EXPECT_TRUE(ValidateTenantId("...").ok());  // not a path component of its own
 }

@@ -58,16 +58,18 @@ void AddRichAttributes(google::protobuf::RepeatedPtrField<pbc::KeyValue>* attrib
   add("int")->set_int_value(int64_t(seed) * 1000003 - 77);
   add("int.min")->set_int_value(std::numeric_limits<int64_t>::min());
   add("int.max")->set_int_value(std::numeric_limits<int64_t>::max());
-  add("double")->set_double_value(-1.25 * seed + 0.1);
+  add("double")->set_double_value(-1.25 * seed + 0.5);
   add("double.inf")->set_double_value(std::numeric_limits<double>::infinity());
-  add("bytes")->set_bytes_value(std::string("\x00\xff\x01 bytes", 9));
+  add("bytes")->set_bytes_value(std::string("\x00\xff\x01", 3) + " bytes");
   pbc::AnyValue* array = add("array");
   auto* values = array->mutable_array_value();
   values->add_values()->set_string_value("a");
   values->add_values()->set_int_value(-1);
   auto* inner = values->add_values()->mutable_array_value();
   inner->add_values()->set_double_value(2.5);
-  inner->add_values()->mutable_kvlist_value()->add_values()->set_key("deep");
+  auto* deep = inner->add_values()->mutable_kvlist_value()->add_values();
+  deep->set_key("deep");
+  deep->mutable_value();
   inner->add_values()->set_bytes_value(std::string("\x00", 1));
   values->add_values();  // an empty AnyValue inside an array
   pbc::AnyValue* kvlist = add("kvlist");
@@ -82,7 +84,7 @@ void AddRichAttributes(google::protobuf::RepeatedPtrField<pbc::KeyValue>* attrib
   nested->mutable_value()->mutable_array_value()->add_values()->set_string_value("x");
   add("array.empty")->mutable_array_value();
   add("kvlist.empty")->mutable_kvlist_value();
-  attributes->Add()->set_key("no.value");
+  add("no.value");  // present, holding no value
 }
 
 struct SpanPlace {
@@ -413,7 +415,7 @@ TEST(OtlpEncodeTest, ResourceScopeAndAttributeHelpersRoundTrip) {
   Attributes attributes_back;
   ASSERT_TRUE(DecodeAttributes(encoded, attributes_back).ok());
   EXPECT_TRUE(attributes_back == resource.attributes);
-  EXPECT_FALSE(DecodeAttributes("\x0a\x05ab", attributes_back).ok());
+  EXPECT_FALSE(DecodeAttributes(std::string("\x0a\x05", 2) + "ab", attributes_back).ok());
 }
 
 // ---- SplitByTrace ---------------------------------------------------------------------------
@@ -519,9 +521,11 @@ TEST(OtlpSplitTest, FragmentsOfOneTraceFromTwoRequestsConcatenate) {
       for (const auto& span : ss.spans) {
         EXPECT_EQ(span.trace_id, TraceIdBytes(2));
         ids.insert(span.span_id);
-        auto it = spans_a.count(span.span_id) ? spans_a.find(span.span_id) : spans_b.find(span.span_id);
-        ASSERT_TRUE(it != spans_a.end() && it != spans_b.end());
-        ExpectSame(*it->second.span, span, span.name);
+        const SpanPlace* place = nullptr;
+        if (auto it = spans_a.find(span.span_id); it != spans_a.end()) place = &it->second;
+        if (auto it = spans_b.find(span.span_id); it != spans_b.end()) place = &it->second;
+        ASSERT_NE(place, nullptr);
+        ExpectSame(*place->span, span, span.name);
       }
   EXPECT_EQ(ids.size(), expected);
   size_t in_sources = 0;
@@ -587,7 +591,7 @@ TEST(OtlpRejectTest, EveryTruncationFailsCleanly) {
       EXPECT_TRUE(decode.ok());
     } else {
       EXPECT_FALSE(split.ok()) << "prefix of " << length << " bytes";
-      EXPECT_EQ(split.code(), StatusCode::kInvalidArgument) << length;
+      EXPECT_EQ(split.code(), tracery::StatusCode::kInvalidArgument) << length;
       EXPECT_FALSE(decode.ok()) << "prefix of " << length << " bytes";
     }
   }
@@ -618,10 +622,12 @@ TEST(OtlpRejectTest, RandomGarbageNeverCrashes) {
         EXPECT_TRUE(DecodeTracesData(fragment.bytes, part).ok()) << "round " << round;
       }
     } else {
-      EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+      EXPECT_EQ(status.code(), tracery::StatusCode::kInvalidArgument);
       EXPECT_FALSE(status.message().empty());
     }
-    if (!decode.ok()) EXPECT_EQ(decode.code(), StatusCode::kInvalidArgument);
+    if (!decode.ok()) {
+      EXPECT_EQ(decode.code(), tracery::StatusCode::kInvalidArgument);
+    }
   }
   EXPECT_FALSE(SplitStatus(std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11)).ok());
   EXPECT_FALSE(SplitStatus(std::string("\x0a\xff\x01", 3)).ok());  // length past the end
@@ -632,7 +638,7 @@ void ExpectSpanRejected(const pbt::Span& span, const std::string& words) {
   std::string bytes = RequestWithSpan(span.SerializeAsString());
   Status status = SplitStatus(bytes);
   EXPECT_FALSE(status.ok()) << words;
-  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.code(), tracery::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find(words), std::string::npos) << status.message();
 }
 
@@ -692,7 +698,7 @@ TEST(OtlpRejectTest, WrongWireTypeForAKnownField) {
   for (const auto& [what, bytes] : cases) {
     Status status = SplitStatus(bytes);
     EXPECT_FALSE(status.ok()) << what;
-    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << what;
+    EXPECT_EQ(status.code(), tracery::StatusCode::kInvalidArgument) << what;
     TracesData data;
     EXPECT_FALSE(DecodeTracesData(bytes, data).ok()) << what;
   }
@@ -716,11 +722,11 @@ std::string NestedKvLists(int depth) {
 
 TEST(OtlpRejectTest, DeeplyNestedValuesAreRejectedNotCrashing) {
   std::string valid = ValidSpan().SerializeAsString();
-  for (const std::string& value : {NestedArrays(1000), NestedKvLists(1000), NestedArrays(100000)}) {
+  for (const std::string& value : {NestedArrays(1000), NestedKvLists(1000), NestedArrays(5000)}) {
     std::string bytes = RequestWithSpan(valid + Field(9, Field(1, "deep") + Field(2, value)));
     Status status = SplitStatus(bytes);
     EXPECT_FALSE(status.ok());
-    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(status.code(), tracery::StatusCode::kInvalidArgument);
     TracesData data;
     EXPECT_FALSE(DecodeTracesData(bytes, data).ok());
   }
@@ -899,7 +905,7 @@ void ExpectJsonError(const std::string& json, const std::string& words) {
   TracesData data;
   Status status = ParseJsonRequest(json, data);
   ASSERT_FALSE(status.ok()) << json;
-  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.code(), tracery::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find(words), std::string::npos) << "message: " << status.message() << "\nwanted: " << words;
 }
 
@@ -969,7 +975,7 @@ TEST(OtlpJsonTest, DeeplyNestedValueIsRejectedNotCrashing) {
   TracesData data;
   Status status = ParseJsonRequest(OneSpan(R"("attributes":[{"key":"deep","value":)" + value + "}]"), data);
   EXPECT_FALSE(status.ok());
-  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.code(), tracery::StatusCode::kInvalidArgument);
 }
 
 // A model with the characters JSON writers get wrong.
