@@ -1,5 +1,6 @@
 #include "common/metrics.h"
 
+#include <charconv>
 #include <cmath>
 
 namespace tracery {
@@ -84,8 +85,8 @@ void MetricsRegistry::AddCallbackGauge(const std::string& name, const std::strin
 static std::string FormatNumber(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back exactly
+  return std::string(buf, end);
 }
 
 // Inserts `le` into a rendered label set.
@@ -94,11 +95,13 @@ static std::string WithLe(const std::string& labels, const std::string& le) {
   return labels.substr(0, labels.size() - 1) + ",le=\"" + le + "\"}";
 }
 
-std::string MetricsRegistry::Render() const {
+std::string MetricsRegistry::Render(bool openmetrics) const {
   std::lock_guard lock(mutex_);
   std::string out;
   for (const auto& [name, family] : families_) {
-    out += "# HELP " + name + " " + family.help + "\n# TYPE " + name + " " + family.type + "\n";
+    std::string family_name = name;
+    if (openmetrics && family.type == "counter" && family_name.ends_with("_total")) family_name.resize(family_name.size() - 6);
+    out += "# HELP " + family_name + " " + family.help + "\n# TYPE " + family_name + " " + family.type + "\n";
     for (const auto& [labels, counter] : family.counters) out += name + labels + " " + std::to_string(counter->Value()) + "\n";
     for (const auto& [labels, gauge] : family.gauges) out += name + labels + " " + std::to_string(gauge->Value()) + "\n";
     if (family.callback) out += name + " " + FormatNumber(family.callback()) + "\n";

@@ -58,7 +58,9 @@ class MetricsRegistry {
                           const Labels& labels = {});
   // A gauge computed when /metrics is read.
   void AddCallbackGauge(const std::string& name, const std::string& help, std::function<double()> read);
-  std::string Render() const;
+  // Prometheus text format, or OpenMetrics (counter families named without _total; the
+  // caller appends "# EOF").
+  std::string Render(bool openmetrics = false) const;
 
  private:
   struct Family {

@@ -7,9 +7,11 @@
 
 namespace tracery::distributor {
 
-Distributor::Distributor(Options options, ingester::Ingester& ingester, MetricsRegistry& metrics)
+Distributor::Distributor(Options options, ingester::Ingester& ingester, generator::Generator* generator,
+                         MetricsRegistry& metrics)
     : options_(options),
       ingester_(ingester),
+      generator_(generator),
       metrics_(metrics),
       requests_received_(metrics.GetCounter("tracery_distributor_requests_received_total", "OTLP export requests received.")),
       spans_received_(metrics.GetCounter("tracery_distributor_spans_received_total", "Spans in requests that passed validation.")),
@@ -94,10 +96,14 @@ void Distributor::Push(const std::string& tenant, std::string_view body, Encodin
     return refuse("invalid", status);
   }
   spans_received_.Add(split.span_count);
-  ingester_.Push(tenant, request, std::move(split.fragments), [done = std::move(done), release](ingester::PushOutcome outcome) {
+  auto reply = [done = std::move(done), release](ingester::PushOutcome outcome) {
     release();
     done(PushReply{std::move(outcome.status), outcome.rejected_spans, std::move(outcome.rejected_reason), {}});
-  });
+  };
+  std::vector<bool> accepted = ingester_.Push(tenant, request, split.fragments, std::move(reply));
+  // The generator sees every accepted request, before sampling; its exemplars point only at
+  // traces that were stored.
+  if (generator_) generator_->Consume(tenant, split, accepted);
 }
 
 }  // namespace tracery::distributor

@@ -14,6 +14,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/tenant.h"
+#include "generator/generator.h"
 #include "ingester/ingester.h"
 
 namespace tracery::distributor {
@@ -37,7 +38,8 @@ struct PushReply {
 
 class Distributor {
  public:
-  Distributor(Options options, ingester::Ingester& ingester, MetricsRegistry& metrics);
+  // `generator` may be null (no metrics generator configured).
+  Distributor(Options options, ingester::Ingester& ingester, generator::Generator* generator, MetricsRegistry& metrics);
 
   // The tenant for a request, from its X-Scope-OrgID value (nullopt when absent).
   Result<std::string> ResolveTenant(std::optional<std::string_view> org_id) const {
@@ -59,6 +61,7 @@ class Distributor {
 
   Options options_;
   ingester::Ingester& ingester_;
+  generator::Generator* generator_;
   MetricsRegistry& metrics_;
   std::atomic<uint64_t> inflight_bytes_{0};
   std::mutex buckets_mutex_;

@@ -19,18 +19,18 @@ namespace {
 constexpr uint8_t kFragmentsRecord = 1;
 constexpr uint8_t kRequestRecord = 2;
 
-std::string EncodeFragmentsRecord(const std::string& tenant, const std::vector<otlp::TraceFragment>& fragments) {
+std::string EncodeFragmentsRecord(const std::string& tenant, const std::vector<const otlp::TraceFragment*>& fragments) {
   size_t size = 32 + tenant.size();
-  for (const auto& f : fragments) size += 32 + f.bytes.size();
+  for (const auto* f : fragments) size += 32 + f->bytes.size();
   std::string record;
   record.reserve(size);
   record += char(kFragmentsRecord);
   PutLengthPrefixed(record, tenant);
   PutVarint(record, fragments.size());
-  for (const auto& f : fragments) {
-    record.append(f.trace_id.View());
-    PutVarint(record, f.span_count);
-    PutLengthPrefixed(record, f.bytes);
+  for (const auto* f : fragments) {
+    record.append(f->trace_id.View());
+    PutVarint(record, f->span_count);
+    PutLengthPrefixed(record, f->bytes);
   }
   return record;
 }
@@ -167,13 +167,16 @@ void Ingester::Replay(uint64_t segment, std::string_view record) {
     spdlog::error("wal: segment {} holds a record that does not decode; skipped", segment);
     return;
   }
-  AddSegmentRefs(segment, InsertLive(GetTenant(tenant), fragments, segment));
+  std::vector<const otlp::TraceFragment*> pointers;
+  for (const auto& f : fragments) pointers.push_back(&f);
+  AddSegmentRefs(segment, InsertLive(GetTenant(tenant), pointers, segment));
 }
 
-int64_t Ingester::InsertLive(Tenant& tenant, const std::vector<otlp::TraceFragment>& fragments, uint64_t segment) {
+int64_t Ingester::InsertLive(Tenant& tenant, const std::vector<const otlp::TraceFragment*>& fragments, uint64_t segment) {
   int64_t new_refs = 0;
   Clock::time_point now = Clock::now();
-  for (const auto& f : fragments) {
+  for (const auto* fragment : fragments) {
+    const otlp::TraceFragment& f = *fragment;
     Shard& shard = tenant.shards[f.trace_id.Hash() % kShards];
     std::lock_guard lock(shard.mutex);
     auto [it, inserted] = shard.traces.try_emplace(f.trace_id);
@@ -201,15 +204,17 @@ void Ingester::AddSegmentRefs(uint64_t segment, int64_t delta) {
   segment_refs_[segment] += delta;
 }
 
-void Ingester::Push(const std::string& tenant_name, std::string_view request, std::vector<otlp::TraceFragment>&& fragments,
-                    Done done) {
+std::vector<bool> Ingester::Push(const std::string& tenant_name, std::string_view request,
+                                 const std::vector<otlp::TraceFragment>& all_fragments, Done done) {
   Tenant& tenant = GetTenant(tenant_name);
   PushOutcome outcome;
+  std::vector<bool> accepted(all_fragments.size(), true);
+  std::vector<const otlp::TraceFragment*> fragments;
+  fragments.reserve(all_fragments.size());
   // Limits are checked before anything is written, so a refused span is never half-stored.
-  if (options_.max_bytes_per_trace > 0 || options_.max_traces_per_tenant > 0) {
-    std::vector<otlp::TraceFragment> accepted;
-    accepted.reserve(fragments.size());
-    for (auto& f : fragments) {
+  for (size_t i = 0; i < all_fragments.size(); ++i) {
+    const otlp::TraceFragment& f = all_fragments[i];
+    if (options_.max_bytes_per_trace > 0 || options_.max_traces_per_tenant > 0) {
       Shard& shard = tenant.shards[f.trace_id.Hash() % kShards];
       size_t existing_bytes = 0;
       bool exists;
@@ -223,6 +228,7 @@ void Ingester::Push(const std::string& tenant_name, std::string_view request, st
         outcome.rejected_spans += f.span_count;
         outcome.rejected_reason = "trace " + f.trace_id.Hex() + " exceeds max_bytes_per_trace (" +
                                   std::to_string(options_.max_bytes_per_trace) + " bytes)";
+        accepted[i] = false;
         continue;
       }
       if (!exists && options_.max_traces_per_tenant > 0 &&
@@ -230,20 +236,20 @@ void Ingester::Push(const std::string& tenant_name, std::string_view request, st
         outcome.rejected_spans += f.span_count;
         outcome.rejected_reason = "tenant " + tenant_name + " has reached max_traces_per_user (" +
                                   std::to_string(options_.max_traces_per_tenant) + " live traces)";
+        accepted[i] = false;
         continue;
       }
-      accepted.push_back(std::move(f));
     }
-    fragments.swap(accepted);
+    fragments.push_back(&f);
   }
   if (fragments.empty()) {
     done(std::move(outcome));
-    return;
+    return accepted;
   }
   uint64_t spans = 0, bytes = 0;
-  for (const auto& f : fragments) {
-    spans += f.span_count;
-    bytes += f.bytes.size();
+  for (const auto* f : fragments) {
+    spans += f->span_count;
+    bytes += f->bytes.size();
   }
 
   // Acknowledge when both the WAL write is durable and the spans are readable in memory.
@@ -281,6 +287,7 @@ void Ingester::Push(const std::string& tenant_name, std::string_view request, st
   int64_t new_refs = InsertLive(tenant, fragments, segment);
   AddSegmentRefs(segment, new_refs - 1);
   pending->Finish();
+  return accepted;
 }
 
 Result<std::optional<otlp::TracesData>> Ingester::FindTrace(const std::string& tenant_name, const TraceId& id,

@@ -66,8 +66,9 @@ class Ingester {
 
   // Takes one request: its encoded bytes and its fragments (SplitByTrace). `done` runs once
   // every accepted span is durable and readable; spans refused by a per-trace limit are
-  // never written.
-  void Push(const std::string& tenant, std::string_view request, std::vector<otlp::TraceFragment>&& fragments, Done done);
+  // never written. Returns at once which fragments were accepted.
+  std::vector<bool> Push(const std::string& tenant, std::string_view request,
+                         const std::vector<otlp::TraceFragment>& fragments, Done done);
 
   // The trace's spans from memory and blocks, merged, duplicates removed; nullopt if none.
   // Blocks whose time range misses [start, end] (unix ns) are not read; memory always is.
@@ -120,7 +121,7 @@ class Ingester {
   Status OpenStoredBlocks();
   void Replay(uint64_t segment, std::string_view record);
   // Appends fragments to live traces; returns how many (trace, segment) pairs are new.
-  int64_t InsertLive(Tenant& tenant, const std::vector<otlp::TraceFragment>& fragments, uint64_t segment);
+  int64_t InsertLive(Tenant& tenant, const std::vector<const otlp::TraceFragment*>& fragments, uint64_t segment);
   void AddSegmentRefs(uint64_t segment, int64_t delta);
   void SweepLoop();
   // Moves traces idle for `idle` (all of them when `everything`) from live to completing.

@@ -123,7 +123,15 @@ HttpHandler MakeQueryApiHandler(ApiOptions options, ingester::Ingester& ingester
                                              "\",\"revision\":\"\",\"branch\":\"main\",\"buildUser\":\"\",\"buildDate\":\"\","
                                              "\"goVersion\":\"\",\"application\":\"tracery\"}");
     } else if (path == "/metrics") {
-      response = {200, "text/plain; version=0.0.4; charset=utf-8", metrics.Render(), {}};
+      // OpenMetrics when asked for (it carries exemplars); the Prometheus text format otherwise.
+      bool openmetrics = std::string_view(request[http::field::accept]).find("application/openmetrics-text") != std::string_view::npos;
+      std::string body = metrics.Render(openmetrics);
+      if (options.render_generated) body += options.render_generated(openmetrics);
+      if (openmetrics) body += "# EOF\n";
+      response = {200,
+                  openmetrics ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                              : "text/plain; version=0.0.4; charset=utf-8",
+                  std::move(body), {}};
     } else if (path == "/flush") {
       if (request.method() != http::verb::post && request.method() != http::verb::get) {
         response = HttpResponse::Text(405, "use POST\n");

@@ -14,6 +14,7 @@ namespace tracery::query {
 struct ApiOptions {
   bool multitenancy_enabled = false;
   std::function<bool()> ready;  // false while starting or stopping
+  std::function<std::string(bool openmetrics)> render_generated;  // generated series for /metrics, if any
 };
 
 HttpHandler MakeQueryApiHandler(ApiOptions options, ingester::Ingester& ingester, MetricsRegistry& metrics);

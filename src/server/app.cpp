@@ -34,12 +34,18 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   distributor_options.max_inflight_bytes = config.max_inflight_bytes;
   distributor_options.rate_limit_bytes = config.limits.rate_limit_bytes;
   distributor_options.burst_size_bytes = config.limits.burst_size_bytes;
-  app->distributor_ = std::make_unique<distributor::Distributor>(distributor_options, *app->ingester_, app->metrics_);
+  if (config.generator.enabled()) {
+    app->generator_ = std::make_unique<generator::Generator>(config.generator, app->metrics_);
+    app->generator_->Start();
+  }
+  app->distributor_ = std::make_unique<distributor::Distributor>(distributor_options, *app->ingester_, app->generator_.get(),
+                                                                 app->metrics_);
 
   query::ApiOptions api_options;
   api_options.multitenancy_enabled = config.multitenancy_enabled;
   App* self = app.get();
   api_options.ready = [self] { return self->ready_.load(); };
+  if (app->generator_) api_options.render_generated = [self](bool openmetrics) { return self->generator_->Render(openmetrics); };
   auto query_server = HttpServer::Bind(app->query_io_, config.http_listen_address, config.http_listen_port, 1 << 20,
                                        query::MakeQueryApiHandler(api_options, *app->ingester_, app->metrics_));
   if (!query_server.ok()) return query_server.status();
@@ -91,6 +97,7 @@ void App::Stop() {
     Status status = ingester_->FlushAll();
     if (!status.ok()) spdlog::error("final flush failed (the WAL keeps the data): {}", status.ToString());
   }
+  if (generator_) generator_->Stop();  // a last collection and remote write
   if (query_server_) query_server_->Stop();
   ingest_io_.stop();
   query_io_.stop();

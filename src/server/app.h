@@ -32,6 +32,7 @@ class App {
   MetricsRegistry metrics_;
   std::unique_ptr<backend::ObjectStore> store_;
   std::unique_ptr<ingester::Ingester> ingester_;
+  std::unique_ptr<generator::Generator> generator_;
   std::unique_ptr<distributor::Distributor> distributor_;
   std::unique_ptr<receiver::GrpcReceiver> grpc_receiver_;
   boost::asio::io_context ingest_io_{2}, query_io_{2};

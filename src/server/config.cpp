@@ -1,6 +1,8 @@
 #include "server/config.h"
 
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -20,7 +22,21 @@ struct KeyRule {
   std::string meaning;
   std::function<std::string(const Config&)> default_text;
   std::function<bool(const std::string&, Config&, std::string& why)> set;
+  // For lists and maps: takes the whole node instead of a scalar.
+  std::function<bool(const YAML::Node&, Config&, std::string& why)> set_node;
 };
+
+bool ParseDouble(const std::string& text, double& out) {
+  char* end = nullptr;
+  out = std::strtod(text.c_str(), &end);
+  return !text.empty() && end == text.c_str() + text.size() && std::isfinite(out);
+}
+
+std::string JoinStrings(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + items[i];
+  return out + "]";
+}
 
 bool ParseBool(const std::string& text, bool& out) {
   if (text == "true" || text == "True" || text == "TRUE") { out = true; return true; }
@@ -120,6 +136,149 @@ const std::map<std::string, KeyRule>& Schema() {
                 }};
     };
 
+    auto node = [&](const std::string& key, const std::string& type, const std::string& meaning,
+                    std::function<std::string(const Config&)> default_text,
+                    std::function<bool(const YAML::Node&, Config&, std::string&)> set) {
+      s[key] = {type, meaning, std::move(default_text), nullptr, std::move(set)};
+    };
+    auto string_list = [&](const std::string& key, std::vector<std::string> generator::Options::*field,
+                           const std::string& meaning) {
+      node(key, "list of strings", meaning, [field](const Config& c) { return JoinStrings(c.generator.*field); },
+           [field](const YAML::Node& n, Config& c, std::string& why) {
+             if (!n.IsSequence()) { why = "expected a list of strings"; return false; }
+             (c.generator.*field).clear();
+             for (const auto& item : n) {
+               if (!item.IsScalar()) { why = "expected a list of strings"; return false; }
+               (c.generator.*field).push_back(item.Scalar());
+             }
+             return true;
+           });
+    };
+    auto bucket_list = [&](const std::string& key, std::vector<double> generator::Options::*field, const std::string& meaning) {
+      node(key, "list of seconds", meaning,
+           [field](const Config& c) {
+             std::vector<std::string> t;
+             for (double d : c.generator.*field) { char b[32]; std::snprintf(b, sizeof b, "%g", d); t.push_back(b); }
+             return JoinStrings(t);
+           },
+           [field](const YAML::Node& n, Config& c, std::string& why) {
+             if (!n.IsSequence() || n.size() == 0) { why = "expected a non-empty list of numbers"; return false; }
+             (c.generator.*field).clear();
+             for (const auto& item : n) {
+               double d;
+               if (!item.IsScalar() || !ParseDouble(item.Scalar(), d) || d <= 0) { why = "expected positive numbers"; return false; }
+               (c.generator.*field).push_back(d);
+             }
+             return true;
+           });
+    };
+    auto generator_flag = [&](const std::string& key, bool generator::Options::*field, const std::string& meaning) {
+      s[key] = {"bool", meaning, [field](const Config& c) { return std::string((c.generator.*field) ? "true" : "false"); },
+                [field](const std::string& v, Config& c, std::string& why) {
+                  if (ParseBool(v, c.generator.*field)) return true;
+                  why = "expected true or false";
+                  return false;
+                }, nullptr};
+    };
+    auto generator_duration = [&](const std::string& key, std::chrono::nanoseconds generator::Options::*field,
+                                  const std::string& meaning) {
+      s[key] = {"duration", meaning,
+                [field](const Config& c) {
+                  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(c.generator.*field).count()) + "s";
+                },
+                [field](const std::string& v, Config& c, std::string& why) {
+                  auto d = ParseDuration(v);
+                  if (!d || d->count() <= 0) { why = "expected a positive duration such as 10s or 5m"; return false; }
+                  c.generator.*field = *d;
+                  return true;
+                }, nullptr};
+    };
+
+    node("metrics_generator.registry.external_labels", "map", "Labels added to every generated series.",
+         [](const Config& c) { return c.generator.external_labels.empty() ? std::string("{}") : std::string("…"); },
+         [](const YAML::Node& n, Config& c, std::string& why) {
+           if (!n.IsMap()) { why = "expected a map of label names to values"; return false; }
+           for (const auto& item : n) {
+             if (!item.second.IsScalar()) { why = "label values must be strings"; return false; }
+             c.generator.external_labels[item.first.as<std::string>()] = item.second.Scalar();
+           }
+           return true;
+         });
+    generator_duration("metrics_generator.registry.collection_interval", &generator::Options::collection_interval,
+                       "How often generated series are remote-written.");
+    generator_duration("metrics_generator.registry.stale_duration", &generator::Options::stale_duration,
+                       "A series not updated for this long is dropped.");
+    auto max_series = [](Config& c) -> uint64_t& { return c.generator.max_active_series; };
+    number("metrics_generator.registry.max_active_series", max_series, 0, UINT64_MAX,
+           "Generated series per tenant (0: unlimited); new series past it are dropped and counted.");
+    number("overrides.defaults.metrics_generator.max_active_series", max_series, 0, UINT64_MAX,
+           "Same as metrics_generator.registry.max_active_series (Tempo's per-tenant override).");
+    node("metrics_generator.storage.remote_write", "list", "Prometheus remote-write endpoints: `url` (required), "
+         "`send_exemplars` (default true), `headers` (map), `remote_timeout` (default 30s), `name`.",
+         [](const Config& c) { return std::string("[]"); },
+         [](const YAML::Node& n, Config& c, std::string& why) {
+           if (!n.IsSequence()) { why = "expected a list of endpoints"; return false; }
+           c.generator.remote_write.clear();
+           for (const auto& item : n) {
+             if (!item.IsMap()) { why = "each endpoint must be a map with a url"; return false; }
+             generator::RemoteWriteTarget target;
+             for (const auto& field : item) {
+               std::string key = field.first.as<std::string>();
+               const YAML::Node& v = field.second;
+               if (key == "url" && v.IsScalar()) target.url = v.Scalar();
+               else if (key == "name" && v.IsScalar()) continue;
+               else if (key == "send_exemplars" && v.IsScalar() && ParseBool(v.Scalar(), target.send_exemplars)) continue;
+               else if (key == "remote_timeout" && v.IsScalar() && ParseDuration(v.Scalar())) target.timeout = *ParseDuration(v.Scalar());
+               else if (key == "headers" && v.IsMap()) {
+                 for (const auto& h : v) target.headers[h.first.as<std::string>()] = h.second.as<std::string>();
+               } else {
+                 why = "unknown or bad field `" + key + "` (known: url, name, send_exemplars, headers, remote_timeout)";
+                 return false;
+               }
+             }
+             if (target.url.rfind("http://", 0) != 0 && target.url.rfind("https://", 0) != 0) {
+               why = "url must start with http:// or https://";
+               return false;
+             }
+             c.generator.remote_write.push_back(std::move(target));
+           }
+           return true;
+         });
+    generator_flag("metrics_generator.processor.span_metrics.enabled", &generator::Options::span_metrics,
+                   "Generate span metrics (traces_spanmetrics_*). Tempo enables processors in overrides; tracery accepts both.");
+    bucket_list("metrics_generator.processor.span_metrics.histogram_buckets", &generator::Options::span_metrics_buckets,
+                "Latency histogram bounds in seconds (Tempo's defaults).");
+    string_list("metrics_generator.processor.span_metrics.dimensions", &generator::Options::span_metrics_dimensions,
+                "Span or resource attributes added as labels (names sanitised to Prometheus label names).");
+    generator_flag("metrics_generator.processor.span_metrics.intrinsic_dimensions.service", &generator::Options::intrinsic_service, "Label `service`.");
+    generator_flag("metrics_generator.processor.span_metrics.intrinsic_dimensions.span_name", &generator::Options::intrinsic_span_name, "Label `span_name`.");
+    generator_flag("metrics_generator.processor.span_metrics.intrinsic_dimensions.span_kind", &generator::Options::intrinsic_span_kind, "Label `span_kind`.");
+    generator_flag("metrics_generator.processor.span_metrics.intrinsic_dimensions.status_code", &generator::Options::intrinsic_status_code, "Label `status_code`.");
+    generator_flag("metrics_generator.processor.span_metrics.intrinsic_dimensions.status_message", &generator::Options::intrinsic_status_message, "Label `status_message`.");
+    generator_flag("metrics_generator.processor.service_graphs.enabled", &generator::Options::service_graphs,
+                   "Generate the service graph (traces_service_graph_*).");
+    generator_duration("metrics_generator.processor.service_graphs.wait", &generator::Options::service_graph_wait,
+                       "How long half an edge waits for its other half.");
+    number("metrics_generator.processor.service_graphs.max_items", [](Config& c) -> uint64_t& { return c.generator.service_graph_max_items; },
+           1, UINT64_MAX, "Half edges held at most; past it spans are dropped and counted.");
+    bucket_list("metrics_generator.processor.service_graphs.histogram_buckets", &generator::Options::service_graph_buckets,
+                "Request duration histogram bounds in seconds.");
+    string_list("metrics_generator.processor.service_graphs.peer_attributes", &generator::Options::peer_attributes,
+                "Attributes naming an uninstrumented peer, in order of preference (virtual nodes).");
+    node("overrides.defaults.metrics_generator.processors", "list", "Processors to run, as Tempo enables them: "
+         "`service-graphs`, `span-metrics`.",
+         [](const Config&) { return std::string("[]"); },
+         [](const YAML::Node& n, Config& c, std::string& why) {
+           if (!n.IsSequence()) { why = "expected a list"; return false; }
+           for (const auto& item : n) {
+             std::string p = item.IsScalar() ? item.Scalar() : "";
+             if (p == "span-metrics") c.generator.span_metrics = true;
+             else if (p == "service-graphs") c.generator.service_graphs = true;
+             else { why = "unknown processor `" + p + "` (known: span-metrics, service-graphs)"; return false; }
+           }
+           return true;
+         });
+
     text("target", &Config::target, "Roles this process runs; `all` runs every role in one process.",
          [](const std::string& v) { return v == "all"; }, "all (the only role set in this version)");
     boolean("multitenancy_enabled", &Config::multitenancy_enabled,
@@ -196,6 +355,13 @@ Status Walk(const YAML::Node& node, const std::string& path, const std::string& 
                                          child + "`");
         continue;
       }
+      if (auto rule = Schema().find(child); rule != Schema().end() && rule->second.set_node) {
+        std::string why;
+        if (!rule->second.set_node(value, config, why))
+          return Status::InvalidArgument(source + ":" + std::to_string(value.Mark().line + 1) + ": bad value for `" +
+                                         child + "`: " + why);
+        continue;
+      }
       if (Schema().count(child) == 0) {
         bool is_section = false;
         for (const auto& [name, rule] : Schema())
@@ -212,7 +378,7 @@ Status Walk(const YAML::Node& node, const std::string& path, const std::string& 
   auto it = Schema().find(path);
   if (it == Schema().end())
     return Status::InvalidArgument(source + ":" + std::to_string(line) + ": unknown key `" + path + "`");
-  if (!node.IsScalar())
+  if (!node.IsScalar() || !it->second.set)
     return Status::InvalidArgument(source + ":" + std::to_string(line) + ": `" + path + "` must be a " + it->second.type);
   std::string why;
   if (!it->second.set(node.Scalar(), config, why))

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "generator/generator.h"
 
 namespace tracery::server {
 
@@ -47,6 +48,7 @@ struct Config {
   uint32_t block_row_group_spans = 2048;
 
   TenantLimits limits;
+  generator::Options generator;  // metrics_generator; processors enabled by `enabled: true` or overrides
 };
 
 // Parses YAML text; `source` names it in errors ("tracery.yaml").

@@ -1,0 +1,513 @@
+#include "generator/generator.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "common/tenant.h"
+#include "generator/remote_write.h"
+#include "otlp/json.h"
+#include "otlp/wire.h"
+
+namespace tracery::generator {
+namespace {
+
+const char* kKindNames[] = {"SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER",
+                            "SPAN_KIND_CLIENT",      "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER"};
+const char* kStatusNames[] = {"STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"};
+constexpr uint8_t kServer = 2, kClient = 3, kProducer = 4, kConsumer = 5, kError = 2;
+
+// Prometheus label names: [a-zA-Z_][a-zA-Z0-9_]*.
+std::string SanitizeLabelName(std::string_view key) {
+  std::string out;
+  for (char c : key) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '_') ? c : '_';
+  if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0]))) out.insert(out.begin(), '_');
+  return out;
+}
+
+// The value of an attribute as label text, from a run of encoded KeyValue fields.
+bool FindAttribute(std::string_view encoded_message, uint32_t attributes_field, std::string_view key, std::string& out) {
+  ByteReader reader(encoded_message);
+  otlp::WireField f, g, h;
+  while (!reader.empty()) {
+    if (!otlp::ReadField(reader, f)) return false;
+    if (f.number != attributes_field || f.type != otlp::kLengthDelimited) continue;
+    ByteReader kv(f.bytes);
+    std::string_view k, value;
+    while (!kv.empty() && otlp::ReadField(kv, g)) {
+      if (g.number == 1) k = g.bytes;
+      if (g.number == 2) value = g.bytes;
+    }
+    if (k != key) continue;
+    ByteReader any(value);
+    while (!any.empty() && otlp::ReadField(any, h)) {
+      switch (h.number) {
+        case 1: out.assign(h.bytes); return true;
+        case 2: out = h.integer ? "true" : "false"; return true;
+        case 3: out = std::to_string(int64_t(h.integer)); return true;
+        case 4: {
+          double d;
+          std::memcpy(&d, &h.integer, 8);
+          char buf[32];
+          std::snprintf(buf, sizeof buf, "%g", d);
+          out = buf;
+          return true;
+        }
+        default: break;
+      }
+    }
+    return false;
+  }
+  return false;
+}
+
+std::string_view SpanBody(std::string_view field) {
+  ByteReader reader(field);
+  otlp::WireField f;
+  return otlp::ReadField(reader, f) ? f.bytes : std::string_view();
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string FormatValue(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[40];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back exactly
+  return std::string(buf, end);
+}
+
+}  // namespace
+
+struct Generator::PendingEdge {
+  std::chrono::steady_clock::time_point created;
+  bool has_client = false, has_server = false;
+  std::string client_service, server_service, virtual_peer, trace_id_hex, span_id_hex;
+  bool failed = false, messaging = false, database = false, peer_service = false;
+  double client_seconds = 0, server_seconds = 0;
+};
+
+struct Generator::TenantState {
+  TenantState(const Options& o) : registry(o.max_active_series, o.stale_duration) {}
+  Registry registry;
+  size_t calls = 0, latency = 0, size = 0;
+  size_t edges_total = 0, edges_failed = 0, server_seconds = 0, client_seconds = 0, unpaired = 0, dropped = 0;
+  std::mutex edges_mutex;
+  std::unordered_map<std::string, PendingEdge> edges;  // key: trace ID + client span ID
+};
+
+Generator::Generator(Options options, MetricsRegistry& self_metrics)
+    : options_(std::move(options)),
+      self_metrics_(self_metrics),
+      spans_received_(self_metrics.GetCounter("tracery_generator_spans_received_total", "Spans seen by the metrics generator.")),
+      edges_expired_(self_metrics.GetCounter("tracery_generator_service_graph_expired_edges_total",
+                                             "Service-graph half edges that expired without their other half.")) {
+  writer_ = std::make_unique<RemoteWriter>(options_.remote_write, self_metrics);
+  self_metrics.AddCallbackGauge("tracery_generator_active_series", "Generated series held, all tenants.", [this] {
+    std::lock_guard lock(tenants_mutex_);
+    double n = 0;
+    for (const auto& [name, tenant] : tenants_) n += double(tenant->registry.active_series());
+    return n;
+  });
+  self_metrics.AddCallbackGauge("tracery_generator_series_dropped", "New series refused by max_active_series, all tenants.", [this] {
+    std::lock_guard lock(tenants_mutex_);
+    double n = 0;
+    for (const auto& [name, tenant] : tenants_) n += double(tenant->registry.dropped_series());
+    return n;
+  });
+}
+
+Generator::~Generator() { Stop(); }
+
+void Generator::Start() { loop_ = std::thread([this] { Loop(); }); }
+
+void Generator::Stop() {
+  {
+    std::lock_guard lock(loop_mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  loop_wake_.notify_all();
+  if (loop_.joinable()) loop_.join();
+  CollectNow();
+  writer_->Stop();
+}
+
+Generator::TenantState& Generator::Tenant(const std::string& name) {
+  std::lock_guard lock(tenants_mutex_);
+  auto& slot = tenants_[name];
+  if (!slot) {
+    slot = std::make_unique<TenantState>(options_);
+    TenantState& t = *slot;
+    std::vector<std::string> labels;
+    if (options_.intrinsic_service) labels.push_back("service");
+    if (options_.intrinsic_span_name) labels.push_back("span_name");
+    if (options_.intrinsic_span_kind) labels.push_back("span_kind");
+    if (options_.intrinsic_status_code) labels.push_back("status_code");
+    if (options_.intrinsic_status_message) labels.push_back("status_message");
+    for (const auto& d : options_.span_metrics_dimensions) labels.push_back(SanitizeLabelName(d));
+    t.calls = t.registry.AddCounter("traces_spanmetrics_calls_total", labels);
+    t.latency = t.registry.AddHistogram("traces_spanmetrics_latency", labels, options_.span_metrics_buckets);
+    t.size = t.registry.AddCounter("traces_spanmetrics_size_total", labels);
+    std::vector<std::string> edge = {"client", "server", "connection_type"};
+    t.edges_total = t.registry.AddCounter("traces_service_graph_request_total", edge);
+    t.edges_failed = t.registry.AddCounter("traces_service_graph_request_failed_total", edge);
+    t.server_seconds = t.registry.AddHistogram("traces_service_graph_request_server_seconds", edge, options_.service_graph_buckets);
+    t.client_seconds = t.registry.AddHistogram("traces_service_graph_request_client_seconds", edge, options_.service_graph_buckets);
+    t.unpaired = t.registry.AddCounter("traces_service_graph_unpaired_spans_total", {"client", "server"});
+    t.dropped = t.registry.AddCounter("traces_service_graph_dropped_spans_total", {"client", "server"});
+  }
+  return *slot;
+}
+
+void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest& split, const std::vector<bool>& accepted) {
+  if (!options_.enabled() || split.spans.empty()) return;
+  spans_received_.Add(split.spans.size());
+  TenantState& tenant = Tenant(tenant_name);
+  std::vector<std::string> services(split.resources.size());
+  for (size_t r = 0; r < split.resources.size(); ++r)
+    if (!FindAttribute(split.resources[r], 1, "service.name", services[r])) services[r] = "unknown_service";
+
+  struct EdgeHalf {
+    std::string key;
+    PendingEdge half;
+  };
+  std::vector<EdgeHalf> halves;
+  std::vector<std::string> labels;
+  std::string value;
+  {
+    Registry::Batch batch(tenant.registry);
+    for (const auto& span : split.spans) {
+      const otlp::TraceFragment& fragment = split.fragments[span.fragment_index];
+      bool stored = span.fragment_index < accepted.size() && accepted[span.fragment_index];
+      std::string_view body = SpanBody(span.encoded);
+      double seconds = span.end_unix_nano > span.start_unix_nano ? double(span.end_unix_nano - span.start_unix_nano) / 1e9 : 0;
+      const std::string& service = services[span.resource_index];
+      std::string trace_hex = stored ? fragment.trace_id.Hex() : std::string();
+      std::string span_hex = stored ? HexEncode(span.span_id) : std::string();
+      if (options_.span_metrics) {
+        labels.clear();
+        if (options_.intrinsic_service) labels.push_back(service);
+        if (options_.intrinsic_span_name) labels.emplace_back(span.name);
+        if (options_.intrinsic_span_kind) labels.emplace_back(kKindNames[span.kind]);
+        if (options_.intrinsic_status_code) labels.emplace_back(kStatusNames[span.status_code]);
+        if (options_.intrinsic_status_message) {
+          std::string message;
+          ByteReader reader(body);
+          otlp::WireField f, g;
+          while (!reader.empty() && otlp::ReadField(reader, f)) {
+            if (f.number != 15) continue;
+            ByteReader status(f.bytes);
+            while (!status.empty() && otlp::ReadField(status, g))
+              if (g.number == 2) message.assign(g.bytes);
+          }
+          labels.push_back(message);
+        }
+        for (const auto& key : options_.span_metrics_dimensions) {
+          value.clear();
+          if (!FindAttribute(body, 9, key, value)) FindAttribute(split.resources[span.resource_index], 1, key, value);
+          labels.push_back(value);
+        }
+        batch.Add(tenant.calls, labels, 1);
+        batch.Observe(tenant.latency, labels, seconds, trace_hex, span_hex);
+        batch.Add(tenant.size, labels, double(span.encoded.size()));
+      }
+      if (options_.service_graphs) {
+        bool failed = span.status_code == kError;
+        if (span.kind == kServer && span.parent_span_id.empty()) {
+          // A root server span: its caller is the user, as Tempo draws it.
+          PendingEdge edge;
+          edge.has_client = edge.has_server = true;
+          edge.client_service = "user";
+          edge.server_service = service;
+          edge.peer_service = true;  // connection_type virtual_node
+          edge.failed = failed;
+          edge.server_seconds = seconds;
+          edge.trace_id_hex = trace_hex;
+          edge.span_id_hex = span_hex;
+          halves.push_back({std::string(), std::move(edge)});
+        } else if (span.kind == kClient || span.kind == kProducer) {
+          PendingEdge edge;
+          edge.has_client = true;
+          edge.client_service = service;
+          edge.failed = failed;
+          edge.client_seconds = seconds;
+          edge.messaging = span.kind == kProducer;
+          for (const auto& peer : options_.peer_attributes) {
+            if (FindAttribute(body, 9, peer, edge.virtual_peer)) {
+              edge.peer_service = peer == "peer.service";
+              break;
+            }
+          }
+          std::string db;
+          edge.database = FindAttribute(body, 9, "db.system", db);
+          edge.trace_id_hex = trace_hex;
+          edge.span_id_hex = span_hex;
+          halves.push_back({std::string(fragment.trace_id.View()) + std::string(span.span_id), std::move(edge)});
+        } else if ((span.kind == kServer || span.kind == kConsumer) && !span.parent_span_id.empty()) {
+          PendingEdge edge;
+          edge.has_server = true;
+          edge.server_service = service;
+          edge.failed = failed;
+          edge.server_seconds = seconds;
+          edge.messaging = span.kind == kConsumer;
+          edge.trace_id_hex = trace_hex;
+          edge.span_id_hex = span_hex;
+          halves.push_back({std::string(fragment.trace_id.View()) + std::string(span.parent_span_id), std::move(edge)});
+        }
+      }
+    }
+  }
+  if (halves.empty()) return;
+
+  // Pair halves; complete edges are counted at once, the rest wait up to `wait`.
+  std::vector<PendingEdge> complete;
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(tenant.edges_mutex);
+    for (auto& [key, half] : halves) {
+      if (key.empty()) {
+        complete.push_back(std::move(half));
+        continue;
+      }
+      auto it = tenant.edges.find(key);
+      if (it == tenant.edges.end()) {
+        if (tenant.edges.size() >= options_.service_graph_max_items) {
+          Registry::Batch batch(tenant.registry);
+          batch.Add(tenant.dropped, {half.client_service, half.server_service}, 1);
+          continue;
+        }
+        half.created = now;
+        tenant.edges.emplace(key, std::move(half));
+        continue;
+      }
+      PendingEdge& edge = it->second;
+      if (half.has_client && !edge.has_client) {
+        edge.has_client = true;
+        edge.client_service = half.client_service;
+        edge.client_seconds = half.client_seconds;
+        edge.failed |= half.failed;
+        edge.messaging |= half.messaging;
+      } else if (half.has_server && !edge.has_server) {
+        edge.has_server = true;
+        edge.server_service = half.server_service;
+        edge.server_seconds = half.server_seconds;
+        edge.failed |= half.failed;
+        edge.messaging |= half.messaging;
+        if (!half.trace_id_hex.empty()) {
+          edge.trace_id_hex = half.trace_id_hex;
+          edge.span_id_hex = half.span_id_hex;
+        }
+      } else {
+        continue;  // a repeated half
+      }
+      complete.push_back(std::move(edge));
+      tenant.edges.erase(it);
+    }
+  }
+  if (complete.empty()) return;
+  Registry::Batch batch(tenant.registry);
+  for (const auto& edge : complete) {
+    std::string type = edge.messaging ? "messaging_system" : (edge.client_service == "user" ? "virtual_node" : "");
+    std::vector<std::string> labels = {edge.client_service, edge.server_service, type};
+    batch.Add(tenant.edges_total, labels, 1);
+    if (edge.failed) batch.Add(tenant.edges_failed, labels, 1);
+    batch.Observe(tenant.server_seconds, labels, edge.server_seconds, edge.trace_id_hex, edge.span_id_hex);
+    if (edge.client_service != "user")
+      batch.Observe(tenant.client_seconds, labels, edge.client_seconds, edge.trace_id_hex, edge.span_id_hex);
+  }
+}
+
+void Generator::ExpireEdges(TenantState& tenant, bool everything) {
+  auto deadline = std::chrono::steady_clock::now() - options_.service_graph_wait;
+  std::vector<PendingEdge> expired;
+  {
+    std::lock_guard lock(tenant.edges_mutex);
+    for (auto it = tenant.edges.begin(); it != tenant.edges.end();) {
+      if (everything || it->second.created <= deadline) {
+        expired.push_back(std::move(it->second));
+        it = tenant.edges.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (expired.empty()) return;
+  edges_expired_.Add(expired.size());
+  Registry::Batch batch(tenant.registry);
+  for (const auto& edge : expired) {
+    if (edge.has_client && !edge.virtual_peer.empty()) {
+      // An uninstrumented peer (a database, an external service): an edge to a virtual node.
+      std::string type = edge.database && !edge.peer_service ? "database" : "virtual_node";
+      std::vector<std::string> labels = {edge.client_service, edge.virtual_peer, type};
+      batch.Add(tenant.edges_total, labels, 1);
+      if (edge.failed) batch.Add(tenant.edges_failed, labels, 1);
+      batch.Observe(tenant.client_seconds, labels, edge.client_seconds, edge.trace_id_hex, edge.span_id_hex);
+    } else {
+      batch.Add(tenant.unpaired, {edge.client_service, edge.server_service}, 1);
+    }
+  }
+}
+
+void Generator::Loop() {
+  auto next_collection = std::chrono::steady_clock::now() + options_.collection_interval;
+  std::unique_lock lock(loop_mutex_);
+  while (!stopping_) {
+    loop_wake_.wait_for(lock, std::chrono::milliseconds(500));
+    if (stopping_) break;
+    lock.unlock();
+    std::vector<TenantState*> tenants;
+    {
+      std::lock_guard tenants_lock(tenants_mutex_);
+      for (auto& [name, tenant] : tenants_) tenants.push_back(tenant.get());
+    }
+    for (auto* tenant : tenants) ExpireEdges(*tenant, false);
+    if (std::chrono::steady_clock::now() >= next_collection) {
+      next_collection += options_.collection_interval;
+      CollectNow();
+    }
+    lock.lock();
+  }
+}
+
+std::string Generator::BuildWriteRequest(TenantState& tenant, int64_t now_ms, bool with_exemplars) {
+  std::string request;
+  uint64_t samples = 0;
+  Labels base;
+  for (const auto& [name, value] : options_.external_labels) base.emplace_back(name, value);
+  tenant.registry.Collect([&](Family& family) {
+    for (auto& [key, series] : family.series) {
+      Labels labels = base;
+      for (size_t i = 0; i < family.label_names.size(); ++i) labels.emplace_back(family.label_names[i], series.label_values[i]);
+      // A new series starts with a 0 sample so that rate() and increase() see its first events.
+      auto samples_of = [&](double v) {
+        std::vector<SampleOut> out;
+        if (!series.written) out.push_back({0, now_ms - 1});
+        out.push_back({v, now_ms});
+        samples += out.size();
+        return out;
+      };
+      if (!family.histogram) {
+        Labels l = labels;
+        l.emplace_back("__name__", family.name);
+        AppendTimeSeries(request, l, samples_of(series.value), {});
+      } else {
+        uint64_t cumulative = 0;
+        for (size_t b = 0; b <= family.bounds.size(); ++b) {
+          cumulative += series.bucket_counts[b];
+          Labels l = labels;
+          l.emplace_back("__name__", family.name + "_bucket");
+          l.emplace_back("le", b < family.bounds.size() ? FormatValue(family.bounds[b]) : "+Inf");
+          std::vector<std::pair<const Exemplar*, Labels>> exemplars;
+          const Exemplar& e = series.exemplars[b];
+          if (with_exemplars && !e.trace_id.empty() && !e.sent)
+            exemplars.push_back({&e, Labels{{"span_id", e.span_id}, {"trace_id", e.trace_id}}});
+          AppendTimeSeries(request, l, samples_of(double(cumulative)), exemplars);
+        }
+        Labels sum = labels, count = labels;
+        sum.emplace_back("__name__", family.name + "_sum");
+        count.emplace_back("__name__", family.name + "_count");
+        AppendTimeSeries(request, sum, samples_of(series.sum), {});
+        AppendTimeSeries(request, count, samples_of(double(series.count)), {});
+      }
+    }
+  });
+  return request;
+}
+
+void Generator::CollectNow() {
+  if (!options_.enabled() || writer_->target_count() == 0) return;
+  std::vector<std::pair<std::string, TenantState*>> tenants;
+  {
+    std::lock_guard lock(tenants_mutex_);
+    for (auto& [name, tenant] : tenants_) tenants.emplace_back(name, tenant.get());
+  }
+  int64_t now_ms = NowMs();
+  for (auto& [name, tenant] : tenants) {
+    std::string with, without;
+    uint64_t samples = 0, exemplars = 0;
+    bool any_with = false, any_without = false;
+    for (size_t t = 0; t < writer_->target_count(); ++t) (writer_->sends_exemplars(t) ? any_with : any_without) = true;
+    // Count what goes out, then mark exemplars sent and series written.
+    tenant->registry.Collect([&](Family& family) {
+      for (auto& [key, series] : family.series) {
+        size_t per = family.histogram ? family.bounds.size() + 3 : 1;
+        samples += per * (series.written ? 1 : 2);
+        for (auto& e : series.exemplars)
+          if (!e.trace_id.empty() && !e.sent) exemplars++;
+      }
+    });
+    if (any_with) with = BuildWriteRequest(*tenant, now_ms, true);
+    if (any_without) without = BuildWriteRequest(*tenant, now_ms, false);
+    tenant->registry.Collect([&](Family& family) {
+      for (auto& [key, series] : family.series) {
+        series.written = true;
+        for (auto& e : series.exemplars) e.sent = true;
+      }
+    });
+    if (samples == 0) continue;
+    for (size_t t = 0; t < writer_->target_count(); ++t) {
+      bool ex = writer_->sends_exemplars(t);
+      writer_->Enqueue(t, name, ex ? with : without, samples, ex ? exemplars : 0);
+    }
+  }
+}
+
+std::string Generator::Render(bool openmetrics) {
+  std::string out;
+  std::vector<std::pair<std::string, TenantState*>> tenants;
+  {
+    std::lock_guard lock(tenants_mutex_);
+    for (auto& [name, tenant] : tenants_) tenants.emplace_back(name, tenant.get());
+  }
+  std::map<std::string, std::string> bodies;  // family name -> sample lines, across tenants
+  std::map<std::string, bool> is_histogram;
+  for (auto& [tenant_name, tenant] : tenants) {
+    tenant->registry.Collect([&](Family& family) {
+      std::string& lines = bodies[family.name];
+      is_histogram[family.name] = family.histogram;
+      for (auto& [key, series] : family.series) {
+        ::tracery::Labels labels;
+        for (const auto& [n, v] : options_.external_labels) labels.emplace_back(n, v);
+        if (tenant_name != kSingleTenant) labels.emplace_back("tenant", tenant_name);
+        for (size_t i = 0; i < family.label_names.size(); ++i) labels.emplace_back(family.label_names[i], series.label_values[i]);
+        if (!family.histogram) {
+          lines += family.name + FormatLabels(labels) + " " + FormatValue(series.value) + "\n";
+          continue;
+        }
+        uint64_t cumulative = 0;
+        for (size_t b = 0; b <= family.bounds.size(); ++b) {
+          cumulative += series.bucket_counts[b];
+          ::tracery::Labels l = labels;
+          l.emplace_back("le", b < family.bounds.size() ? FormatValue(family.bounds[b]) : "+Inf");
+          lines += family.name + "_bucket" + FormatLabels(l) + " " + std::to_string(cumulative);
+          const Exemplar& e = series.exemplars[b];
+          if (openmetrics && !e.trace_id.empty()) {
+            char ts[32];
+            std::snprintf(ts, sizeof ts, "%.3f", double(e.timestamp_ms) / 1000.0);
+            lines += " # {trace_id=\"" + e.trace_id + "\",span_id=\"" + e.span_id + "\"} " + FormatValue(e.value) + " " + ts;
+          }
+          lines += "\n";
+        }
+        lines += family.name + "_sum" + FormatLabels(labels) + " " + FormatValue(series.sum) + "\n";
+        lines += family.name + "_count" + FormatLabels(labels) + " " + std::to_string(series.count) + "\n";
+      }
+    });
+  }
+  for (const auto& [name, lines] : bodies) {
+    if (lines.empty()) continue;
+    bool histogram = is_histogram[name];
+    std::string type_name = name;
+    if (openmetrics && !histogram && type_name.size() > 6 && type_name.ends_with("_total"))
+      type_name.resize(type_name.size() - 6);
+    out += "# HELP " + type_name + " Generated from spans by tracery's metrics generator.\n";
+    out += "# TYPE " + type_name + (histogram ? " histogram\n" : " counter\n");
+    out += lines;
+  }
+  return out;
+}
+
+}  // namespace tracery::generator

@@ -1,0 +1,98 @@
+// The metrics generator: RED span metrics and a service graph computed from every accepted
+// span, with exemplars (trace and span IDs on histogram buckets). Series keep Tempo's names
+// and labels, are remote-written to Prometheus every collection interval, and are served on
+// /metrics (Prometheus text or OpenMetrics with exemplars).
+//
+// Consume runs on the ingest path (the request's thread) and only reads a few fields of each
+// span; collection, pairing expiry and remote write run on the generator's own thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/ids.h"
+#include "common/metrics.h"
+#include "generator/registry.h"
+#include "otlp/split.h"
+
+namespace tracery::generator {
+
+struct RemoteWriteTarget {
+  std::string url;
+  bool send_exemplars = true;  // Tempo defaults to false, which silently sends no exemplars
+  std::map<std::string, std::string> headers;
+  std::chrono::nanoseconds timeout = std::chrono::seconds(30);
+};
+
+struct Options {
+  bool span_metrics = false;
+  bool service_graphs = false;
+  std::map<std::string, std::string> external_labels;
+  std::chrono::nanoseconds collection_interval = std::chrono::seconds(15);
+  std::chrono::nanoseconds stale_duration = std::chrono::minutes(15);
+  uint64_t max_active_series = 0;  // per tenant; 0: unlimited
+  std::vector<RemoteWriteTarget> remote_write;
+
+  std::vector<double> span_metrics_buckets = {0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128,
+                                              0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384};
+  std::vector<std::string> span_metrics_dimensions;  // span or resource attribute keys
+  bool intrinsic_service = true, intrinsic_span_name = true, intrinsic_span_kind = true,
+       intrinsic_status_code = true, intrinsic_status_message = false;
+
+  std::chrono::nanoseconds service_graph_wait = std::chrono::seconds(10);
+  uint64_t service_graph_max_items = 10000;
+  std::vector<double> service_graph_buckets = {0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8};
+  std::vector<std::string> service_graph_dimensions;
+  std::vector<std::string> peer_attributes = {"peer.service", "db.name", "db.system"};
+
+  bool enabled() const { return span_metrics || service_graphs; }
+};
+
+class RemoteWriter;
+
+class Generator {
+ public:
+  Generator(Options options, MetricsRegistry& self_metrics);
+  ~Generator();
+  void Start();
+  void Stop();  // one last collection and send
+
+  // Feeds the spans of one accepted request; `accepted[i]` says whether fragment i was stored
+  // (exemplars only ever point at stored traces).
+  void Consume(const std::string& tenant, const otlp::SplitRequest& split, const std::vector<bool>& accepted);
+
+  // The generated series in Prometheus text (openmetrics=false) or OpenMetrics with exemplars.
+  std::string Render(bool openmetrics);
+
+  // Runs one collection now (tests and shutdown).
+  void CollectNow();
+
+ private:
+  struct TenantState;
+  struct PendingEdge;
+  TenantState& Tenant(const std::string& name);
+  void Loop();
+  void ExpireEdges(TenantState& tenant, bool everything);
+  std::string BuildWriteRequest(TenantState& tenant, int64_t now_ms, bool with_exemplars);
+
+  Options options_;
+  MetricsRegistry& self_metrics_;
+  std::mutex tenants_mutex_;
+  std::map<std::string, std::unique_ptr<TenantState>> tenants_;
+  std::unique_ptr<RemoteWriter> writer_;
+  std::mutex loop_mutex_;
+  std::condition_variable loop_wake_;
+  bool stopping_ = false;
+  std::thread loop_;
+  Counter& spans_received_;
+  Counter& edges_expired_;
+};
+
+}  // namespace tracery::generator

@@ -1,0 +1,107 @@
+#include "generator/registry.h"
+
+#include <algorithm>
+
+namespace tracery::generator {
+namespace {
+
+std::string JoinKey(const std::vector<std::string>& values) {
+  std::string key;
+  for (const auto& v : values) {
+    key += v;
+    key += '\xff';
+  }
+  return key;
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+size_t Registry::AddCounter(std::string name, std::vector<std::string> label_names) {
+  std::lock_guard lock(mutex_);
+  families_.push_back(Family{std::move(name), false, std::move(label_names), {}, {}});
+  return families_.size() - 1;
+}
+
+size_t Registry::AddHistogram(std::string name, std::vector<std::string> label_names, std::vector<double> bounds) {
+  std::lock_guard lock(mutex_);
+  std::sort(bounds.begin(), bounds.end());
+  families_.push_back(Family{std::move(name), true, std::move(label_names), std::move(bounds), {}});
+  return families_.size() - 1;
+}
+
+Series* Registry::Batch::Find(size_t family_index, const std::vector<std::string>& label_values) {
+  Family& family = registry_.families_[family_index];
+  std::string key = JoinKey(label_values);
+  auto it = family.series.find(key);
+  if (it == family.series.end()) {
+    if (registry_.max_active_series_ > 0 && registry_.active_series_ >= registry_.max_active_series_) {
+      registry_.dropped_series_++;
+      return nullptr;
+    }
+    Series series;
+    series.label_values = label_values;
+    if (family.histogram) {
+      series.bucket_counts.assign(family.bounds.size() + 1, 0);
+      series.exemplars.assign(family.bounds.size() + 1, Exemplar());
+    }
+    it = family.series.emplace(std::move(key), std::move(series)).first;
+    registry_.active_series_++;
+  }
+  it->second.updated = std::chrono::steady_clock::now();
+  return &it->second;
+}
+
+void Registry::Batch::Add(size_t family, const std::vector<std::string>& label_values, double delta) {
+  if (Series* series = Find(family, label_values)) series->value += delta;
+}
+
+void Registry::Batch::Observe(size_t family_index, const std::vector<std::string>& label_values, double value,
+                              std::string_view trace_id_hex, std::string_view span_id_hex) {
+  Series* series = Find(family_index, label_values);
+  if (!series) return;
+  const auto& bounds = registry_.families_[family_index].bounds;
+  size_t bucket = size_t(std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin());
+  series->bucket_counts[bucket]++;
+  series->sum += value;
+  series->count++;
+  if (!trace_id_hex.empty()) {
+    Exemplar& exemplar = series->exemplars[bucket];
+    exemplar.trace_id.assign(trace_id_hex);
+    exemplar.span_id.assign(span_id_hex);
+    exemplar.value = value;
+    exemplar.timestamp_ms = NowMs();
+    exemplar.sent = false;
+  }
+}
+
+void Registry::Collect(const std::function<void(Family&)>& visit) {
+  std::lock_guard lock(mutex_);
+  auto stale_before = std::chrono::steady_clock::now() - stale_duration_;
+  for (auto& family : families_) {
+    for (auto it = family.series.begin(); it != family.series.end();) {
+      if (it->second.updated < stale_before) {
+        it = family.series.erase(it);
+        active_series_--;
+      } else {
+        ++it;
+      }
+    }
+    visit(family);
+  }
+}
+
+uint64_t Registry::active_series() const {
+  std::lock_guard lock(mutex_);
+  return active_series_;
+}
+
+uint64_t Registry::dropped_series() const {
+  std::lock_guard lock(mutex_);
+  return dropped_series_;
+}
+
+}  // namespace tracery::generator

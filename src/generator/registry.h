@@ -1,0 +1,85 @@
+// The generator's series registry, one per tenant: counters and histograms with fixed label
+// names per family, a recent exemplar per histogram bucket, a limit on active series, and
+// removal of series not updated for the stale duration. Thread-safe (one mutex; callers
+// batch updates per request).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace tracery::generator {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;  // sorted by name when emitted
+
+struct Exemplar {
+  std::string trace_id, span_id;  // hex
+  double value = 0;
+  int64_t timestamp_ms = 0;
+  bool sent = false;  // already remote-written
+};
+
+struct Series {
+  std::vector<std::string> label_values;
+  double value = 0;                        // counters
+  std::vector<uint64_t> bucket_counts;     // histograms: per bound, non-cumulative, then +Inf
+  double sum = 0;
+  uint64_t count = 0;
+  std::vector<Exemplar> exemplars;         // histograms: per bucket
+  std::chrono::steady_clock::time_point updated;
+  bool written = false;                    // has been remote-written at least once
+};
+
+struct Family {
+  std::string name;  // counters end in _total; histograms get _bucket/_sum/_count
+  bool histogram = false;
+  std::vector<std::string> label_names;
+  std::vector<double> bounds;
+  std::unordered_map<std::string, Series> series;  // key: label values joined by \xff
+};
+
+class Registry {
+ public:
+  Registry(uint64_t max_active_series, std::chrono::nanoseconds stale_duration)
+      : max_active_series_(max_active_series), stale_duration_(stale_duration) {}
+
+  // Declares a family once; the index is used for updates.
+  size_t AddCounter(std::string name, std::vector<std::string> label_names);
+  size_t AddHistogram(std::string name, std::vector<std::string> label_names, std::vector<double> bounds);
+
+  // Updates take the registry lock: hold a Batch for a request's worth of updates.
+  class Batch {
+   public:
+    explicit Batch(Registry& registry) : registry_(registry), lock_(registry.mutex_) {}
+    void Add(size_t family, const std::vector<std::string>& label_values, double delta);
+    void Observe(size_t family, const std::vector<std::string>& label_values, double value,
+                 std::string_view trace_id_hex = {}, std::string_view span_id_hex = {});
+
+   private:
+    Series* Find(size_t family, const std::vector<std::string>& label_values);
+    Registry& registry_;
+    std::lock_guard<std::mutex> lock_;
+  };
+
+  // Removes stale series, then visits every family under the lock.
+  void Collect(const std::function<void(Family&)>& visit);
+  uint64_t active_series() const;
+  uint64_t dropped_series() const;
+
+ private:
+  friend class Batch;
+  mutable std::mutex mutex_;
+  std::vector<Family> families_;
+  uint64_t max_active_series_;
+  std::chrono::nanoseconds stale_duration_;
+  uint64_t active_series_ = 0;
+  uint64_t dropped_series_ = 0;
+};
+
+}  // namespace tracery::generator
