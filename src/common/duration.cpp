@@ -16,7 +16,8 @@ std::optional<Nanoseconds> ParseDuration(std::string_view text) {
     if (start == i) return std::nullopt;
     long double number = std::stold(std::string(text.substr(start, i - start)));
     size_t unit_start = i;
-    while (i < text.size() && ((text[i] >= 'a' && text[i] <= 'z') || text[i] == 'µ')) ++i;
+    // Unit letters; bytes >= 0x80 let the UTF-8 "µs" through, compared whole below.
+    while (i < text.size() && ((text[i] >= 'a' && text[i] <= 'z') || static_cast<unsigned char>(text[i]) >= 0x80)) ++i;
     std::string_view unit = text.substr(unit_start, i - unit_start);
     long double scale;
     if (unit == "ns") scale = 1;
