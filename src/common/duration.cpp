@@ -14,7 +14,9 @@ std::optional<Nanoseconds> ParseDuration(std::string_view text) {
     size_t start = i;
     while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
     if (start == i) return std::nullopt;
-    long double number = std::stold(std::string(text.substr(start, i - start)));
+    double number = 0;
+    auto [end, ec] = std::from_chars(text.data() + start, text.data() + i, number);
+    if (ec != std::errc() || end != text.data() + i) return std::nullopt;
     size_t unit_start = i;
     // Unit letters; bytes >= 0x80 let the UTF-8 "µs" through, compared whole below.
     while (i < text.size() && ((text[i] >= 'a' && text[i] <= 'z') || static_cast<unsigned char>(text[i]) >= 0x80)) ++i;
@@ -29,6 +31,7 @@ std::optional<Nanoseconds> ParseDuration(std::string_view text) {
     else if (unit == "d") scale = 86400e9;
     else return std::nullopt;
     total += number * scale;
+    if (total >= 9.2e18L) return std::nullopt;  // beyond what int64 nanoseconds hold
   }
   return Nanoseconds(static_cast<int64_t>(total));
 }
@@ -47,6 +50,7 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
   else if (unit == "MiB") scale = 1024 * 1024;
   else if (unit == "GiB") scale = 1024ull * 1024 * 1024;
   else return std::nullopt;
+  if (number > UINT64_MAX / scale) return std::nullopt;
   return number * scale;
 }
 

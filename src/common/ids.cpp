@@ -78,15 +78,19 @@ std::optional<std::string> Base64Decode(std::string_view text) {
   std::string out;
   uint32_t acc = 0;
   int bits = 0;
-  for (char c : text) {
+  for (size_t at = 0; at < text.size(); ++at) {
+    char c = text[at];
     int v;
     if (c >= 'A' && c <= 'Z') v = c - 'A';
     else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
     else if (c >= '0' && c <= '9') v = c - '0' + 52;
     else if (c == '+' || c == '-') v = 62;
     else if (c == '/' || c == '_') v = 63;
-    else if (c == '=') break;
-    else return std::nullopt;
+    else if (c == '=') {
+      // Padding ends the data: only more padding may follow.
+      if (text.find_first_not_of('=', at) != std::string_view::npos) return std::nullopt;
+      break;
+    } else return std::nullopt;
     acc = acc << 6 | uint32_t(v);
     bits += 6;
     if (bits >= 8) {

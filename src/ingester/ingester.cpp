@@ -112,7 +112,7 @@ Result<std::unique_ptr<Ingester>> Ingester::Open(Options options, backend::Objec
   return ingester;
 }
 
-Ingester::~Ingester() { Stop(); }
+Ingester::~Ingester() { Shutdown(false); }
 
 Status Ingester::OpenStoredBlocks() {
   auto tenants = store_.List("");
@@ -498,7 +498,9 @@ Status Ingester::FlushAll() {
   return result;
 }
 
-void Ingester::Stop() {
+void Ingester::Stop() { Shutdown(true); }
+
+void Ingester::Shutdown(bool flush) {
   {
     std::lock_guard lock(sweep_mutex_);
     if (stopping_) return;
@@ -506,7 +508,11 @@ void Ingester::Stop() {
   }
   sweep_wake_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
-  if (wal_) wal_->Close();
+  if (wal_) {
+    Status status = flush ? FlushAll() : Status::Ok();
+    if (!status.ok()) spdlog::error("ingester: final flush failed (the WAL keeps the spans): {}", status.ToString());
+    wal_->Close();
+  }
 }
 
 Ingester::Totals Ingester::GetTotals() const {

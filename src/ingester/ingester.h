@@ -62,7 +62,7 @@ class Ingester {
 
   // Opens the blocks already stored, then replays the write-ahead log.
   static Result<std::unique_ptr<Ingester>> Open(Options options, backend::ObjectStore& store, MetricsRegistry& metrics);
-  ~Ingester();
+  ~Ingester();  // stops without flushing: the WAL keeps what is not in blocks
 
   // Takes one request: its encoded bytes and its fragments (SplitByTrace). `done` runs once
   // every accepted span is durable and readable; spans refused by a per-trace limit are
@@ -115,6 +115,7 @@ class Ingester {
   };
 
   Ingester(Options options, backend::ObjectStore& store, MetricsRegistry& metrics);
+  void Shutdown(bool flush);
   Tenant& GetTenant(const std::string& name);
   std::shared_ptr<Tenant> FindTenant(const std::string& name) const;
   std::vector<std::shared_ptr<Tenant>> AllTenants() const;

@@ -251,8 +251,8 @@ class Reader {
         ScopeSpans& ss = rs.scope_spans.emplace_back();
         if (const Value* scope = Field(sv, "scope")) {
           if (!scope->IsObject()) return Fail(sp + ".scope", "must be an object");
-          if (!String(*scope, "name", nullptr, ss.scope.name, sp) ||
-              !String(*scope, "version", nullptr, ss.scope.version, sp) ||
+          if (!String(*scope, "name", nullptr, ss.scope.name, sp + ".scope") ||
+              !String(*scope, "version", nullptr, ss.scope.version, sp + ".scope") ||
               !KeyValues(*scope, "attributes", nullptr, ss.scope.attributes, sp + ".scope") ||
               !Small(*scope, "droppedAttributesCount", "dropped_attributes_count", ss.scope.dropped_attributes_count,
                      sp + ".scope"))
@@ -274,7 +274,7 @@ class Reader {
 
 Status ParseJsonRequest(std::string_view json, TracesData& out) {
   rapidjson::Document document;
-  document.Parse<rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseNanAndInfFlag | rapidjson::kParseIterativeFlag>(json.data(), json.size());
+  document.Parse<rapidjson::kParseNanAndInfFlag | rapidjson::kParseIterativeFlag>(json.data(), json.size());
   if (document.HasParseError())
     return Status::InvalidArgument(std::string("invalid JSON at offset ") + std::to_string(document.GetErrorOffset()) +
                                    ": " + rapidjson::GetParseError_En(document.GetParseError()));

@@ -67,6 +67,10 @@ void WriteAttributes(ObjectWriter& object, const Attributes& attributes);
 void WriteDouble(std::string& out, double v) {
   if (std::isnan(v)) { out += "\"NaN\""; return; }
   if (std::isinf(v)) { out += v > 0 ? "\"Infinity\"" : "\"-Infinity\""; return; }
+  if (v == 0 && std::signbit(v)) {  // "-0" would read back as the integer 0
+    out += "-0.0";
+    return;
+  }
   char buf[32];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
   out.append(buf, end);

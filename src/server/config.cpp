@@ -399,12 +399,12 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
   }
   if (root.IsNull()) return config;
   if (!root.IsMap()) return Status::InvalidArgument(source + ": the configuration must be a YAML mapping");
-  // Receivers are enabled by what the file lists, as in Tempo; with no receivers section both run.
-  if (root["distributor"] && root["distributor"]["receivers"]) {
-    config.otlp_grpc_enabled = false;
-    config.otlp_http_enabled = false;
-  }
   try {
+    // Receivers are enabled by what the file lists, as in Tempo; with no receivers section both run.
+    if (root["distributor"] && root["distributor"].IsMap() && root["distributor"]["receivers"]) {
+      config.otlp_grpc_enabled = false;
+      config.otlp_http_enabled = false;
+    }
     TRACERY_RETURN_IF_ERROR(Walk(root, "", source, config));
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);

@@ -186,7 +186,8 @@ void WriteAheadLog::WriterLoop() {
       status = WriteAll(fd_, buffer.data(), buffer.size());
       std::lock_guard lock(mutex_);
       stats_.bytes_written += buffer.size();
-      stats_.records_written += j - i;
+      for (size_t k = i; k < j; ++k)
+        if (!batch[k].frame.empty()) stats_.records_written++;  // empty entries only rotate
       i = j;
     }
     if (status.ok() && options_.fsync == FsyncMode::kBatch && fd_ >= 0) {

@@ -1,0 +1,321 @@
+// Unit tests of the configuration schema: defaults, Tempo's key names, error messages that
+// name the key and line, and the generated reference.
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace tracery::server {
+namespace {
+
+using namespace std::chrono_literals;
+
+Config ParseOk(const std::string& yaml) {
+  auto config = ParseConfig(yaml, "tracery.yaml");
+  EXPECT_TRUE(config.ok()) << config.status().ToString() << "\n" << yaml;
+  return config.ok() ? config.value() : Config();
+}
+
+// Parses `yaml`, expects a failure whose message holds every one of `words`.
+void ExpectError(const std::string& yaml, const std::vector<std::string>& words) {
+  Result<Config> config = Status::Ok();
+  bool threw = false;
+  std::string what;
+  try {
+    config = ParseConfig(yaml, "tracery.yaml");
+  } catch (const std::exception& e) {
+    threw = true;
+    what = e.what();
+  } catch (...) {
+    threw = true;
+  }
+  ASSERT_FALSE(threw) << "ParseConfig threw (" << what << ") instead of returning an error for:\n" << yaml;
+  ASSERT_FALSE(config.ok()) << "accepted:\n" << yaml;
+  EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
+  for (const auto& word : words)
+    EXPECT_NE(config.status().message().find(word), std::string::npos)
+        << "message: " << config.status().message() << "\nwanted: " << word;
+}
+
+void ExpectDefaults(const Config& c) {
+  Config defaults;
+  EXPECT_EQ(c.target, "all");
+  EXPECT_FALSE(c.multitenancy_enabled);
+  EXPECT_EQ(c.http_listen_address, "0.0.0.0");
+  EXPECT_EQ(c.http_listen_port, 3200);
+  EXPECT_TRUE(c.otlp_grpc_enabled);
+  EXPECT_EQ(c.otlp_grpc_endpoint, "0.0.0.0:4317");
+  EXPECT_TRUE(c.otlp_http_enabled);
+  EXPECT_EQ(c.otlp_http_endpoint, "0.0.0.0:4318");
+  EXPECT_EQ(c.trace_idle_period, 10s);
+  EXPECT_EQ(c.max_block_duration, 30min);
+  EXPECT_EQ(c.storage_backend, "local");
+  EXPECT_EQ(c.local_path, defaults.local_path);
+  EXPECT_EQ(c.wal_path, defaults.wal_path);
+  EXPECT_EQ(c.wal_fsync, "batch");
+  EXPECT_EQ(c.limits.rate_limit_bytes, 15'000'000u);
+  EXPECT_EQ(c.limits.max_bytes_per_trace, 5'000'000u);
+  EXPECT_EQ(c.block_row_group_spans, defaults.block_row_group_spans);
+}
+
+TEST(ConfigTest, EmptyConfigGivesDefaults) {
+  ExpectDefaults(ParseOk(""));
+  ExpectDefaults(ParseOk("# only a comment\n"));
+  ExpectDefaults(ParseOk("---\n"));
+}
+
+const char* kTempoStyle = R"(# A Tempo-style configuration.
+target: all
+multitenancy_enabled: true
+server:
+  http_listen_address: 127.0.0.1
+  http_listen_port: 3300
+  log_level: debug
+distributor:
+  receivers:
+    otlp:
+      protocols:
+        grpc:
+          endpoint: 0.0.0.0:14317
+        http:
+          endpoint: "localhost:14318"
+  max_request_bytes: 8MiB
+  max_inflight_bytes: 1GiB
+ingester:
+  trace_idle_period: 5s
+  max_block_duration: 1m30s
+  max_block_bytes: 50MB
+  max_live_bytes: 1GiB
+storage:
+  trace:
+    backend: local
+    local:
+      path: /var/tempo/blocks
+    wal:
+      path: /var/tempo/wal
+      fsync: none
+      segment_bytes: 64MiB
+    block:
+      zstd_level: 3
+      row_group_spans: 512
+overrides:
+  defaults:
+    ingestion:
+      rate_limit_bytes: 20MB
+      burst_size_bytes: 30000000
+      max_traces_per_user: 10000
+    global:
+      max_bytes_per_trace: 2MB
+)";
+
+TEST(ConfigTest, TempoStyleExampleParsesIntoTheRightFields) {
+  Config c = ParseOk(kTempoStyle);
+  EXPECT_EQ(c.target, "all");
+  EXPECT_TRUE(c.multitenancy_enabled);
+  EXPECT_EQ(c.http_listen_address, "127.0.0.1");
+  EXPECT_EQ(c.http_listen_port, 3300);
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_TRUE(c.otlp_grpc_enabled);
+  EXPECT_EQ(c.otlp_grpc_endpoint, "0.0.0.0:14317");
+  EXPECT_TRUE(c.otlp_http_enabled);
+  EXPECT_EQ(c.otlp_http_endpoint, "localhost:14318");
+  EXPECT_EQ(c.max_request_bytes, 8ull << 20);
+  EXPECT_EQ(c.max_inflight_bytes, 1ull << 30);
+  EXPECT_EQ(c.trace_idle_period, 5s);
+  EXPECT_EQ(c.max_block_duration, 90s);
+  EXPECT_EQ(c.max_block_bytes, 50'000'000u);
+  EXPECT_EQ(c.max_live_bytes, 1ull << 30);
+  EXPECT_EQ(c.storage_backend, "local");
+  EXPECT_EQ(c.local_path, "/var/tempo/blocks");
+  EXPECT_EQ(c.wal_path, "/var/tempo/wal");
+  EXPECT_EQ(c.wal_fsync, "none");
+  EXPECT_EQ(c.wal_segment_bytes, 64ull << 20);
+  EXPECT_EQ(c.block_zstd_level, 3);
+  EXPECT_EQ(c.block_row_group_spans, 512u);
+  EXPECT_EQ(c.limits.rate_limit_bytes, 20'000'000u);
+  EXPECT_EQ(c.limits.burst_size_bytes, 30'000'000u);
+  EXPECT_EQ(c.limits.max_traces_per_user, 10000u);
+  EXPECT_EQ(c.limits.max_bytes_per_trace, 2'000'000u);
+}
+
+TEST(ConfigTest, OnlyTheListedReceiversRun) {
+  Config grpc_only = ParseOk(R"(distributor:
+  receivers:
+    otlp:
+      protocols:
+        grpc:
+          endpoint: 0.0.0.0:5317
+)");
+  EXPECT_TRUE(grpc_only.otlp_grpc_enabled);
+  EXPECT_EQ(grpc_only.otlp_grpc_endpoint, "0.0.0.0:5317");
+  EXPECT_FALSE(grpc_only.otlp_http_enabled);
+
+  Config http_only = ParseOk(R"(distributor:
+  receivers:
+    otlp:
+      protocols:
+        http:
+          endpoint: 0.0.0.0:5318
+)");
+  EXPECT_FALSE(http_only.otlp_grpc_enabled);
+  EXPECT_TRUE(http_only.otlp_http_enabled);
+  EXPECT_EQ(http_only.otlp_http_endpoint, "0.0.0.0:5318");
+}
+
+TEST(ConfigTest, AnEmptyProtocolSectionEnablesItWithItsDefaultEndpoint) {
+  Config c = ParseOk(R"(distributor:
+  receivers:
+    otlp:
+      protocols:
+        grpc:
+)");
+  EXPECT_TRUE(c.otlp_grpc_enabled);
+  EXPECT_EQ(c.otlp_grpc_endpoint, "0.0.0.0:4317");
+  EXPECT_FALSE(c.otlp_http_enabled);
+
+  Config both = ParseOk(R"(distributor:
+  receivers:
+    otlp:
+      protocols:
+        grpc:
+        http:
+)");
+  EXPECT_TRUE(both.otlp_grpc_enabled);
+  EXPECT_TRUE(both.otlp_http_enabled);
+  EXPECT_EQ(both.otlp_http_endpoint, "0.0.0.0:4318");
+}
+
+TEST(ConfigTest, DistributorWithoutReceiversKeepsBoth) {
+  Config c = ParseOk("distributor:\n  max_request_bytes: 1MB\n");
+  EXPECT_TRUE(c.otlp_grpc_enabled);
+  EXPECT_TRUE(c.otlp_http_enabled);
+  EXPECT_EQ(c.max_request_bytes, 1'000'000u);
+}
+
+TEST(ConfigTest, UnknownKeyNamesTheDottedKeyAndLine) {
+  ExpectError("server:\n  http_listen_port: 3200\n  http_listen_prot: 3300\n",
+              {"tracery.yaml:3:", "server.http_listen_prot"});
+  ExpectError("multitenancy_enabled: true\nbogus: 1\n", {"tracery.yaml:2:", "bogus"});
+  ExpectError(R"(storage:
+  trace:
+    backend: local
+    local:
+      path: /tmp/x
+      pth: /tmp/y
+)",
+              {"tracery.yaml:6:", "storage.trace.local.pth"});
+  ExpectError("server:\n  nope:\n", {"tracery.yaml:2:", "server.nope"});
+  ExpectError("\n\ningester:\n  trace_idle_period: 5s\n  flush_interval: 1s\n",
+              {"tracery.yaml:5:", "ingester.flush_interval"});
+}
+
+TEST(ConfigTest, BadValuesNameTheKeyAndLine) {
+  ExpectError("server:\n  http_listen_port: abc\n", {"tracery.yaml:2:", "server.http_listen_port", "abc"});
+  ExpectError("server:\n  http_listen_port: 70000\n", {"tracery.yaml:2:", "server.http_listen_port"});
+  ExpectError("server:\n  http_listen_port: 0\n", {"tracery.yaml:2:", "server.http_listen_port"});
+  ExpectError("server:\n  http_listen_port: -1\n", {"tracery.yaml:2:", "server.http_listen_port"});
+  ExpectError("ingester:\n  trace_idle_period: forever\n", {"tracery.yaml:2:", "ingester.trace_idle_period", "forever"});
+  ExpectError("ingester:\n  trace_idle_period: 0s\n", {"tracery.yaml:2:", "ingester.trace_idle_period"});
+  ExpectError("storage:\n  trace:\n    backend: s4\n", {"tracery.yaml:3:", "storage.trace.backend", "s4"});
+  ExpectError("storage:\n  trace:\n    wal:\n      fsync: always\n", {"tracery.yaml:4:", "storage.trace.wal.fsync"});
+  ExpectError("multitenancy_enabled: maybe\n", {"tracery.yaml:1:", "multitenancy_enabled"});
+  ExpectError("target: querier\n", {"tracery.yaml:1:", "target"});
+  ExpectError("server:\n  log_level: verbose\n", {"tracery.yaml:2:", "server.log_level"});
+  ExpectError("overrides:\n  defaults:\n    global:\n      max_bytes_per_trace: 2XB\n",
+              {"tracery.yaml:4:", "overrides.defaults.global.max_bytes_per_trace"});
+  ExpectError(R"(distributor:
+  receivers:
+    otlp:
+      protocols:
+        grpc:
+          endpoint: no-port-here
+)",
+              {"tracery.yaml:6:", "distributor.receivers.otlp.protocols.grpc.endpoint"});
+  ExpectError("storage:\n  trace:\n    block:\n      zstd_level: 30\n", {"tracery.yaml:4:", "storage.trace.block.zstd_level"});
+  ExpectError("server:\n  http_listen_port: [1, 2]\n", {"tracery.yaml:2:", "server.http_listen_port"});
+}
+
+TEST(ConfigTest, InvalidYamlNamesTheLine) {
+  ExpectError("server:\n  http_listen_port: 3200\n  log_level: \"unterminated\n", {"tracery.yaml:3:"});
+  ExpectError("server:\n  http_listen_port: 3200\n bad_indent: 1\n", {"tracery.yaml:3:"});
+  ExpectError("a: [1, 2\n", {"tracery.yaml:"});
+}
+
+TEST(ConfigTest, NonMappingDocumentsAreRefused) {
+  ExpectError("- a\n- b\n", {"tracery.yaml"});
+  ExpectError("just a string\n", {"tracery.yaml"});
+}
+
+TEST(ConfigTest, SectionsThatAreNotMappingsAreErrorsNotExceptions) {
+  ExpectError("distributor: 5\n", {"tracery.yaml:1:", "distributor"});
+  ExpectError("distributor:\n  receivers: 5\n", {"tracery.yaml:2:", "distributor.receivers"});
+  ExpectError("server: [1]\n", {"tracery.yaml:1:", "server"});
+}
+
+TEST(ConfigTest, ReferenceListsEveryKey) {
+  std::string reference = ConfigReference();
+  for (const char* key : {"target", "multitenancy_enabled", "server.log_level", "server.http_listen_address",
+                          "server.http_listen_port", "distributor.receivers.otlp.protocols.grpc.endpoint",
+                          "distributor.receivers.otlp.protocols.http.endpoint", "distributor.max_request_bytes",
+                          "distributor.max_inflight_bytes", "ingester.trace_idle_period", "ingester.max_block_duration",
+                          "ingester.max_block_bytes", "ingester.max_live_bytes", "storage.trace.backend", "storage.trace.local.path",
+                          "storage.trace.wal.path", "storage.trace.wal.fsync", "storage.trace.wal.segment_bytes",
+                          "storage.trace.block.zstd_level", "storage.trace.block.row_group_spans",
+                          "overrides.defaults.ingestion.rate_limit_bytes", "overrides.defaults.ingestion.burst_size_bytes",
+                          "overrides.defaults.ingestion.max_traces_per_user",
+                          "overrides.defaults.global.max_bytes_per_trace"}) {
+    EXPECT_NE(reference.find(std::string("| `") + key + "` |"), std::string::npos) << key;
+  }
+  // And every key the reference lists is one the parser knows (a bogus value may be refused,
+  // but never as an unknown key).
+  size_t rows = 0;
+  for (size_t at = reference.find("\n| `"); at != std::string::npos; at = reference.find("\n| `", at + 1)) {
+    size_t end = reference.find('`', at + 4);
+    ASSERT_NE(end, std::string::npos);
+    std::string key = reference.substr(at + 4, end - at - 4);
+    rows++;
+    std::string yaml, indent;
+    size_t start = 0;
+    for (size_t dot = key.find('.'); dot != std::string::npos; start = dot + 1, dot = key.find('.', start)) {
+      yaml += indent + key.substr(start, dot - start) + ":\n";
+      indent += "  ";
+    }
+    yaml += indent + key.substr(start) + ": \"not-a-valid-value\"\n";
+    auto parsed = ParseConfig(yaml, "tracery.yaml");
+    if (!parsed.ok()) {
+      EXPECT_EQ(parsed.status().message().find("unknown key"), std::string::npos) << parsed.status().message();
+    }
+  }
+  EXPECT_GE(rows, 24u) << reference;
+  EXPECT_NE(reference.find("`3200`"), std::string::npos);
+  EXPECT_NE(reference.find("`10s`"), std::string::npos);
+  EXPECT_NE(reference.find("`0.0.0.0:4317`"), std::string::npos);
+}
+
+TEST(ConfigTest, LoadConfigFile) {
+  char pattern[] = "/tmp/tracery-config-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  std::string dir = pattern;
+  {
+    std::ofstream out(dir + "/tracery.yaml");
+    out << "server:\n  http_listen_port: 4000\n  bogus: 1\n";
+  }
+  auto bad = LoadConfigFile(dir + "/tracery.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(dir + "/tracery.yaml:3:"), std::string::npos) << bad.status().message();
+  {
+    std::ofstream out(dir + "/tracery.yaml");
+    out << "server:\n  http_listen_port: 4000\n";
+  }
+  auto good = LoadConfigFile(dir + "/tracery.yaml");
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_EQ(good->http_listen_port, 4000);
+  EXPECT_FALSE(LoadConfigFile(dir + "/missing.yaml").ok());
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace tracery::server
