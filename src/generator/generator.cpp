@@ -106,6 +106,14 @@ Generator::Generator(Options options, MetricsRegistry& self_metrics)
       edges_expired_(self_metrics.GetCounter("tracery_generator_service_graph_expired_edges_total",
                                              "Service-graph half edges that expired without their other half.")) {
   writer_ = std::make_unique<RemoteWriter>(options_.remote_write, self_metrics);
+  for (const auto& policy : options_.filter_policies) {
+    auto& include = include_regexes_.emplace_back();
+    auto& exclude = exclude_regexes_.emplace_back();
+    if (policy.include_regex)
+      for (const auto& c : policy.include) include.emplace_back(c.value, std::regex::ECMAScript | std::regex::optimize);
+    if (policy.exclude_regex)
+      for (const auto& c : policy.exclude) exclude.emplace_back(c.value, std::regex::ECMAScript | std::regex::optimize);
+  }
   self_metrics.AddCallbackGauge("tracery_generator_active_series", "Generated series held, all tenants.", [this] {
     std::lock_guard lock(tenants_mutex_);
     double n = 0;
@@ -121,6 +129,34 @@ Generator::Generator(Options options, MetricsRegistry& self_metrics)
 }
 
 Generator::~Generator() { Stop(); }
+
+bool Generator::PassesFilters(const otlp::SplitRequest& split, const otlp::SpanSummary& span, std::string_view body,
+                              const std::string& service) const {
+  auto value_of = [&](const std::string& key, std::string& out) -> bool {
+    if (key == "name") { out.assign(span.name); return true; }
+    if (key == "kind") { out = kKindNames[span.kind]; return true; }
+    if (key == "status") { out = kStatusNames[span.status_code]; return true; }
+    if (key == "resource.service.name") { out = service; return true; }
+    if (key.rfind("span.", 0) == 0) return FindAttribute(body, 9, std::string_view(key).substr(5), out);
+    if (key.rfind("resource.", 0) == 0) return FindAttribute(split.resources[span.resource_index], 1, std::string_view(key).substr(9), out);
+    return false;
+  };
+  // All conditions of a list must hold for the list to match.
+  auto matches = [&](const std::vector<FilterCondition>& conditions, bool regex, const std::vector<std::regex>& regexes) {
+    std::string value;
+    for (size_t i = 0; i < conditions.size(); ++i) {
+      if (!value_of(conditions[i].key, value)) return false;
+      if (regex ? !std::regex_match(value, regexes[i]) : value != conditions[i].value) return false;
+    }
+    return true;
+  };
+  for (size_t p = 0; p < options_.filter_policies.size(); ++p) {
+    const FilterPolicy& policy = options_.filter_policies[p];
+    if (!policy.include.empty() && !matches(policy.include, policy.include_regex, include_regexes_[p])) return false;
+    if (!policy.exclude.empty() && matches(policy.exclude, policy.exclude_regex, exclude_regexes_[p])) return false;
+  }
+  return true;
+}
 
 void Generator::Start() { loop_ = std::thread([this] { Loop(); }); }
 
@@ -188,7 +224,7 @@ void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest
       const std::string& service = services[span.resource_index];
       std::string trace_hex = stored ? fragment.trace_id.Hex() : std::string();
       std::string span_hex = stored ? HexEncode(span.span_id) : std::string();
-      if (options_.span_metrics) {
+      if (options_.span_metrics && (options_.filter_policies.empty() || PassesFilters(split, span, body, service))) {
         labels.clear();
         if (options_.intrinsic_service) labels.push_back(service);
         if (options_.intrinsic_span_name) labels.emplace_back(span.name);

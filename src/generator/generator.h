@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <regex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -31,6 +32,17 @@ struct RemoteWriteTarget {
   std::chrono::nanoseconds timeout = std::chrono::seconds(30);
 };
 
+// Tempo's span-metrics filter policy: a span is counted when it matches every `include`
+// condition and not every `exclude` condition. Keys: `name`, `kind`, `status` (intrinsics,
+// compared with their enum names), `span.<attribute>`, `resource.<attribute>`.
+struct FilterCondition {
+  std::string key, value;
+};
+struct FilterPolicy {
+  bool include_regex = false, exclude_regex = false;
+  std::vector<FilterCondition> include, exclude;
+};
+
 struct Options {
   bool span_metrics = false;
   bool service_graphs = false;
@@ -43,13 +55,13 @@ struct Options {
   std::vector<double> span_metrics_buckets = {0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128,
                                               0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384};
   std::vector<std::string> span_metrics_dimensions;  // span or resource attribute keys
+  std::vector<FilterPolicy> filter_policies;
   bool intrinsic_service = true, intrinsic_span_name = true, intrinsic_span_kind = true,
        intrinsic_status_code = true, intrinsic_status_message = false;
 
   std::chrono::nanoseconds service_graph_wait = std::chrono::seconds(10);
   uint64_t service_graph_max_items = 10000;
   std::vector<double> service_graph_buckets = {0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8};
-  std::vector<std::string> service_graph_dimensions;
   std::vector<std::string> peer_attributes = {"peer.service", "db.name", "db.system"};
 
   bool enabled() const { return span_metrics || service_graphs; }
@@ -81,6 +93,10 @@ class Generator {
   void Loop();
   void ExpireEdges(TenantState& tenant, bool everything);
   std::string BuildWriteRequest(TenantState& tenant, int64_t now_ms, bool with_exemplars);
+  bool PassesFilters(const otlp::SplitRequest& split, const otlp::SpanSummary& span, std::string_view body,
+                     const std::string& service) const;
+  // Regexes of regex-matched filter conditions, compiled once, by policy and condition.
+  std::vector<std::vector<std::regex>> include_regexes_, exclude_regexes_;
 
   Options options_;
   MetricsRegistry& self_metrics_;

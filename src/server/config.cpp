@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <vector>
 
@@ -250,6 +251,60 @@ const std::map<std::string, KeyRule>& Schema() {
                 "Latency histogram bounds in seconds (Tempo's defaults).");
     string_list("metrics_generator.processor.span_metrics.dimensions", &generator::Options::span_metrics_dimensions,
                 "Span or resource attributes added as labels (names sanitised to Prometheus label names).");
+    node("metrics_generator.processor.span_metrics.filter_policies", "list",
+         "Tempo's filter policies: each `include`/`exclude` has `match_type` (strict or regex) and `attributes` "
+         "(`key`: name, kind, status, span.<attr>, resource.<attr>; `value`). A span is counted when it matches every "
+         "include and not every exclude condition.",
+         [](const Config&) { return std::string("[]"); },
+         [](const YAML::Node& n, Config& c, std::string& why) {
+           if (!n.IsSequence()) { why = "expected a list of policies"; return false; }
+           auto read_side = [&](const YAML::Node& side, bool& regex, std::vector<generator::FilterCondition>& out) {
+             if (!side.IsMap()) { why = "include/exclude must be a map"; return false; }
+             for (const auto& field : side) {
+               std::string key = field.first.as<std::string>();
+               if (key == "match_type") {
+                 std::string t = field.second.IsScalar() ? field.second.Scalar() : "";
+                 if (t != "strict" && t != "regex") { why = "match_type must be strict or regex"; return false; }
+                 regex = t == "regex";
+               } else if (key == "attributes" && field.second.IsSequence()) {
+                 for (const auto& a : field.second) {
+                   if (!a.IsMap() || !a["key"] || !a["value"] || !a["key"].IsScalar() || !a["value"].IsScalar()) {
+                     why = "each attribute needs a key and a value";
+                     return false;
+                   }
+                   out.push_back({a["key"].Scalar(), a["value"].Scalar()});
+                 }
+               } else {
+                 why = "unknown field `" + key + "` (known: match_type, attributes)";
+                 return false;
+               }
+             }
+             if (regex) {
+               for (const auto& condition : out) {
+                 try {
+                   std::regex check(condition.value);
+                 } catch (const std::regex_error& e) {
+                   why = "bad regex `" + condition.value + "`: " + e.what();
+                   return false;
+                 }
+               }
+             }
+             return true;
+           };
+           c.generator.filter_policies.clear();
+           for (const auto& item : n) {
+             if (!item.IsMap()) { why = "each policy must be a map with include and/or exclude"; return false; }
+             generator::FilterPolicy policy;
+             for (const auto& side : item) {
+               std::string key = side.first.as<std::string>();
+               if (key == "include") { if (!read_side(side.second, policy.include_regex, policy.include)) return false; }
+               else if (key == "exclude") { if (!read_side(side.second, policy.exclude_regex, policy.exclude)) return false; }
+               else { why = "unknown field `" + key + "` (known: include, exclude)"; return false; }
+             }
+             c.generator.filter_policies.push_back(std::move(policy));
+           }
+           return true;
+         });
     generator_flag("metrics_generator.processor.span_metrics.intrinsic_dimensions.service", &generator::Options::intrinsic_service, "Label `service`.");
     generator_flag("metrics_generator.processor.span_metrics.intrinsic_dimensions.span_name", &generator::Options::intrinsic_span_name, "Label `span_name`.");
     generator_flag("metrics_generator.processor.span_metrics.intrinsic_dimensions.span_kind", &generator::Options::intrinsic_span_kind, "Label `span_kind`.");
