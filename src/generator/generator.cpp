@@ -1,6 +1,7 @@
 #include "generator/generator.h"
 
 #include <charconv>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -63,6 +64,30 @@ bool FindAttribute(std::string_view encoded_message, uint32_t attributes_field, 
   return false;
 }
 
+// Finds several attributes in one pass over a message's KeyValue fields; values[i] is set
+// (and found[i] true) for keys[i].
+void FindAttributes(std::string_view encoded_message, uint32_t attributes_field, const std::vector<std::string>& keys,
+                    std::vector<std::string>& values, std::vector<bool>& found) {
+  values.assign(keys.size(), std::string());
+  found.assign(keys.size(), false);
+  ByteReader reader(encoded_message);
+  otlp::WireField f, g;
+  while (!reader.empty()) {
+    if (!otlp::ReadField(reader, f)) return;
+    if (f.number != attributes_field || f.type != otlp::kLengthDelimited) continue;
+    ByteReader kv(f.bytes);
+    std::string_view k;
+    while (!kv.empty() && otlp::ReadField(kv, g))
+      if (g.number == 1) k = g.bytes;
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (!found[i] && k == keys[i]) {
+        // Decode the value through the single-key reader, on this one field only.
+        std::string_view one(f.start, size_t(reader.position() - f.start));
+        found[i] = FindAttribute(one, attributes_field, k, values[i]);
+      }
+  }
+}
+
 std::string_view SpanBody(std::string_view field) {
   ByteReader reader(field);
   otlp::WireField f;
@@ -82,10 +107,37 @@ std::string FormatValue(double v) {
 
 }  // namespace
 
+// Where a half edge waits: the trace and the client's span ID (the server's parent).
+struct EdgeKey {
+  TraceId trace;
+  uint64_t span = 0;
+  bool operator==(const EdgeKey&) const = default;
+};
+struct EdgeKeyHash {
+  size_t operator()(const EdgeKey& k) const { return k.trace.Hash() ^ (k.span * 0x9E3779B97F4A7C15ull); }
+};
+EdgeKey MakeEdgeKey(const TraceId& trace, std::string_view span_id) {
+  EdgeKey key{trace, 0};
+  std::memcpy(&key.span, span_id.data(), std::min<size_t>(8, span_id.size()));
+  return key;
+}
+
 struct Generator::PendingEdge {
   std::chrono::steady_clock::time_point created;
   bool has_client = false, has_server = false;
-  std::string client_service, server_service, virtual_peer, trace_id_hex, span_id_hex;
+  std::string client_service, server_service, virtual_peer;
+  // The exemplar's IDs, raw (no allocation: fixed arrays); has_ids false when not stored.
+  bool has_ids = false;
+  std::array<char, 16> trace_id{};
+  std::array<char, 8> span_id{};
+  std::string_view TraceIdView() const { return has_ids ? std::string_view(trace_id.data(), 16) : std::string_view(); }
+  std::string_view SpanIdView() const { return has_ids ? std::string_view(span_id.data(), 8) : std::string_view(); }
+  void SetIds(std::string_view trace, std::string_view span) {
+    has_ids = trace.size() == 16 && span.size() == 8;
+    if (!has_ids) return;
+    std::memcpy(trace_id.data(), trace.data(), 16);
+    std::memcpy(span_id.data(), span.data(), 8);
+  }
   bool failed = false, messaging = false, database = false, peer_service = false;
   double client_seconds = 0, server_seconds = 0;
 };
@@ -96,7 +148,7 @@ struct Generator::TenantState {
   size_t calls = 0, latency = 0, size = 0;
   size_t edges_total = 0, edges_failed = 0, server_seconds = 0, client_seconds = 0, unpaired = 0, dropped = 0;
   std::mutex edges_mutex;
-  std::unordered_map<std::string, PendingEdge> edges;  // key: trace ID + client span ID
+  std::unordered_map<EdgeKey, PendingEdge, EdgeKeyHash> edges;  // by trace ID and client span ID
 };
 
 Generator::Generator(Options options, MetricsRegistry& self_metrics)
@@ -208,12 +260,27 @@ void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest
     if (!FindAttribute(split.resources[r], 1, "service.name", services[r])) services[r] = "unknown_service";
 
   struct EdgeHalf {
-    std::string key;
+    bool keyed;  // false: complete already (a root server span)
+    EdgeKey key;
     PendingEdge half;
   };
   std::vector<EdgeHalf> halves;
-  std::vector<std::string> labels;
+  struct LocalGroup {
+    std::vector<std::string> labels;
+    uint64_t calls = 0;
+    double size = 0, sum = 0;
+    std::vector<uint64_t> buckets;
+    std::vector<Registry::Batch::BucketExemplar> exemplars;
+  };
+  std::unordered_map<std::string, LocalGroup> groups;
+  std::string group_key;
+  std::vector<std::string> dimension_values;
+  std::vector<double> latency_bounds = options_.span_metrics_buckets;
+  std::sort(latency_bounds.begin(), latency_bounds.end());
   std::string value;
+  std::vector<std::string> peer_keys = options_.peer_attributes, peer_values;
+  peer_keys.push_back("db.system");
+  std::vector<bool> peer_found;
   {
     Registry::Batch batch(tenant.registry);
     for (const auto& span : split.spans) {
@@ -222,16 +289,18 @@ void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest
       std::string_view body = SpanBody(span.encoded);
       double seconds = span.end_unix_nano > span.start_unix_nano ? double(span.end_unix_nano - span.start_unix_nano) / 1e9 : 0;
       const std::string& service = services[span.resource_index];
-      std::string trace_hex = stored ? fragment.trace_id.Hex() : std::string();
-      std::string span_hex = stored ? HexEncode(span.span_id) : std::string();
+      // Exemplars carry raw IDs, hex-encoded only when written out; unstored traces get none.
+      std::string_view trace_hex = stored ? fragment.trace_id.View() : std::string_view();
+      std::string_view span_hex = stored ? span.span_id : std::string_view();
       if (options_.span_metrics && (options_.filter_policies.empty() || PassesFilters(split, span, body, service))) {
-        labels.clear();
-        if (options_.intrinsic_service) labels.push_back(service);
-        if (options_.intrinsic_span_name) labels.emplace_back(span.name);
-        if (options_.intrinsic_span_kind) labels.emplace_back(kKindNames[span.kind]);
-        if (options_.intrinsic_status_code) labels.emplace_back(kStatusNames[span.status_code]);
+        // Spans of a request mostly share label sets: aggregate locally, merge once per set.
+        group_key.clear();
+        group_key.append(reinterpret_cast<const char*>(&span.resource_index), sizeof span.resource_index);
+        group_key += char(span.kind);
+        group_key += char(span.status_code);
+        group_key.append(span.name);
+        std::string message;
         if (options_.intrinsic_status_message) {
-          std::string message;
           ByteReader reader(body);
           otlp::WireField f, g;
           while (!reader.empty() && otlp::ReadField(reader, f)) {
@@ -240,16 +309,35 @@ void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest
             while (!status.empty() && otlp::ReadField(status, g))
               if (g.number == 2) message.assign(g.bytes);
           }
-          labels.push_back(message);
+          group_key += '\xff';
+          group_key += message;
         }
+        dimension_values.clear();
         for (const auto& key : options_.span_metrics_dimensions) {
           value.clear();
           if (!FindAttribute(body, 9, key, value)) FindAttribute(split.resources[span.resource_index], 1, key, value);
-          labels.push_back(value);
+          group_key += '\xff';
+          group_key += value;
+          dimension_values.push_back(value);
         }
-        batch.Add(tenant.calls, labels, 1);
-        batch.Observe(tenant.latency, labels, seconds, trace_hex, span_hex);
-        batch.Add(tenant.size, labels, double(span.encoded.size()));
+        auto [it, inserted] = groups.try_emplace(group_key);
+        LocalGroup& group = it->second;
+        if (inserted) {
+          if (options_.intrinsic_service) group.labels.push_back(service);
+          if (options_.intrinsic_span_name) group.labels.emplace_back(span.name);
+          if (options_.intrinsic_span_kind) group.labels.emplace_back(kKindNames[span.kind]);
+          if (options_.intrinsic_status_code) group.labels.emplace_back(kStatusNames[span.status_code]);
+          if (options_.intrinsic_status_message) group.labels.push_back(message);
+          for (auto& d : dimension_values) group.labels.push_back(d);
+          group.buckets.assign(latency_bounds.size() + 1, 0);
+          group.exemplars.assign(latency_bounds.size() + 1, Registry::Batch::BucketExemplar());
+        }
+        size_t bucket = size_t(std::lower_bound(latency_bounds.begin(), latency_bounds.end(), seconds) - latency_bounds.begin());
+        group.calls++;
+        group.size += double(span.encoded.size());
+        group.sum += seconds;
+        group.buckets[bucket]++;
+        if (!trace_hex.empty()) group.exemplars[bucket] = {trace_hex, span_hex, seconds};
       }
       if (options_.service_graphs) {
         bool failed = span.status_code == kError;
@@ -262,9 +350,8 @@ void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest
           edge.peer_service = true;  // connection_type virtual_node
           edge.failed = failed;
           edge.server_seconds = seconds;
-          edge.trace_id_hex = trace_hex;
-          edge.span_id_hex = span_hex;
-          halves.push_back({std::string(), std::move(edge)});
+          edge.SetIds(trace_hex, span_hex);
+          halves.push_back({false, EdgeKey(), std::move(edge)});
         } else if (span.kind == kClient || span.kind == kProducer) {
           PendingEdge edge;
           edge.has_client = true;
@@ -272,17 +359,17 @@ void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest
           edge.failed = failed;
           edge.client_seconds = seconds;
           edge.messaging = span.kind == kProducer;
-          for (const auto& peer : options_.peer_attributes) {
-            if (FindAttribute(body, 9, peer, edge.virtual_peer)) {
-              edge.peer_service = peer == "peer.service";
+          FindAttributes(body, 9, peer_keys, peer_values, peer_found);
+          for (size_t p = 0; p + 1 < peer_keys.size(); ++p) {
+            if (peer_found[p]) {
+              edge.virtual_peer = peer_values[p];
+              edge.peer_service = peer_keys[p] == "peer.service";
               break;
             }
           }
-          std::string db;
-          edge.database = FindAttribute(body, 9, "db.system", db);
-          edge.trace_id_hex = trace_hex;
-          edge.span_id_hex = span_hex;
-          halves.push_back({std::string(fragment.trace_id.View()) + std::string(span.span_id), std::move(edge)});
+          edge.database = peer_found.back();
+          edge.SetIds(trace_hex, span_hex);
+          halves.push_back({true, MakeEdgeKey(fragment.trace_id, span.span_id), std::move(edge)});
         } else if ((span.kind == kServer || span.kind == kConsumer) && !span.parent_span_id.empty()) {
           PendingEdge edge;
           edge.has_server = true;
@@ -290,11 +377,16 @@ void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest
           edge.failed = failed;
           edge.server_seconds = seconds;
           edge.messaging = span.kind == kConsumer;
-          edge.trace_id_hex = trace_hex;
-          edge.span_id_hex = span_hex;
-          halves.push_back({std::string(fragment.trace_id.View()) + std::string(span.parent_span_id), std::move(edge)});
+          edge.SetIds(trace_hex, span_hex);
+          halves.push_back({true, MakeEdgeKey(fragment.trace_id, span.parent_span_id), std::move(edge)});
         }
       }
+    }
+    for (auto& [key, group] : groups) {
+      std::string series_key = Registry::Key(group.labels);
+      batch.Add(tenant.calls, series_key, group.labels, double(group.calls));
+      batch.Add(tenant.size, series_key, group.labels, group.size);
+      batch.Merge(tenant.latency, series_key, group.labels, group.buckets, group.sum, group.calls, group.exemplars);
     }
   }
   if (halves.empty()) return;
@@ -304,8 +396,8 @@ void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest
   auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(tenant.edges_mutex);
-    for (auto& [key, half] : halves) {
-      if (key.empty()) {
+    for (auto& [keyed, key, half] : halves) {
+      if (!keyed) {
         complete.push_back(std::move(half));
         continue;
       }
@@ -333,10 +425,7 @@ void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest
         edge.server_seconds = half.server_seconds;
         edge.failed |= half.failed;
         edge.messaging |= half.messaging;
-        if (!half.trace_id_hex.empty()) {
-          edge.trace_id_hex = half.trace_id_hex;
-          edge.span_id_hex = half.span_id_hex;
-        }
+        if (half.has_ids) edge.SetIds(half.TraceIdView(), half.SpanIdView());
       } else {
         continue;  // a repeated half
       }
@@ -351,9 +440,9 @@ void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest
     std::vector<std::string> labels = {edge.client_service, edge.server_service, type};
     batch.Add(tenant.edges_total, labels, 1);
     if (edge.failed) batch.Add(tenant.edges_failed, labels, 1);
-    batch.Observe(tenant.server_seconds, labels, edge.server_seconds, edge.trace_id_hex, edge.span_id_hex);
+    batch.Observe(tenant.server_seconds, labels, edge.server_seconds, edge.TraceIdView(), edge.SpanIdView());
     if (edge.client_service != "user")
-      batch.Observe(tenant.client_seconds, labels, edge.client_seconds, edge.trace_id_hex, edge.span_id_hex);
+      batch.Observe(tenant.client_seconds, labels, edge.client_seconds, edge.TraceIdView(), edge.SpanIdView());
   }
 }
 
@@ -381,7 +470,7 @@ void Generator::ExpireEdges(TenantState& tenant, bool everything) {
       std::vector<std::string> labels = {edge.client_service, edge.virtual_peer, type};
       batch.Add(tenant.edges_total, labels, 1);
       if (edge.failed) batch.Add(tenant.edges_failed, labels, 1);
-      batch.Observe(tenant.client_seconds, labels, edge.client_seconds, edge.trace_id_hex, edge.span_id_hex);
+      batch.Observe(tenant.client_seconds, labels, edge.client_seconds, edge.TraceIdView(), edge.SpanIdView());
     } else {
       batch.Add(tenant.unpaired, {edge.client_service, edge.server_service}, 1);
     }
@@ -440,7 +529,7 @@ std::string Generator::BuildWriteRequest(TenantState& tenant, int64_t now_ms, bo
           std::vector<std::pair<const Exemplar*, Labels>> exemplars;
           const Exemplar& e = series.exemplars[b];
           if (with_exemplars && !e.trace_id.empty() && !e.sent)
-            exemplars.push_back({&e, Labels{{"span_id", e.span_id}, {"trace_id", e.trace_id}}});
+            exemplars.push_back({&e, Labels{{"span_id", HexEncode(e.span_id)}, {"trace_id", HexEncode(e.trace_id)}}});
           AppendTimeSeries(request, l, samples_of(double(cumulative)), exemplars);
         }
         Labels sum = labels, count = labels;
@@ -524,7 +613,8 @@ std::string Generator::Render(bool openmetrics) {
           if (openmetrics && !e.trace_id.empty()) {
             char ts[32];
             std::snprintf(ts, sizeof ts, "%.3f", double(e.timestamp_ms) / 1000.0);
-            lines += " # {trace_id=\"" + e.trace_id + "\",span_id=\"" + e.span_id + "\"} " + FormatValue(e.value) + " " + ts;
+            lines += " # {trace_id=\"" + HexEncode(e.trace_id) + "\",span_id=\"" + HexEncode(e.span_id) + "\"} " +
+                     FormatValue(e.value) + " " + ts;
           }
           lines += "\n";
         }

@@ -5,20 +5,23 @@
 namespace tracery::generator {
 namespace {
 
-std::string JoinKey(const std::vector<std::string>& values) {
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string Registry::Key(const std::vector<std::string>& values) {
+  size_t size = 0;
+  for (const auto& v : values) size += v.size() + 1;
   std::string key;
+  key.reserve(size);
   for (const auto& v : values) {
     key += v;
     key += '\xff';
   }
   return key;
 }
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
 
 size_t Registry::AddCounter(std::string name, std::vector<std::string> label_names) {
   std::lock_guard lock(mutex_);
@@ -33,9 +36,8 @@ size_t Registry::AddHistogram(std::string name, std::vector<std::string> label_n
   return families_.size() - 1;
 }
 
-Series* Registry::Batch::Find(size_t family_index, const std::vector<std::string>& label_values) {
+Series* Registry::Batch::Find(size_t family_index, const std::string& key, const std::vector<std::string>& label_values) {
   Family& family = registry_.families_[family_index];
-  std::string key = JoinKey(label_values);
   auto it = family.series.find(key);
   if (it == family.series.end()) {
     if (registry_.max_active_series_ > 0 && registry_.active_series_ >= registry_.max_active_series_) {
@@ -48,34 +50,55 @@ Series* Registry::Batch::Find(size_t family_index, const std::vector<std::string
       series.bucket_counts.assign(family.bounds.size() + 1, 0);
       series.exemplars.assign(family.bounds.size() + 1, Exemplar());
     }
-    it = family.series.emplace(std::move(key), std::move(series)).first;
+    it = family.series.emplace(key, std::move(series)).first;
     registry_.active_series_++;
   }
-  it->second.updated = std::chrono::steady_clock::now();
+  it->second.updated = now_;
   return &it->second;
 }
 
-void Registry::Batch::Add(size_t family, const std::vector<std::string>& label_values, double delta) {
-  if (Series* series = Find(family, label_values)) series->value += delta;
+void Registry::Batch::Add(size_t family, const std::string& key, const std::vector<std::string>& label_values,
+                          double delta) {
+  if (Series* series = Find(family, key, label_values)) series->value += delta;
 }
 
-void Registry::Batch::Observe(size_t family_index, const std::vector<std::string>& label_values, double value,
-                              std::string_view trace_id_hex, std::string_view span_id_hex) {
-  Series* series = Find(family_index, label_values);
+void Registry::Batch::Observe(size_t family_index, const std::string& key, const std::vector<std::string>& label_values,
+                              double value, std::string_view trace_id, std::string_view span_id) {
+  Series* series = Find(family_index, key, label_values);
   if (!series) return;
   const auto& bounds = registry_.families_[family_index].bounds;
   size_t bucket = size_t(std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin());
   series->bucket_counts[bucket]++;
   series->sum += value;
   series->count++;
-  if (!trace_id_hex.empty()) {
+  if (!trace_id.empty()) {
     Exemplar& exemplar = series->exemplars[bucket];
-    exemplar.trace_id.assign(trace_id_hex);
-    exemplar.span_id.assign(span_id_hex);
+    exemplar.trace_id.assign(trace_id);
+    exemplar.span_id.assign(span_id);
     exemplar.value = value;
     exemplar.timestamp_ms = NowMs();
     exemplar.sent = false;
   }
+}
+
+void Registry::Batch::Merge(size_t family, const std::string& key, const std::vector<std::string>& label_values,
+                            const std::vector<uint64_t>& bucket_counts, double sum, uint64_t count,
+                            const std::vector<BucketExemplar>& exemplars) {
+  Series* series = Find(family, key, label_values);
+  if (!series) return;
+  for (size_t b = 0; b < bucket_counts.size() && b < series->bucket_counts.size(); ++b) {
+    series->bucket_counts[b] += bucket_counts[b];
+    const BucketExemplar& e = exemplars[b];
+    if (e.trace_id.empty()) continue;
+    Exemplar& exemplar = series->exemplars[b];
+    exemplar.trace_id.assign(e.trace_id);
+    exemplar.span_id.assign(e.span_id);
+    exemplar.value = e.value;
+    exemplar.timestamp_ms = NowMs();
+    exemplar.sent = false;
+  }
+  series->sum += sum;
+  series->count += count;
 }
 
 void Registry::Collect(const std::function<void(Family&)>& visit) {

@@ -19,7 +19,7 @@ namespace tracery::generator {
 using Labels = std::vector<std::pair<std::string, std::string>>;  // sorted by name when emitted
 
 struct Exemplar {
-  std::string trace_id, span_id;  // hex
+  std::string trace_id, span_id;  // raw bytes (16 and 8); hex when written out
   double value = 0;
   int64_t timestamp_ms = 0;
   bool sent = false;  // already remote-written
@@ -56,16 +56,37 @@ class Registry {
   // Updates take the registry lock: hold a Batch for a request's worth of updates.
   class Batch {
    public:
-    explicit Batch(Registry& registry) : registry_(registry), lock_(registry.mutex_) {}
-    void Add(size_t family, const std::vector<std::string>& label_values, double delta);
+    explicit Batch(Registry& registry)
+        : registry_(registry), lock_(registry.mutex_), now_(std::chrono::steady_clock::now()) {}
+    // `key` is Key(label_values), computed once when several families share a label set.
+    void Add(size_t family, const std::string& key, const std::vector<std::string>& label_values, double delta);
+    void Observe(size_t family, const std::string& key, const std::vector<std::string>& label_values, double value,
+                 std::string_view trace_id = {}, std::string_view span_id = {});
+    void Add(size_t family, const std::vector<std::string>& label_values, double delta) {
+      Add(family, Key(label_values), label_values, delta);
+    }
     void Observe(size_t family, const std::vector<std::string>& label_values, double value,
-                 std::string_view trace_id_hex = {}, std::string_view span_id_hex = {});
+                 std::string_view trace_id = {}, std::string_view span_id = {}) {
+      Observe(family, Key(label_values), label_values, value, trace_id, span_id);
+    }
+
+    // Adds observations already bucketed (same bounds as the family), with the latest
+    // exemplar per bucket (raw trace and span IDs; empty trace ID: none).
+    struct BucketExemplar {
+      std::string_view trace_id, span_id;
+      double value = 0;
+    };
+    void Merge(size_t family, const std::string& key, const std::vector<std::string>& label_values,
+               const std::vector<uint64_t>& bucket_counts, double sum, uint64_t count,
+               const std::vector<BucketExemplar>& exemplars);
 
    private:
-    Series* Find(size_t family, const std::vector<std::string>& label_values);
+    Series* Find(size_t family, const std::string& key, const std::vector<std::string>& label_values);
     Registry& registry_;
     std::lock_guard<std::mutex> lock_;
+    std::chrono::steady_clock::time_point now_;
   };
+  static std::string Key(const std::vector<std::string>& label_values);
 
   // Removes stale series, then visits every family under the lock.
   void Collect(const std::function<void(Family&)>& visit);
