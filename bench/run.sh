@@ -95,6 +95,24 @@ overrides:
       burst_size_bytes: 1000000000
 EOF
 
+# BENCH_GENERATOR=1 turns the metrics generator on (span metrics and service graph), with
+# remote write to BENCH_REMOTE_WRITE_URL when set, so its cost can be compared with a run without.
+if [[ "${BENCH_GENERATOR:-0}" == 1 ]]; then
+  {
+    echo "metrics_generator:"
+    echo "  processor:"
+    echo "    span_metrics:"
+    echo "      enabled: true"
+    echo "    service_graphs:"
+    echo "      enabled: true"
+    if [[ -n "${BENCH_REMOTE_WRITE_URL:-}" ]]; then
+      echo "  storage:"
+      echo "    remote_write:"
+      echo "      - url: $BENCH_REMOTE_WRITE_URL"
+    fi
+  } >>"$DATA_DIR/config.yaml"
+fi
+
 server_pin=(); loadgen_pin=()
 if [[ "$PIN" == 1 ]]; then server_pin=(taskset -c 0); loadgen_pin=(taskset -c 1); fi
 log "starting $TRACERY_BIN (data in $DATA_DIR)"

@@ -36,7 +36,7 @@ struct BlockMeta {
 };
 
 struct WriterOptions {
-  uint32_t row_group_spans = 2048;  // a row group closes after the trace that reaches this
+  uint32_t row_group_spans = 1024;  // a row group closes after the trace that reaches this
   int zstd_level = 3;
   uint64_t traces_per_bloom_shard = 200000;
 };

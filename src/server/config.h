@@ -45,7 +45,7 @@ struct Config {
   std::string wal_fsync = "batch";
   uint64_t wal_segment_bytes = 128ull << 20;
   int block_zstd_level = 3;
-  uint32_t block_row_group_spans = 2048;
+  uint32_t block_row_group_spans = 1024;
 
   TenantLimits limits;
   generator::Options generator;  // metrics_generator; processors enabled by `enabled: true` or overrides
