@@ -75,6 +75,7 @@ void PrintResult(const LoadResult& result, double cpu_seconds) {
   fmt::print("  spans_sent               {}\n", result.spans_sent);
   fmt::print("  spans_acknowledged       {}\n", result.spans_acknowledged);
   fmt::print("  spans_rejected_partial   {}\n", result.spans_rejected);
+  fmt::print("  requests_retried         {}\n", result.retries);
   fmt::print("  traces_acknowledged      {}\n", result.traces_acknowledged);
   fmt::print("  spans_per_second         {:.0f}\n", result.spans_acknowledged / seconds);
   fmt::print("  request_mb_per_second    {:.2f}\n", result.request_bytes_acknowledged / seconds / 1e6);

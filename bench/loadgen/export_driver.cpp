@@ -44,7 +44,17 @@ struct Call {
   std::vector<TraceId> trace_ids;
   size_t span_count = 0;
   size_t request_bytes = 0;
+  grpc::ByteBuffer request;  // kept so that a refused request can be sent again
+  int attempt = 1;
 };
+
+// Like an OpenTelemetry exporter, a request the server refuses for now (overload) is sent
+// again after a backoff instead of being counted as lost.
+constexpr int kMaxAttempts = 20;
+bool IsRetryable(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+         status.error_code() == grpc::StatusCode::UNAVAILABLE;
+}
 
 class ConnectionWorker {
  public:
@@ -63,6 +73,13 @@ class ConnectionWorker {
       if (!queue_.Next(&tag, &ok)) break;
       std::unique_ptr<Call> call(static_cast<Call*>(tag));
       --in_flight;
+      if (!call->status.ok() && IsRetryable(call->status) && call->attempt < kMaxAttempts) {
+        result_.retries += 1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20 * call->attempt));
+        Resend(std::move(call));
+        ++in_flight;
+        continue;
+      }
       Record(*call);
       if (StartCall()) ++in_flight;
     }
@@ -87,22 +104,38 @@ class ConnectionWorker {
     auto* bytes = const_cast<uint8_t*>(slice.begin());
     PatchRequest(request, ids_, first_trace_number, UnixNowNs() - request.generated_at_unix_ns,
                  bytes, call->trace_ids);
-    grpc::ByteBuffer request_buffer(&slice, 1);
+    call->request = grpc::ByteBuffer(&slice, 1);
     call->span_count = request.span_count;
     call->request_bytes = request.encoded.size();
-    call->context.set_deadline(
-        std::chrono::system_clock::now() +
-        std::chrono::milliseconds(static_cast<int64_t>(options_.timeout_seconds * 1000)));
-    if (!options_.tenant.empty()) call->context.AddMetadata("x-scope-orgid", options_.tenant);
-    call->reader = stub_.PrepareUnaryCall(&call->context, kExportMethod, request_buffer, &queue_);
-    call->reader->StartCall();
-    Call* raw = call.release();
-    raw->reader->Finish(&raw->response, &raw->status, raw);
+    Call* raw = Send(std::move(call));
 
     result_.spans_sent += raw->span_count;
     result_.traces_sent += raw->trace_ids.size();
     result_.request_bytes_sent += raw->request_bytes;
     return true;
+  }
+
+  Call* Send(std::unique_ptr<Call> call) {
+    call->context.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::milliseconds(static_cast<int64_t>(options_.timeout_seconds * 1000)));
+    if (!options_.tenant.empty()) call->context.AddMetadata("x-scope-orgid", options_.tenant);
+    call->reader = stub_.PrepareUnaryCall(&call->context, kExportMethod, call->request, &queue_);
+    call->reader->StartCall();
+    Call* raw = call.release();
+    raw->reader->Finish(&raw->response, &raw->status, raw);
+    return raw;
+  }
+
+  // A ClientContext is single-use: the retry gets a fresh Call with the same payload.
+  void Resend(std::unique_ptr<Call> previous) {
+    auto call = std::make_unique<Call>();
+    call->request = previous->request;
+    call->trace_ids = std::move(previous->trace_ids);
+    call->span_count = previous->span_count;
+    call->request_bytes = previous->request_bytes;
+    call->attempt = previous->attempt + 1;
+    Send(std::move(call));
   }
 
   void Record(Call& call) {
@@ -164,6 +197,7 @@ void Merge(const LoadResult& part, LoadResult& total) {
   total.spans_sent += part.spans_sent;
   total.spans_acknowledged += part.spans_acknowledged;
   total.spans_rejected += part.spans_rejected;
+  total.retries += part.retries;
   total.traces_sent += part.traces_sent;
   total.traces_acknowledged += part.traces_acknowledged;
   total.request_bytes_sent += part.request_bytes_sent;

@@ -34,6 +34,7 @@ struct LoadResult {
   uint64_t spans_sent = 0;
   uint64_t spans_acknowledged = 0;  // in OK responses, minus partial-success rejections
   uint64_t spans_rejected = 0;      // partial_success.rejected_spans
+  uint64_t retries = 0;             // requests sent again after RESOURCE_EXHAUSTED / UNAVAILABLE
   uint64_t traces_sent = 0;
   uint64_t traces_acknowledged = 0;
   uint64_t request_bytes_sent = 0;
