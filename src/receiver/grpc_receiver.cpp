@@ -25,6 +25,29 @@ grpc::StatusCode GrpcCodeFor(const Status& status) {
   }
 }
 
+// OTLP clients retry RESOURCE_EXHAUSTED only when the status carries google.rpc.RetryInfo,
+// so overload refusals carry one (in grpc-status-details-bin) with the suggested delay.
+//   google.rpc.Status{code=1, message=2, details=3 (google.protobuf.Any{type_url=1, value=2})}
+//   google.rpc.RetryInfo{retry_delay=1 (google.protobuf.Duration{seconds=1, nanos=2})}
+grpc::Status ErrorStatus(const Status& status, std::chrono::seconds retry_after) {
+  grpc::StatusCode code = GrpcCodeFor(status);
+  if (code != grpc::StatusCode::RESOURCE_EXHAUSTED || retry_after.count() <= 0 ||
+      status.code() == StatusCode::kTooLarge)
+    return grpc::Status(code, status.message());
+  std::string details;
+  otlp::PutVarintIfSet(details, 1, uint64_t(code));
+  otlp::PutStringIfSet(details, 2, status.message());
+  otlp::PutMessageField(details, 3, [&](std::string& any) {
+    otlp::PutBytesField(any, 1, "type.googleapis.com/google.rpc.RetryInfo");
+    otlp::PutMessageField(any, 2, [&](std::string& retry_info) {
+      otlp::PutMessageField(retry_info, 1, [&](std::string& duration) {
+        otlp::PutVarintIfSet(duration, 1, uint64_t(retry_after.count()));
+      });
+    });
+  });
+  return grpc::Status(code, status.message(), details);
+}
+
 // Export with raw request bytes: the generated message classes are never built on this path.
 class RawTraceService final : public TraceService::WithRawCallbackMethod_Export<TraceService::Service> {
  public:
@@ -50,7 +73,7 @@ class RawTraceService final : public TraceService::WithRawCallbackMethod_Export<
     std::string_view body(reinterpret_cast<const char*>(slice.begin()), slice.size());
     distributor_.Push(*tenant, body, distributor::Encoding::kProtobuf, [reactor, response](distributor::PushReply reply) {
       if (!reply.status.ok()) {
-        reactor->Finish(grpc::Status(GrpcCodeFor(reply.status), reply.status.message()));
+        reactor->Finish(ErrorStatus(reply.status, reply.retry_after));
         return;
       }
       std::string encoded = EncodeExportResponse(reply.rejected_spans, reply.rejected_reason);

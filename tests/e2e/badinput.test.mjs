@@ -354,10 +354,16 @@ describe('ingestion rate limits', () => {
     assert.ok(retryAfter !== null && retryAfter !== '', 'a 429 carries Retry-After');
 
     const grpcNames = [];
+    let exhausted = null;
     for (let attempt = 0; attempt < 20; attempt += 1) {
-      grpcNames.push((await exportRawOverGrpc(server.grpcAddr, encodeExportRequest(requestOfAboutOneKilobyte()))).name);
+      const result = await exportRawOverGrpc(server.grpcAddr, encodeExportRequest(requestOfAboutOneKilobyte()));
+      grpcNames.push(result.name);
+      if (result.name === 'RESOURCE_EXHAUSTED') exhausted = result;
     }
     assert.ok(grpcNames.includes('RESOURCE_EXHAUSTED'), `gRPC past the limit: ${grpcNames.join(',')}`);
+    // OTLP clients retry RESOURCE_EXHAUSTED only when the status carries RetryInfo.
+    assert.ok(exhausted.statusDetails && Buffer.from(exhausted.statusDetails).includes('type.googleapis.com/google.rpc.RetryInfo'),
+      'RESOURCE_EXHAUSTED from the rate limit carries google.rpc.RetryInfo in grpc-status-details-bin');
     await assertStillReady(server, 'rate limiting');
   });
 });

@@ -21,7 +21,9 @@ export async function exportRawOverGrpc(address, requestBytes, { metadata = {}, 
         { deadline: Date.now() + timeoutMs },
         (error) => {
           const code = error ? error.code : grpc.status.OK;
-          resolve({ code, name: grpcStatusName(code), details: error?.details ?? '' });
+          // google.rpc.Status, binary, when the server attached details (e.g. RetryInfo).
+          const statusDetails = error?.metadata?.get('grpc-status-details-bin')?.[0] ?? null;
+          resolve({ code, name: grpcStatusName(code), details: error?.details ?? '', statusDetails });
         },
       );
     });
