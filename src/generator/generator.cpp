@@ -498,11 +498,24 @@ void Generator::Loop() {
   }
 }
 
-std::string Generator::BuildWriteRequest(TenantState& tenant, int64_t now_ms, bool with_exemplars) {
-  std::string request;
-  uint64_t samples = 0;
+std::vector<Generator::WriteBatch> Generator::BuildWriteRequests(TenantState& tenant, int64_t now_ms, bool with_exemplars) {
+  std::vector<WriteBatch> batches(1);
+  size_t series_in_batch = 0;
   Labels base;
   for (const auto& [name, value] : options_.external_labels) base.emplace_back(name, value);
+  // Append one time series to the current batch; start a new one past kMaxSeriesPerWrite.
+  auto append = [&](const Labels& l, const std::vector<SampleOut>& samples,
+                    const std::vector<std::pair<const Exemplar*, Labels>>& exemplars) {
+    if (series_in_batch >= kMaxSeriesPerWrite) {
+      batches.emplace_back();
+      series_in_batch = 0;
+    }
+    WriteBatch& batch = batches.back();
+    AppendTimeSeries(batch.body, l, samples, exemplars);
+    batch.samples += samples.size();
+    batch.exemplars += exemplars.size();
+    series_in_batch++;
+  };
   tenant.registry.Collect([&](Family& family) {
     for (auto& [key, series] : family.series) {
       Labels labels = base;
@@ -512,13 +525,12 @@ std::string Generator::BuildWriteRequest(TenantState& tenant, int64_t now_ms, bo
         std::vector<SampleOut> out;
         if (!series.written) out.push_back({0, now_ms - 1});
         out.push_back({v, now_ms});
-        samples += out.size();
         return out;
       };
       if (!family.histogram) {
         Labels l = labels;
         l.emplace_back("__name__", family.name);
-        AppendTimeSeries(request, l, samples_of(series.value), {});
+        append(l, samples_of(series.value), {});
       } else {
         uint64_t cumulative = 0;
         for (size_t b = 0; b <= family.bounds.size(); ++b) {
@@ -530,17 +542,18 @@ std::string Generator::BuildWriteRequest(TenantState& tenant, int64_t now_ms, bo
           const Exemplar& e = series.exemplars[b];
           if (with_exemplars && !e.trace_id.empty() && !e.sent)
             exemplars.push_back({&e, Labels{{"span_id", HexEncode(e.span_id)}, {"trace_id", HexEncode(e.trace_id)}}});
-          AppendTimeSeries(request, l, samples_of(double(cumulative)), exemplars);
+          append(l, samples_of(double(cumulative)), exemplars);
         }
         Labels sum = labels, count = labels;
         sum.emplace_back("__name__", family.name + "_sum");
         count.emplace_back("__name__", family.name + "_count");
-        AppendTimeSeries(request, sum, samples_of(series.sum), {});
-        AppendTimeSeries(request, count, samples_of(double(series.count)), {});
+        append(sum, samples_of(series.sum), {});
+        append(count, samples_of(double(series.count)), {});
       }
     }
   });
-  return request;
+  if (batches.back().samples == 0) batches.pop_back();
+  return batches;
 }
 
 void Generator::CollectNow() {
@@ -552,31 +565,21 @@ void Generator::CollectNow() {
   }
   int64_t now_ms = NowMs();
   for (auto& [name, tenant] : tenants) {
-    std::string with, without;
-    uint64_t samples = 0, exemplars = 0;
     bool any_with = false, any_without = false;
     for (size_t t = 0; t < writer_->target_count(); ++t) (writer_->sends_exemplars(t) ? any_with : any_without) = true;
-    // Count what goes out, then mark exemplars sent and series written.
-    tenant->registry.Collect([&](Family& family) {
-      for (auto& [key, series] : family.series) {
-        size_t per = family.histogram ? family.bounds.size() + 3 : 1;
-        samples += per * (series.written ? 1 : 2);
-        for (auto& e : series.exemplars)
-          if (!e.trace_id.empty() && !e.sent) exemplars++;
-      }
-    });
-    if (any_with) with = BuildWriteRequest(*tenant, now_ms, true);
-    if (any_without) without = BuildWriteRequest(*tenant, now_ms, false);
+    std::vector<WriteBatch> with, without;
+    if (any_with) with = BuildWriteRequests(*tenant, now_ms, true);
+    if (any_without) without = BuildWriteRequests(*tenant, now_ms, false);
+    // What was built is on its way: exemplars are not sent twice, series have their first 0.
     tenant->registry.Collect([&](Family& family) {
       for (auto& [key, series] : family.series) {
         series.written = true;
         for (auto& e : series.exemplars) e.sent = true;
       }
     });
-    if (samples == 0) continue;
     for (size_t t = 0; t < writer_->target_count(); ++t) {
-      bool ex = writer_->sends_exemplars(t);
-      writer_->Enqueue(t, name, ex ? with : without, samples, ex ? exemplars : 0);
+      for (const auto& batch : writer_->sends_exemplars(t) ? with : without)
+        writer_->Enqueue(t, name, batch.body, batch.samples, batch.exemplars);
     }
   }
 }

@@ -92,7 +92,13 @@ class Generator {
   TenantState& Tenant(const std::string& name);
   void Loop();
   void ExpireEdges(TenantState& tenant, bool everything);
-  std::string BuildWriteRequest(TenantState& tenant, int64_t now_ms, bool with_exemplars);
+  // Remote-write requests for a tenant's series, at most kMaxSeriesPerWrite series each.
+  struct WriteBatch {
+    std::string body;  // encoded WriteRequest
+    uint64_t samples = 0, exemplars = 0;
+  };
+  static constexpr size_t kMaxSeriesPerWrite = 2000;
+  std::vector<WriteBatch> BuildWriteRequests(TenantState& tenant, int64_t now_ms, bool with_exemplars);
   bool PassesFilters(const otlp::SplitRequest& split, const otlp::SpanSummary& span, std::string_view body,
                      const std::string& service) const;
   // Regexes of regex-matched filter conditions, compiled once, by policy and condition.

@@ -16,7 +16,7 @@
 namespace tracery::generator {
 namespace {
 
-constexpr size_t kMaxQueuedRequests = 64;
+constexpr size_t kMaxQueuedRequests = 1024;  // of at most 2000 series each
 constexpr int kMaxAttempts = 6;
 
 // prompb field numbers: WriteRequest{timeseries=1}; TimeSeries{labels=1,samples=2,exemplars=3};
