@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/temp_dir_for_tests.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -25,23 +27,6 @@ namespace {
 namespace fs = std::filesystem;
 using otlp::AnyValue;
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/tracery-block-test-XXXXXX";
-    char* made = ::mkdtemp(pattern);
-    EXPECT_NE(made, nullptr);
-    path_ = made ? made : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // ---- generating varied traces ---------------------------------------------------------------
 

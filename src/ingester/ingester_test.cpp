@@ -3,6 +3,8 @@
 #include "ingester/ingester.h"
 
 #include <gtest/gtest.h>
+
+#include "common/temp_dir_for_tests.h"
 #include <unistd.h>
 
 #include <filesystem>
@@ -20,23 +22,6 @@ namespace fs = std::filesystem;
 namespace pbt = opentelemetry::proto::trace::v1;
 using Request = opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/tracery-ingester-test-XXXXXX";
-    char* made = ::mkdtemp(pattern);
-    EXPECT_NE(made, nullptr);
-    path_ = made ? made : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::string TraceIdBytes(int n) {
   std::string id(16, '\x11');

@@ -3,6 +3,8 @@
 #include "wal/wal.h"
 
 #include <gtest/gtest.h>
+
+#include "common/temp_dir_for_tests.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,23 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/tracery-wal-test-XXXXXX";
-    char* made = ::mkdtemp(pattern);
-    EXPECT_NE(made, nullptr);
-    path_ = made ? made : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // Counts callbacks and lets the test wait for all of them.
 class Completions {
