@@ -179,6 +179,14 @@ void WriteAheadLog::WriterLoop() {
           break;
         }
         open_segment_ = segment;
+        if (options_.fsync == FsyncMode::kBatch) {
+          // A new file's directory entry must be durable too, or a synced record could vanish.
+          int dir = ::open(options_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+          if (dir >= 0) {
+            ::fsync(dir);
+            ::close(dir);
+          }
+        }
       }
       buffer.clear();
       size_t j = i;

@@ -68,6 +68,13 @@ class LocalObjectStore final : public ObjectStore {
     }
     ::close(fd);
     if (::rename(temp.c_str(), path.c_str()) != 0) return Errno("rename " + temp);
+    // The rename is durable only once the directory is synced: WAL segments are deleted on
+    // the strength of this write.
+    int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return Errno("open " + path.parent_path().string());
+    int rc = ::fsync(dir);
+    ::close(dir);
+    if (rc != 0) return Errno("sync " + path.parent_path().string());
     return Status::Ok();
   }
 
