@@ -186,6 +186,9 @@ int64_t Ingester::InsertLive(Tenant& tenant, const std::vector<const otlp::Trace
       tenant.live_traces.fetch_add(1, std::memory_order_relaxed);
     }
     trace.last_append = now;
+    // Exact growth: a trace's bytes wait in memory for trace_idle_period and more, and
+    // doubling capacity would leave up to half of that memory unused.
+    trace.bytes.reserve(trace.bytes.size() + f.bytes.size());
     trace.bytes += f.bytes;
     trace.span_count += f.span_count;
     tenant.live_bytes.fetch_add(int64_t(f.bytes.size()), std::memory_order_relaxed);
