@@ -25,8 +25,8 @@ struct Options {
   bool multitenancy_enabled = false;
   uint64_t max_request_bytes = 16ull << 20;
   uint64_t max_inflight_bytes = 512ull << 20;
-  uint64_t rate_limit_bytes = 15'000'000;
-  uint64_t burst_size_bytes = 20'000'000;
+  uint64_t rate_limit_bytes = 100'000'000;
+  uint64_t burst_size_bytes = 200'000'000;
 };
 
 struct PushReply {

@@ -13,8 +13,11 @@
 namespace tracery::server {
 
 struct TenantLimits {
-  uint64_t rate_limit_bytes = 15'000'000;   // per second, per tenant
-  uint64_t burst_size_bytes = 20'000'000;
+  // Per second, per tenant. Tempo's defaults (15 MB/s, 20 MB burst) would cap one process at
+  // ~55 k spans/s; a single tracery ingests several times that, and memory is bounded by
+  // ingester.max_live_bytes, so the defaults leave room for that.
+  uint64_t rate_limit_bytes = 100'000'000;
+  uint64_t burst_size_bytes = 200'000'000;
   uint64_t max_traces_per_user = 0;         // live traces per tenant; 0 = unlimited
   uint64_t max_bytes_per_trace = 5'000'000;
 };

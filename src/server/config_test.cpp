@@ -56,7 +56,7 @@ void ExpectDefaults(const Config& c) {
   EXPECT_EQ(c.local_path, defaults.local_path);
   EXPECT_EQ(c.wal_path, defaults.wal_path);
   EXPECT_EQ(c.wal_fsync, "batch");
-  EXPECT_EQ(c.limits.rate_limit_bytes, 15'000'000u);
+  EXPECT_EQ(c.limits.rate_limit_bytes, 100'000'000u);
   EXPECT_EQ(c.limits.max_bytes_per_trace, 5'000'000u);
   EXPECT_EQ(c.block_row_group_spans, defaults.block_row_group_spans);
 }
