@@ -82,6 +82,14 @@ Ingester::Ingester(Options options, backend::ObjectStore& store, MetricsRegistry
       wal_segments_removed_(metrics.GetCounter("tracery_wal_segments_removed_total", "WAL segments deleted after their spans were flushed.")),
       replayed_records_(metrics.GetCounter("tracery_wal_replayed_records_total", "WAL records replayed at start.")),
       replay_torn_bytes_(metrics.GetCounter("tracery_wal_torn_bytes_total", "Bytes cut off torn WAL tails at start.")),
+      spans_refused_trace_too_large_(metrics.GetCounter("tracery_distributor_spans_refused_total",
+                                                        "Spans refused, by reason (whole refused requests are counted in "
+                                                        "tracery_distributor_requests_refused_total).",
+                                                        {{"reason", "trace_too_large"}})),
+      spans_refused_live_traces_(metrics.GetCounter("tracery_distributor_spans_refused_total",
+                                                    "Spans refused, by reason (whole refused requests are counted in "
+                                                    "tracery_distributor_requests_refused_total).",
+                                                    {{"reason", "live_traces_exceeded"}})),
       flush_failures_(metrics.GetCounter("tracery_ingester_flush_failures_total", "Block cuts that failed and will be retried.")) {}
 
 Result<std::unique_ptr<Ingester>> Ingester::Open(Options options, backend::ObjectStore& store, MetricsRegistry& metrics) {
@@ -229,6 +237,7 @@ std::vector<bool> Ingester::Push(const std::string& tenant_name, std::string_vie
       }
       if (options_.max_bytes_per_trace > 0 && existing_bytes + f.bytes.size() > options_.max_bytes_per_trace) {
         outcome.rejected_spans += f.span_count;
+        spans_refused_trace_too_large_.Add(f.span_count);
         outcome.rejected_reason = "trace " + f.trace_id.Hex() + " exceeds max_bytes_per_trace (" +
                                   std::to_string(options_.max_bytes_per_trace) + " bytes)";
         accepted[i] = false;
@@ -237,6 +246,7 @@ std::vector<bool> Ingester::Push(const std::string& tenant_name, std::string_vie
       if (!exists && options_.max_traces_per_tenant > 0 &&
           uint64_t(tenant.live_traces.load(std::memory_order_relaxed)) >= options_.max_traces_per_tenant) {
         outcome.rejected_spans += f.span_count;
+        spans_refused_live_traces_.Add(f.span_count);
         outcome.rejected_reason = "tenant " + tenant_name + " has reached max_traces_per_user (" +
                                   std::to_string(options_.max_traces_per_tenant) + " live traces)";
         accepted[i] = false;

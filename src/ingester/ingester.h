@@ -155,6 +155,8 @@ class Ingester {
   Counter& wal_segments_removed_;
   Counter& replayed_records_;
   Counter& replay_torn_bytes_;
+  Counter& spans_refused_trace_too_large_;
+  Counter& spans_refused_live_traces_;
   Counter& flush_failures_;
 };
 
