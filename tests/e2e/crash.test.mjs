@@ -149,50 +149,44 @@ function assertNothingLost(label, ledger, outcomes, { lost, duplicated, unreadab
   assert.equal(duplicated.length, 0, `${summary}\nspans returned more than once after restart:\n  ${sample(duplicated)}`);
 }
 
+// Loads the server, runs `duringLoad` while it is under load, kills it with SIGKILL, restarts
+// it and checks that every span acknowledged before the kill can be read back.
+async function killUnderLoadAndCheck(t, server, label, duringLoad) {
+  const startedAt = Date.now();
+  let killed = false;
+  const load = generateLoad(server, () => killed || Date.now() - startedAt > 5000);
+  await duringLoad();
+  await server.kill9();
+  killed = true;
+  const { ledger, outcomes } = await load;
+  assert.ok(ledger.spanCount >= MINIMUM_ACKNOWLEDGED_SPANS,
+    `the load must get at least ${MINIMUM_ACKNOWLEDGED_SPANS} spans acknowledged to mean anything; got ${ledger.spanCount} (${JSON.stringify(outcomes)})`);
+
+  await server.start();
+  assertNothingLost(label, ledger, outcomes, await findLostSpans(server, ledger));
+  t.diagnostic(describeLoad(label, ledger, outcomes));
+  await server.kill9();
+  await server.removeFiles();
+}
+
 describe('acknowledged spans survive kill -9', () => {
   let server;
   reportServerOnFailure(() => server, { afterEach, after });
 
   it('keeps every acknowledged span when everything was still live at the kill', async (t) => {
     server = await startServer();
-    const startedAt = Date.now();
-    let killed = false;
-    const load = generateLoad(server, () => killed || Date.now() - startedAt > 5000);
-    await sleep(2500);
-    await server.kill9();
-    killed = true;
-    const { ledger, outcomes } = await load;
-    assert.ok(ledger.spanCount >= MINIMUM_ACKNOWLEDGED_SPANS,
-      `the load must get at least ${MINIMUM_ACKNOWLEDGED_SPANS} spans acknowledged to mean anything; got ${ledger.spanCount} (${JSON.stringify(outcomes)})`);
-
-    await server.start();
-    assertNothingLost('live only', ledger, outcomes, await findLostSpans(server, ledger));
-    t.diagnostic(describeLoad('live only', ledger, outcomes));
-    await server.kill9();
-    await server.removeFiles();
+    await killUnderLoadAndCheck(t, server, 'live only', () => sleep(2500));
   });
 
   it('keeps every acknowledged span when part of the data was flushed to blocks before the kill', async (t) => {
     server = await startServer();
-    const startedAt = Date.now();
-    let killed = false;
-    const load = generateLoad(server, () => killed || Date.now() - startedAt > 5000);
-    await sleep(1200);
-    const flush = await httpRequest(`${server.httpUrl}/flush`, { method: 'POST', timeoutMs: 30_000 });
-    assert.equal(flush.status, 204, `POST /flush during load answered ${flush.status}: ${flush.text()}`);
-    const blockFiles = (await listTree(`${server.dataDir}/blocks`)).filter((entry) => !entry.isDirectory);
-    assert.ok(blockFiles.length > 0, 'the flush wrote block files under blocks/');
-    await sleep(1300);
-    await server.kill9();
-    killed = true;
-    const { ledger, outcomes } = await load;
-    assert.ok(ledger.spanCount >= MINIMUM_ACKNOWLEDGED_SPANS,
-      `the load must get at least ${MINIMUM_ACKNOWLEDGED_SPANS} spans acknowledged to mean anything; got ${ledger.spanCount} (${JSON.stringify(outcomes)})`);
-
-    await server.start();
-    assertNothingLost('flushed and live', ledger, outcomes, await findLostSpans(server, ledger));
-    t.diagnostic(describeLoad('flushed and live', ledger, outcomes));
-    await server.kill9();
-    await server.removeFiles();
+    await killUnderLoadAndCheck(t, server, 'flushed and live', async () => {
+      await sleep(1200);
+      const flush = await httpRequest(`${server.httpUrl}/flush`, { method: 'POST', timeoutMs: 30_000 });
+      assert.equal(flush.status, 204, `POST /flush during load answered ${flush.status}: ${flush.text()}`);
+      const blockFiles = (await listTree(`${server.dataDir}/blocks`)).filter((entry) => !entry.isDirectory);
+      assert.ok(blockFiles.length > 0, 'the flush wrote block files under blocks/');
+      await sleep(1300);
+    });
   });
 });
