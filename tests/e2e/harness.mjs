@@ -166,6 +166,48 @@ export async function runToExit(args, { timeoutMs = 10_000 } = {}) {
   return { ...outcome, stdout: stdout.text(), stderr: stderr.text() };
 }
 
+// Spawns a long-running child that is killed when the test process exits, sends its output to
+// `onOutput`, and polls `readyUrl` until it answers 200. Resolves to { child, exited, state }
+// where `state.exit` is set once the child ends; throws with `describe()` (the child's output)
+// when it exits early or is not ready in time (it is killed then).
+export async function spawnUntilReady({ name, binary, args, spawnOptions = {}, onOutput, readyUrl, timeoutMs, describe }) {
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], ...spawnOptions });
+  const state = { exit: null };
+  liveProcesses.add(child);
+  child.stdout.on('data', onOutput);
+  child.stderr.on('data', onOutput);
+  const exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      liveProcesses.delete(child);
+      state.exit = { code, signal };
+      resolve(state.exit);
+    });
+  });
+  let spawnError = null;
+  child.on('error', (error) => { spawnError = error; });
+
+  const deadline = Date.now() + timeoutMs;
+  let lastProblem = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (spawnError) throw new Error(`could not run ${binary}: ${spawnError.message}`);
+    if (state.exit) {
+      throw new Error(`${name} exited before it was ready (code ${state.exit.code}, signal ${state.exit.signal})\n${describe()}`);
+    }
+    try {
+      const response = await fetch(readyUrl, { signal: AbortSignal.timeout(1000) });
+      await response.arrayBuffer();
+      if (response.status === 200) return { child, exited, state };
+      lastProblem = `GET ${new URL(readyUrl).pathname} answered ${response.status}`;
+    } catch (error) {
+      lastProblem = `GET ${new URL(readyUrl).pathname} failed: ${error.cause?.code ?? error.message}`;
+    }
+    await sleep(100);
+  }
+  child.kill('SIGKILL');
+  await exited;
+  throw new Error(`${name} was not ready within ${timeoutMs} ms (${lastProblem})\n${describe()}`);
+}
+
 export class TraceryServer {
   constructor({ root, dataDir, configPath, configOverrides, extraArgs }) {
     this.root = root;
@@ -192,43 +234,19 @@ export class TraceryServer {
 
     this.starts += 1;
     this.output.append(Buffer.from(`\n----- tracery start #${this.starts} (${serverBinaryPath()}) -----\n`));
-    const child = spawn(serverBinaryPath(), [`-config.file=${this.configPath}`, ...this.extraArgs], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.proc = child;
     this.exit = null;
-    liveProcesses.add(child);
-    child.stdout.on('data', (chunk) => this.output.append(chunk));
-    child.stderr.on('data', (chunk) => this.output.append(chunk));
-    this.exited = new Promise((resolve) => {
-      child.on('exit', (code, signal) => {
-        liveProcesses.delete(child);
-        this.exit = { code, signal };
-        resolve(this.exit);
-      });
+    const started = await spawnUntilReady({
+      name: 'tracery',
+      binary: serverBinaryPath(),
+      args: [`-config.file=${this.configPath}`, ...this.extraArgs],
+      onOutput: (chunk) => this.output.append(chunk),
+      readyUrl: `${this.httpUrl}/ready`,
+      timeoutMs: READY_TIMEOUT_MS,
+      describe: () => this.stderr,
     });
-    let spawnError = null;
-    child.on('error', (error) => { spawnError = error; });
-
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    let lastProblem = 'no answer yet';
-    while (Date.now() < deadline) {
-      if (spawnError) throw new Error(`could not run ${serverBinaryPath()}: ${spawnError.message}`);
-      if (this.exit) {
-        throw new Error(`tracery exited before it was ready (code ${this.exit.code}, signal ${this.exit.signal})\n${this.stderr}`);
-      }
-      try {
-        const response = await fetch(`${this.httpUrl}/ready`, { signal: AbortSignal.timeout(1000) });
-        await response.arrayBuffer();
-        if (response.status === 200) return this;
-        lastProblem = `GET /ready answered ${response.status}`;
-      } catch (error) {
-        lastProblem = `GET /ready failed: ${error.cause?.code ?? error.message}`;
-      }
-      await sleep(100);
-    }
-    await this.kill9();
-    throw new Error(`tracery was not ready within ${READY_TIMEOUT_MS} ms (${lastProblem})\n${this.stderr}`);
+    this.proc = started.child;
+    this.exited = started.exited.then((exit) => { this.exit = exit; return exit; });
+    return this;
   }
 
   // Graceful stop: SIGTERM, then SIGKILL if the process hangs. Returns how it ended.

@@ -5,12 +5,11 @@
 // The config always carries the seed's `storage.exemplars.max_exemplars`; a test adds scrape
 // jobs or rule files as it needs them.
 
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { bytesField, varintField } from './protowire.mjs';
-import { httpRequest, pickFreeLoopbackPort, sleep } from './harness.mjs';
+import { httpRequest, pickFreeLoopbackPort, spawnUntilReady } from './harness.mjs';
 
 export function prometheusBinaryPath() {
   return process.env.PROMETHEUS_BIN || '/usr/bin/prometheus';
@@ -19,12 +18,6 @@ export function prometheusBinaryPath() {
 const READY_TIMEOUT_MS = 30_000;
 const LOG_TAIL_CHARACTERS = 32 * 1024;
 
-const liveProcesses = new Set();
-process.on('exit', () => {
-  for (const child of liveProcesses) {
-    try { child.kill('SIGKILL'); } catch { /* already gone */ }
-  }
-});
 
 // The Prometheus config as text. Scrape jobs are [{ name, target, metricsPath }] with a 1 s
 // interval, so a test sees a scraped value within a few seconds.
@@ -66,45 +59,29 @@ export class PrometheusServer {
     this.root = await mkdtemp(path.join(os.tmpdir(), 'tracery-e2e-prometheus-'));
     const configPath = path.join(this.root, 'prometheus.yml');
     await writeFile(configPath, prometheusConfigText({ scrapeJobs: this.scrapeJobs, ruleFiles: this.ruleFiles }));
-    const child = spawn(prometheusBinaryPath(), [
-      `--config.file=${configPath}`,
-      `--storage.tsdb.path=${path.join(this.root, 'tsdb')}`,
-      `--web.listen-address=127.0.0.1:${this.port}`,
-      '--enable-feature=exemplar-storage',
-      '--web.enable-remote-write-receiver',
-    ], { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.root });
-    this.proc = child;
     this.exit = null;
-    liveProcesses.add(child);
-    const keep = (chunk) => { this.log = (this.log + chunk.toString('utf8')).slice(-LOG_TAIL_CHARACTERS); };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    this.exited = new Promise((resolve) => {
-      child.on('exit', (code, signal) => {
-        liveProcesses.delete(child);
-        this.exit = { code, signal };
-        resolve(this.exit);
-      });
+    const started = await spawnUntilReady({
+      name: 'prometheus',
+      binary: prometheusBinaryPath(),
+      args: [
+        `--config.file=${configPath}`,
+        `--storage.tsdb.path=${path.join(this.root, 'tsdb')}`,
+        `--web.listen-address=127.0.0.1:${this.port}`,
+        '--enable-feature=exemplar-storage',
+        '--web.enable-remote-write-receiver',
+      ],
+      spawnOptions: { cwd: this.root },
+      onOutput: (chunk) => { this.log = (this.log + chunk.toString('utf8')).slice(-LOG_TAIL_CHARACTERS); },
+      readyUrl: `${this.url}/-/ready`,
+      timeoutMs: READY_TIMEOUT_MS,
+      describe: () => this.log,
+    }).catch(async (error) => {
+      await rm(this.root, { recursive: true, force: true });
+      throw error;
     });
-    let spawnError = null;
-    child.on('error', (error) => { spawnError = error; });
-
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    let lastProblem = 'no answer yet';
-    while (Date.now() < deadline) {
-      if (spawnError) throw new Error(`could not run ${prometheusBinaryPath()}: ${spawnError.message}`);
-      if (this.exit) throw new Error(`prometheus exited before it was ready (code ${this.exit.code})\n${this.log}`);
-      try {
-        const response = await httpRequest(`${this.url}/-/ready`, { timeoutMs: 1000 });
-        if (response.status === 200) return this;
-        lastProblem = `GET /-/ready answered ${response.status}`;
-      } catch (error) {
-        lastProblem = `GET /-/ready failed: ${error.cause?.code ?? error.message}`;
-      }
-      await sleep(100);
-    }
-    await this.stop();
-    throw new Error(`prometheus was not ready within ${READY_TIMEOUT_MS} ms (${lastProblem})\n${this.log}`);
+    this.proc = started.child;
+    this.exited = started.exited.then((exit) => { this.exit = exit; return exit; });
+    return this;
   }
 
   async stop() {
