@@ -1,0 +1,62 @@
+// The distributor's refusals and what passes through it, on a real ingester.
+#include "distributor/distributor.h"
+
+#include <gtest/gtest.h>
+
+#include "server/pipeline_for_tests.h"
+
+namespace tracery::distributor {
+namespace {
+
+using tracery::testing::Pipeline;
+
+TEST(DistributorTest, AcceptedSpansAreReadable) {
+  Pipeline pipeline;
+  PushReply reply = pipeline.Push(Pipeline::Request('a', {1, 2, 3}));
+  ASSERT_TRUE(reply.status.ok()) << reply.status.ToString();
+  auto trace = pipeline.ingester().FindTrace(kSingleTenant, TraceId::FromBytes(std::string(16, 'a')));
+  ASSERT_TRUE(trace.ok() && trace->has_value());
+  EXPECT_EQ((*trace)->SpanCount(), 3u);
+}
+
+TEST(DistributorTest, JsonIsAcceptedAndMalformedInputIsRefusedAndCounted) {
+  Pipeline pipeline;
+  std::string json = R"({"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10",
+      "spanId":"0102030405060708","name":"x"}]}]}]})";
+  EXPECT_TRUE(pipeline.Push(json, Encoding::kJson).status.ok());
+  EXPECT_EQ(pipeline.Push("{not json", Encoding::kJson).status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(pipeline.Push("\xff\xff\xff", Encoding::kProtobuf).status.code(), StatusCode::kInvalidArgument);
+  std::string zero_trace = Pipeline::Request('\0', {1});
+  PushReply reply = pipeline.Push(zero_trace);
+  EXPECT_EQ(reply.status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(reply.status.message().find("all-zero trace_id"), std::string::npos);
+  EXPECT_NE(pipeline.metrics().Render().find("tracery_distributor_requests_refused_total{reason=\"invalid\"} 3"),
+            std::string::npos) << pipeline.metrics().Render();
+}
+
+TEST(DistributorTest, LimitsRefuseWithTheRightCodes) {
+  std::string request = Pipeline::Request('b', {1});
+  Options options;
+  options.max_request_bytes = 4 * request.size();
+  options.rate_limit_bytes = 1;                        // refills too slowly to matter here
+  options.burst_size_bytes = 2 * request.size() + 10;  // room for two requests
+  Pipeline pipeline(options);
+  EXPECT_EQ(pipeline.Push(std::string(5 * request.size(), 'x')).status.code(), StatusCode::kTooLarge);
+  EXPECT_TRUE(pipeline.Push(request).status.ok());
+  EXPECT_TRUE(pipeline.Push(request).status.ok());
+  PushReply refused = pipeline.Push(request);  // the burst is spent
+  EXPECT_EQ(refused.status.code(), StatusCode::kResourceExhausted);
+  EXPECT_GE(refused.retry_after.count(), 1);
+}
+
+TEST(DistributorTest, TenantsAreRequiredAndValidatedWithMultitenancy) {
+  Options options;
+  options.multitenancy_enabled = true;
+  Pipeline pipeline(options);
+  EXPECT_EQ(pipeline.distributor().ResolveTenant(std::nullopt).status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(pipeline.distributor().ResolveTenant("../x").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(*pipeline.distributor().ResolveTenant("team-a"), "team-a");
+}
+
+}  // namespace
+}  // namespace tracery::distributor
