@@ -103,48 +103,66 @@ Result<BlockMeta> BlockMeta::FromJson(std::string_view json) {
   return m;
 }
 
-Result<BlockMeta> WriteBlock(backend::ObjectStore& store, const std::string& tenant, const std::string& tier,
-                             const std::vector<TraceInput>& traces, const WriterOptions& options) {
-  BlockMeta meta;
+Result<std::unique_ptr<BlockWriter>> BlockWriter::Create(backend::ObjectStore& store, const std::string& tenant,
+                                                         const std::string& tier, uint64_t expected_traces,
+                                                         const WriterOptions& options) {
+  std::unique_ptr<BlockWriter> writer(new BlockWriter(store, options));
+  BlockMeta& meta = writer->meta_;
   meta.block_id = NewBlockId();
   meta.tenant = tenant;
   meta.tier = tier;
-  meta.bloom_shards = uint32_t(std::max<uint64_t>(1, (traces.size() + options.traces_per_bloom_shard - 1) /
+  meta.bloom_shards = uint32_t(std::max<uint64_t>(1, (expected_traces + options.traces_per_bloom_shard - 1) /
                                                          options.traces_per_bloom_shard));
   meta.min_start_unix_nano = UINT64_MAX;
-  std::vector<BloomFilter> blooms;
-  for (uint32_t s = 0; s < meta.bloom_shards; ++s) blooms.push_back(BloomFilter::ForCount(traces.size() / meta.bloom_shards + 1));
+  for (uint32_t s = 0; s < meta.bloom_shards; ++s)
+    writer->blooms_.push_back(BloomFilter::ForCount(expected_traces / meta.bloom_shards + 1));
+  auto data = store.NewWriter(tenant + "/" + meta.block_id + "/data");
+  if (!data.ok()) return data.status();
+  writer->data_ = std::move(data).value();
+  return writer;
+}
 
-  std::string data, entries;
-  std::vector<RowGroupStats> row_groups;
-  RowGroupBuilder builder(options.zstd_level);
-  auto close_row_group = [&] {
-    RowGroupStats stats;
-    std::string encoded = builder.Finish(stats);
-    stats.offset = data.size();
-    stats.size = encoded.size();
-    data += encoded;
-    row_groups.push_back(std::move(stats));
-  };
-  for (const auto& input : traces) {
-    uint32_t ordinal = builder.trace_count();
-    uint32_t spans_before = builder.span_count();
-    TRACERY_RETURN_IF_ERROR(builder.AddTrace(input.id, input.otlp));
-    entries.append(input.id.View());
-    PutFixed32(entries, uint32_t(row_groups.size()));
-    PutFixed32(entries, ordinal);
-    blooms[BloomFilter::ShardOf(input.id, meta.bloom_shards)].Add(input.id);
-    meta.trace_count++;
-    meta.span_count += builder.span_count() - spans_before;
-    if (builder.span_count() >= options.row_group_spans) close_row_group();
+Status BlockWriter::AddTrace(const TraceId& id, std::string_view otlp) {
+  if (!failed_.ok()) return failed_;
+  if (meta_.trace_count > 0 && !(last_id_ < id))
+    return Status::InvalidArgument("block writer: trace " + id.Hex() + " does not follow " + last_id_.Hex());
+  uint32_t ordinal = builder_.trace_count();
+  uint32_t spans_before = builder_.span_count();
+  TRACERY_RETURN_IF_ERROR(builder_.AddTrace(id, otlp));
+  last_id_ = id;
+  entries_.append(id.View());
+  PutFixed32(entries_, uint32_t(row_groups_.size()));
+  PutFixed32(entries_, ordinal);
+  blooms_[BloomFilter::ShardOf(id, meta_.bloom_shards)].Add(id);
+  meta_.trace_count++;
+  meta_.span_count += builder_.span_count() - spans_before;
+  if (builder_.span_count() >= options_.row_group_spans) return CloseRowGroup();
+  return Status::Ok();
+}
+
+Status BlockWriter::CloseRowGroup() {
+  RowGroupStats stats;
+  std::string encoded = builder_.Finish(stats);
+  stats.offset = data_->BytesWritten();
+  stats.size = encoded.size();
+  Status written = data_->Append(encoded);
+  if (!written.ok()) {
+    failed_ = written;
+    return written;
   }
-  if (builder.trace_count() > 0) close_row_group();
+  row_groups_.push_back(std::move(stats));
+  return Status::Ok();
+}
 
+Result<BlockMeta> BlockWriter::Finish() {
+  if (!failed_.ok()) return failed_;
+  if (builder_.trace_count() > 0) TRACERY_RETURN_IF_ERROR(CloseRowGroup());
+  BlockMeta& meta = meta_;
   std::string index;
   PutFixed32(index, kIndexMagic);
   PutFixed32(index, kFormatVersion);
-  PutVarint(index, row_groups.size());
-  for (const auto& rg : row_groups) {
+  PutVarint(index, row_groups_.size());
+  for (const auto& rg : row_groups_) {
     PutVarint(index, rg.offset);
     PutVarint(index, rg.size);
     PutVarint(index, rg.trace_count);
@@ -159,59 +177,79 @@ Result<BlockMeta> WriteBlock(backend::ObjectStore& store, const std::string& ten
   }
   PutFixed32(index, Crc32c(index));
   meta.index_entries_offset = index.size();
-  index += entries;
+  index += entries_;
   if (meta.min_start_unix_nano == UINT64_MAX) meta.min_start_unix_nano = 0;
-  meta.row_groups = row_groups.size();
-  meta.data_bytes = data.size();
+  meta.row_groups = row_groups_.size();
+  meta.data_bytes = data_->BytesWritten();
   meta.index_bytes = index.size();
   meta.created_unix_seconds =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 
-  std::string prefix = tenant + "/" + meta.block_id + "/";
-  TRACERY_RETURN_IF_ERROR(store.Write(prefix + "data", data));
-  TRACERY_RETURN_IF_ERROR(store.Write(prefix + "index", index));
-  for (uint32_t s = 0; s < meta.bloom_shards; ++s) TRACERY_RETURN_IF_ERROR(store.Write(prefix + BloomName(s), blooms[s].Encode()));
-  TRACERY_RETURN_IF_ERROR(store.Write(prefix + "meta.json", meta.ToJson()));
+  std::string prefix = meta.tenant + "/" + meta.block_id + "/";
+  TRACERY_RETURN_IF_ERROR(data_->Commit());
+  TRACERY_RETURN_IF_ERROR(store_.Write(prefix + "index", index));
+  for (uint32_t s = 0; s < meta.bloom_shards; ++s) TRACERY_RETURN_IF_ERROR(store_.Write(prefix + BloomName(s), blooms_[s].Encode()));
+  // meta.json last: a block without it is incomplete and never read.
+  TRACERY_RETURN_IF_ERROR(store_.Write(prefix + "meta.json", meta.ToJson()));
   return meta;
+}
+
+Result<BlockMeta> WriteBlock(backend::ObjectStore& store, const std::string& tenant, const std::string& tier,
+                             const std::vector<TraceInput>& traces, const WriterOptions& options) {
+  auto writer = BlockWriter::Create(store, tenant, tier, traces.size(), options);
+  if (!writer.ok()) return writer.status();
+  for (const auto& input : traces) TRACERY_RETURN_IF_ERROR((*writer)->AddTrace(input.id, input.otlp));
+  return (*writer)->Finish();
 }
 
 std::string BlockReader::ObjectName(std::string_view object) const {
   return meta_.tenant + "/" + meta_.block_id + "/" + std::string(object);
 }
 
-Result<std::unique_ptr<BlockReader>> BlockReader::Open(backend::ObjectStore& store, const std::string& tenant,
-                                                       const std::string& block_id) {
+Result<std::unique_ptr<BlockReader>> BlockReader::OpenLazily(backend::ObjectStore& store, const std::string& tenant,
+                                                             const std::string& block_id) {
   Result<std::string> meta_json = store.Read(tenant + "/" + block_id + "/meta.json");
   if (!meta_json.ok()) return meta_json.status();
   Result<BlockMeta> meta = BlockMeta::FromJson(*meta_json);
   if (!meta.ok()) return Status::Corruption(tenant + "/" + block_id + ": " + meta.status().message());
   if (meta->tenant != tenant || meta->block_id != block_id)
     return Status::Corruption(tenant + "/" + block_id + ": meta.json names another block");
-  std::unique_ptr<BlockReader> reader(new BlockReader(store, std::move(meta).value()));
+  return std::unique_ptr<BlockReader>(new BlockReader(store, std::move(meta).value()));
+}
 
-  for (uint32_t s = 0; s < reader->meta_.bloom_shards; ++s) {
-    Result<std::string> bytes = store.Read(reader->ObjectName(BloomName(s)));
+Result<std::unique_ptr<BlockReader>> BlockReader::Open(backend::ObjectStore& store, const std::string& tenant,
+                                                       const std::string& block_id) {
+  auto reader = OpenLazily(store, tenant, block_id);
+  if (!reader.ok()) return reader.status();
+  auto index = (*reader)->Index();
+  if (!index.ok()) return index.status();
+  return reader;
+}
+
+Result<std::shared_ptr<const BlockIndex>> BlockReader::LoadIndex() const {
+  auto loaded = std::make_shared<BlockIndex>();
+  for (uint32_t s = 0; s < meta_.bloom_shards; ++s) {
+    Result<std::string> bytes = store_.Read(ObjectName(BloomName(s)));
     if (!bytes.ok()) return bytes.status();
     Result<BloomFilter> bloom = BloomFilter::Decode(*bytes);
     if (!bloom.ok()) return bloom.status();
-    reader->blooms_.push_back(std::move(bloom).value());
+    loaded->blooms.push_back(std::move(bloom).value());
   }
-
-  Result<std::string> index = store.Read(reader->ObjectName("index"));
+  Result<std::string> index = store_.Read(ObjectName("index"));
   if (!index.ok()) return index.status();
-  const BlockMeta& m = reader->meta_;
+  const BlockMeta& m = meta_;
   if (index->size() != m.index_bytes || m.index_entries_offset < 12 ||
       (index->size() - m.index_entries_offset) != m.trace_count * kIndexEntryBytes)
-    return Status::Corruption(reader->ObjectName("index") + ": size does not match meta.json");
+    return Status::Corruption(ObjectName("index") + ": size does not match meta.json");
   std::string_view header(index->data(), m.index_entries_offset - 4);
   if (Crc32c(header) != LoadFixed32(index->data() + header.size()))
-    return Status::Corruption(reader->ObjectName("index") + ": header checksum mismatch");
+    return Status::Corruption(ObjectName("index") + ": header checksum mismatch");
   ByteReader in(header);
   uint32_t magic, version;
   uint64_t count;
   if (!in.ReadFixed32(magic) || magic != kIndexMagic || !in.ReadFixed32(version) || version != kFormatVersion ||
       !in.ReadVarint(count) || count != m.row_groups)
-    return Status::Corruption(reader->ObjectName("index") + ": bad header");
+    return Status::Corruption(ObjectName("index") + ": bad header");
   for (uint64_t i = 0; i < count; ++i) {
     RowGroupStats rg;
     uint64_t traces, spans;
@@ -219,29 +257,74 @@ Result<std::unique_ptr<BlockReader>> BlockReader::Open(backend::ObjectStore& sto
         !in.ReadVarint(rg.min_start_unix_nano) || !in.ReadVarint(rg.max_end_unix_nano) ||
         !in.ReadVarint(rg.max_duration_nano) || !ReadStringSet(in, rg.services) || !ReadStringSet(in, rg.attribute_keys) ||
         rg.offset + rg.size > m.data_bytes)
-      return Status::Corruption(reader->ObjectName("index") + ": bad row group table");
+      return Status::Corruption(ObjectName("index") + ": bad row group table");
     rg.trace_count = uint32_t(traces);
     rg.span_count = uint32_t(spans);
-    reader->row_groups_.push_back(std::move(rg));
+    loaded->row_groups.push_back(std::move(rg));
   }
   for (uint64_t e = 0; e < m.trace_count; e += kIndexPageEntries)
-    reader->sparse_index_.push_back(TraceId::FromBytes({index->data() + m.index_entries_offset + e * kIndexEntryBytes, 16}));
-  return reader;
+    loaded->sparse_index.push_back(TraceId::FromBytes({index->data() + m.index_entries_offset + e * kIndexEntryBytes, 16}));
+  return std::shared_ptr<const BlockIndex>(std::move(loaded));
 }
 
-bool BlockReader::MayContain(const TraceId& id) const {
-  return blooms_[BloomFilter::ShardOf(id, meta_.bloom_shards)].MayContain(id);
+Result<std::shared_ptr<const BlockIndex>> BlockReader::Index() const {
+  {
+    std::lock_guard lock(mutex_);
+    if (index_) return index_;
+  }
+  // Loaded outside the lock; two first lookups may both load, and one result is kept.
+  auto loaded = LoadIndex();
+  if (!loaded.ok()) return loaded.status();
+  std::lock_guard lock(mutex_);
+  if (!index_) index_ = *loaded;
+  return index_;
 }
 
-uint64_t BlockReader::MemoryBytes() const {
-  uint64_t bytes = sparse_index_.size() * sizeof(TraceId);
-  for (const auto& bloom : blooms_) bytes += bloom.SizeBytes();
+void BlockReader::Unload() const {
+  std::lock_guard lock(mutex_);
+  index_.reset();
+}
+
+bool BlockReader::Loaded() const {
+  std::lock_guard lock(mutex_);
+  return index_ != nullptr;
+}
+
+uint64_t BlockIndex::MemoryBytes() const {
+  uint64_t bytes = sizeof(BlockIndex) + sparse_index.capacity() * sizeof(TraceId);
+  for (const auto& bloom : blooms) bytes += bloom.SizeBytes();
+  for (const auto& rg : row_groups) {
+    bytes += sizeof(RowGroupStats);
+    for (const auto& s : rg.services) bytes += 48 + s.size();
+    for (const auto& s : rg.attribute_keys) bytes += 48 + s.size();
+  }
   return bytes;
 }
 
+uint64_t BlockReader::MemoryBytes() const {
+  std::lock_guard lock(mutex_);
+  return index_ ? index_->MemoryBytes() : 0;
+}
+
+std::vector<RowGroupStats> BlockReader::row_groups() const {
+  auto index = Index();
+  return index.ok() ? (*index)->row_groups : std::vector<RowGroupStats>();
+}
+
+bool BlockReader::MayContain(const TraceId& id) const {
+  auto index = Index();
+  if (!index.ok()) return true;
+  return (*index)->blooms[BloomFilter::ShardOf(id, meta_.bloom_shards)].MayContain(id);
+}
+
 Result<std::optional<otlp::TracesData>> BlockReader::FindTrace(const TraceId& id) const {
-  if (!MayContain(id) || sparse_index_.empty() || id < sparse_index_.front()) return std::optional<otlp::TracesData>();
-  size_t page = size_t(std::upper_bound(sparse_index_.begin(), sparse_index_.end(), id) - sparse_index_.begin()) - 1;
+  auto loaded = Index();
+  if (!loaded.ok()) return loaded.status();
+  const BlockIndex& index = **loaded;
+  const auto& sparse = index.sparse_index;
+  if (!index.blooms[BloomFilter::ShardOf(id, meta_.bloom_shards)].MayContain(id) || sparse.empty() || id < sparse.front())
+    return std::optional<otlp::TracesData>();
+  size_t page = size_t(std::upper_bound(sparse.begin(), sparse.end(), id) - sparse.begin()) - 1;
   uint64_t first = page * kIndexPageEntries;
   uint64_t count = std::min<uint64_t>(kIndexPageEntries, meta_.trace_count - first);
   Result<std::string> entries =
@@ -259,8 +342,8 @@ Result<std::optional<otlp::TracesData>> BlockReader::FindTrace(const TraceId& id
     return std::optional<otlp::TracesData>();
   uint32_t row_group = LoadFixed32(entries->data() + lo * kIndexEntryBytes + 16);
   uint32_t ordinal = LoadFixed32(entries->data() + lo * kIndexEntryBytes + 20);
-  if (row_group >= row_groups_.size()) return Status::Corruption(ObjectName("index") + ": entry names a missing row group");
-  const RowGroupStats& rg = row_groups_[row_group];
+  if (row_group >= index.row_groups.size()) return Status::Corruption(ObjectName("index") + ": entry names a missing row group");
+  const RowGroupStats& rg = index.row_groups[row_group];
   Result<std::string> bytes = store_.ReadRange(ObjectName("data"), rg.offset, rg.size);
   if (!bytes.ok()) return bytes.status();
   otlp::TracesData trace;

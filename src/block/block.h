@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,34 +48,86 @@ struct TraceInput {
   std::string_view otlp;
 };
 
-// Writes a block from traces sorted by ID (one entry per ID). Spans that repeat within a
-// trace (same span ID and kind) are stored once. meta.json is written last.
+// Writes a block as a stream: traces are added in ascending ID order and row groups go to the
+// data object as they fill, so memory holds one row group plus the index entries and Bloom
+// filters. Finish writes index, Bloom filters and, last, meta.json; a writer destroyed before
+// Finish succeeded leaves no visible block.
+class BlockWriter {
+ public:
+  // `expected_traces` sizes the Bloom filters.
+  static Result<std::unique_ptr<BlockWriter>> Create(backend::ObjectStore& store, const std::string& tenant,
+                                                     const std::string& tier, uint64_t expected_traces,
+                                                     const WriterOptions& options);
+  // Adds one trace (encoded TracesData fields, fragments concatenated); IDs must ascend. Spans
+  // that repeat within it (same span ID and kind) are stored once. InvalidArgument when the
+  // bytes are malformed: nothing of the trace is added and the block stays writable.
+  Status AddTrace(const TraceId& id, std::string_view otlp);
+  uint64_t trace_count() const { return meta_.trace_count; }
+  Result<BlockMeta> Finish();
+
+ private:
+  BlockWriter(backend::ObjectStore& store, const WriterOptions& options) : store_(store), options_(options), builder_(options.zstd_level) {}
+  Status CloseRowGroup();
+
+  backend::ObjectStore& store_;
+  WriterOptions options_;
+  BlockMeta meta_;
+  std::unique_ptr<backend::ObjectWriter> data_;
+  RowGroupBuilder builder_;
+  std::vector<BloomFilter> blooms_;
+  std::vector<RowGroupStats> row_groups_;
+  std::string entries_;
+  TraceId last_id_;
+  Status failed_;  // a data write failed: the block cannot be finished
+};
+
+// Writes a block from traces sorted by ID (one entry per ID), through BlockWriter.
 Result<BlockMeta> WriteBlock(backend::ObjectStore& store, const std::string& tenant, const std::string& tier,
                              const std::vector<TraceInput>& traces, const WriterOptions& options);
 
-// A block opened for trace-by-ID lookups: keeps its meta, Bloom filters, row-group stats and
-// a sparse index (every 256th trace ID) in memory; reads an index page and one row group per
-// lookup. Thread-safe after Open.
+// What a lookup needs of a block besides meta.json: Bloom filters, row-group stats and a
+// sparse index (every 256th trace ID). Loaded on first use, droppable under memory pressure.
+struct BlockIndex {
+  std::vector<BloomFilter> blooms;
+  std::vector<RowGroupStats> row_groups;
+  std::vector<TraceId> sparse_index;
+  uint64_t MemoryBytes() const;
+};
+
+// A block opened for trace-by-ID lookups: keeps meta.json; loads its BlockIndex when first
+// needed (or at Open) and keeps it until Unload; reads an index page and one row group per
+// lookup. Thread-safe.
 class BlockReader {
  public:
+  // Reads meta.json and loads the index now (fails when any object is missing or corrupt).
   static Result<std::unique_ptr<BlockReader>> Open(backend::ObjectStore& store, const std::string& tenant,
                                                    const std::string& block_id);
+  // Reads only meta.json; the index loads on first use.
+  static Result<std::unique_ptr<BlockReader>> OpenLazily(backend::ObjectStore& store, const std::string& tenant,
+                                                         const std::string& block_id);
   const BlockMeta& meta() const { return meta_; }
-  const std::vector<RowGroupStats>& row_groups() const { return row_groups_; }
+  // The loaded index, loading it if needed.
+  Result<std::shared_ptr<const BlockIndex>> Index() const;
+  // Drops the loaded index (lookups in flight keep theirs); the next use loads it again.
+  void Unload() const;
+  bool Loaded() const;
+  uint64_t MemoryBytes() const;  // of the loaded index, 0 when not loaded
+
+  std::vector<RowGroupStats> row_groups() const;
+  // False only when the Bloom filter rules the trace out (true when the index cannot load).
   bool MayContain(const TraceId& id) const;
   // The trace's spans, or nullopt when the block does not hold it.
   Result<std::optional<otlp::TracesData>> FindTrace(const TraceId& id) const;
-  uint64_t MemoryBytes() const;
 
  private:
   BlockReader(backend::ObjectStore& store, BlockMeta meta) : store_(store), meta_(std::move(meta)) {}
   std::string ObjectName(std::string_view object) const;
+  Result<std::shared_ptr<const BlockIndex>> LoadIndex() const;
 
   backend::ObjectStore& store_;
   BlockMeta meta_;
-  std::vector<BloomFilter> blooms_;
-  std::vector<RowGroupStats> row_groups_;
-  std::vector<TraceId> sparse_index_;  // the ID of every kIndexPageEntries-th entry
+  mutable std::mutex mutex_;
+  mutable std::shared_ptr<const BlockIndex> index_;
 };
 
 // Merges spans of one trace from several sources, dropping repeats (same span ID and kind).

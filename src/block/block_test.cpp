@@ -264,7 +264,7 @@ void ExpectSameTrace(const otlp::TracesData& want_raw, const otlp::TracesData& g
 
 class BlockTest : public ::testing::Test {
  protected:
-  void SetUp() override { store_ = backend::NewLocalObjectStore(dir_.path()); }
+  void SetUp() override { store_ = backend::NewLocalObjectStore(dir_.path(), ::tracery::DefaultEnv()); }
 
   TempDir dir_;
   std::unique_ptr<backend::ObjectStore> store_;
@@ -725,7 +725,7 @@ TEST(ObjectNameTest, UnsafeNamesAreRejected) {
 
 TEST(ObjectNameTest, LocalStoreRefusesUnsafeNames) {
   TempDir dir;
-  auto store = backend::NewLocalObjectStore(dir.path() + "/root");
+  auto store = backend::NewLocalObjectStore(dir.path() + "/root", ::tracery::DefaultEnv());
   EXPECT_EQ(store->Write("../escape", "x").code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(fs::exists(dir.path() + "/escape"));
   EXPECT_EQ(store->Read("../escape").status().code(), StatusCode::kInvalidArgument);

@@ -401,8 +401,11 @@ std::string RowGroupBuilder::Finish(RowGroupStats& stats) {
     std::string compressed;
     if (!raw.empty()) {
       compressed.resize(ZSTD_compressBound(raw.size()));
-      size_t n = ZSTD_compress(compressed.data(), compressed.size(), raw.data(), raw.size(), zstd_level_);
-      compressed.resize(ZSTD_isError(n) ? 0 : n);
+      size_t n = ZSTD_compressCCtx(compression_.get(), compressed.data(), compressed.size(), raw.data(), raw.size(), zstd_level_);
+      // A chunk that zstd does not make smaller (or, for want of memory, cannot compress) is
+      // stored as it is: equal raw and stored sizes mean "not compressed".
+      if (ZSTD_isError(n) || n >= raw.size()) compressed = raw;
+      else compressed.resize(n);
     }
     PutVarint(header, raw.size());
     PutVarint(header, compressed.size());
@@ -443,7 +446,13 @@ class RowGroupDecoder {
       if (chunks[c].raw == 0) continue;
       if (chunks[c].raw > (1ull << 31)) return Status::Corruption("row group: column too large");
       columns_[c].resize(chunks[c].raw);
-      size_t n = ZSTD_decompress(columns_[c].data(), chunks[c].raw, compressed.data(), compressed.size());
+      if (chunks[c].compressed == chunks[c].raw) {  // stored raw
+        columns_[c].assign(compressed);
+        continue;
+      }
+      // One decompression context per thread, reused: creating one costs more than a small column.
+      static thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(), ZSTD_freeDCtx);
+      size_t n = ZSTD_decompressDCtx(context.get(), columns_[c].data(), chunks[c].raw, compressed.data(), compressed.size());
       if (ZSTD_isError(n) || n != chunks[c].raw) return Status::Corruption("row group: column does not decompress");
     }
     readers_.clear();

@@ -4,11 +4,14 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include <zstd.h>
 
 #include "common/ids.h"
 #include "common/status.h"
@@ -30,7 +33,9 @@ struct RowGroupStats {
 // row group's dictionary). Not thread-safe; one builder per block being written.
 class RowGroupBuilder {
  public:
-  explicit RowGroupBuilder(int zstd_level) : zstd_level_(zstd_level) { Reset(); }
+  explicit RowGroupBuilder(int zstd_level) : zstd_level_(zstd_level), compression_(ZSTD_createCCtx(), ZSTD_freeCCtx) {
+    Reset();
+  }
   // Adds one trace given as encoded TracesData fields (fragments concatenated). Spans that
   // repeat (same span ID and kind) are stored once. Fails on malformed bytes, adding nothing.
   Status AddTrace(const TraceId& id, std::string_view encoded);
@@ -61,6 +66,7 @@ class RowGroupBuilder {
   bool AddLink(std::string_view link);
 
   int zstd_level_;
+  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> compression_;  // reused for every column chunk
   RowGroupStats stats_;
   std::vector<std::string> columns_;
   std::deque<std::string> dictionary_;  // a deque: interned views stay valid as it grows

@@ -66,7 +66,7 @@ void Distributor::Push(const std::string& tenant, std::string_view body, Encodin
   if (ingester_.OverMemoryLimit()) {
     release();
     return refuse("ingester_memory_limit",
-                  Status::ResourceExhausted("the ingester holds ingester.max_live_bytes of spans in memory; retry later"),
+                  Status::ResourceExhausted("the ingester's live-trace index is at ingester.max_live_bytes; retry later"),
                   std::chrono::seconds(1));
   }
   std::chrono::seconds retry_after{0};
@@ -100,7 +100,7 @@ void Distributor::Push(const std::string& tenant, std::string_view body, Encodin
     release();
     done(PushReply{std::move(outcome.status), outcome.rejected_spans, std::move(outcome.rejected_reason), {}});
   };
-  std::vector<bool> accepted = ingester_.Push(tenant, request, split.fragments, std::move(reply));
+  std::vector<bool> accepted = ingester_.Push(tenant, split.fragments, std::move(reply));
   // The generator sees every accepted request, before sampling; its exemplars point only at
   // traces that were stored.
   if (generator_) generator_->Consume(tenant, split, accepted);

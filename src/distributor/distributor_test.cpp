@@ -14,7 +14,7 @@ TEST(DistributorTest, AcceptedSpansAreReadable) {
   Pipeline pipeline;
   PushReply reply = pipeline.Push(Pipeline::Request('a', {1, 2, 3}));
   ASSERT_TRUE(reply.status.ok()) << reply.status.ToString();
-  auto trace = pipeline.ingester().FindTrace(kSingleTenant, TraceId::FromBytes(std::string(16, 'a')));
+  auto trace = pipeline.reader().FindTrace(kSingleTenant, TraceId::FromBytes(std::string(16, 'a')));
   ASSERT_TRUE(trace.ok() && trace->has_value());
   EXPECT_EQ((*trace)->SpanCount(), 3u);
 }

@@ -1,13 +1,18 @@
-// The ingester: makes accepted spans durable (write-ahead log), keeps recent traces in memory
-// and cuts completed ones into immutable blocks.
+// The ingester: makes accepted spans durable in the write-ahead log, keeps an index of the
+// traces whose spans wait there, and cuts completed traces into immutable blocks.
 //
-// A trace lives in one of four places, and FindTrace looks in all of them:
-//   live        receiving spans; sharded maps, one mutex per shard
-//   completing  idle for trace_idle_period; waits for the block being gathered
-//   flushing    being written as a block (read-only snapshot)
-//   blocks      on the backend
-// A WAL segment is deleted only when no trace still in memory has spans in it, i.e. all of
-// its spans are in flushed blocks.
+// Spans wait on disk, not in memory: the WAL is the store of live traces. Memory holds, per
+// live trace, where its fragments lie in the log and the summary tail sampling needs (span
+// count, first and last arrival, start and end, error seen, root seen) — about 170 bytes a
+// trace whatever its size. A trace with no new span for trace_idle_period is complete and
+// queued for its tenant's next block; the block is cut (on the background thread pool) by
+// reading the queued traces back in ID order and streaming row groups to the backend. Only
+// once the block is durable are the traces' fragments released, and a WAL segment is deleted
+// once it is sealed and no live fragment lies in it (docs/wal-format.md).
+//
+// Memory: past half of max_live_bytes traces are completed after a short idle time, past
+// three quarters all of them are, and past max_live_bytes Push is refused (429) until blocks
+// are cut.
 #pragma once
 
 #include <array>
@@ -18,7 +23,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -27,25 +31,29 @@
 
 #include "backend/object_store.h"
 #include "block/block.h"
+#include "common/env.h"
 #include "common/ids.h"
 #include "common/metrics.h"
 #include "common/status.h"
-#include "otlp/model.h"
+#include "common/thread_pool.h"
+#include "ingester/wal_record.h"
 #include "otlp/split.h"
+#include "storage/block_list.h"
+#include "storage/trace_source.h"
 #include "wal/wal.h"
 
 namespace tracery::ingester {
-
-using Clock = std::chrono::steady_clock;
 
 struct Options {
   std::chrono::nanoseconds trace_idle_period = std::chrono::seconds(10);
   std::chrono::nanoseconds max_block_duration = std::chrono::minutes(30);
   uint64_t max_block_bytes = 100ull << 20;
-  uint64_t max_live_bytes = 2ull << 30;      // memory for spans; past it Push refuses
+  uint64_t max_live_bytes = 192ull << 20;    // memory of the live-trace index; past it Push refuses
   uint64_t max_bytes_per_trace = 5'000'000;  // 0: unlimited
   uint64_t max_traces_per_tenant = 0;        // 0: unlimited
   std::chrono::milliseconds sweep_interval{500};
+  std::chrono::nanoseconds tenant_idle_eviction = std::chrono::minutes(15);
+  std::string dead_letter_directory;  // traces that cannot be encoded go here
   wal::Options wal;
   block::WriterOptions block;
 };
@@ -56,92 +64,141 @@ struct PushOutcome {
   std::string rejected_reason;
 };
 
-class Ingester {
+class Ingester final : public storage::TraceSource {
  public:
   using Done = std::function<void(PushOutcome)>;
 
-  // Opens the blocks already stored, then replays the write-ahead log.
-  static Result<std::unique_ptr<Ingester>> Open(Options options, backend::ObjectStore& store, MetricsRegistry& metrics);
-  ~Ingester();  // stops without flushing: the WAL keeps what is not in blocks
+  // Replays the write-ahead log into the live-trace index. Cut blocks go to `blocks`; cuts
+  // run on `pool`; files and clocks go through `env`.
+  static Result<std::unique_ptr<Ingester>> Open(Options options, Env& env, backend::ObjectStore& store,
+                                                storage::BlockList& blocks, ThreadPool& pool, MetricsRegistry& metrics);
+  ~Ingester() override;  // stops without flushing: the WAL keeps what is not in blocks
 
-  // Takes one request: its encoded bytes and its fragments (SplitByTrace). `done` runs once
-  // every accepted span is durable and readable; spans refused by a per-trace limit are
-  // never written. Returns at once which fragments were accepted.
-  std::vector<bool> Push(const std::string& tenant, std::string_view request,
-                         const std::vector<otlp::TraceFragment>& fragments, Done done);
+  // Takes one request's fragments (SplitByTrace). `done` runs once every accepted span is
+  // durable and readable, or failed (Unavailable when the disk is full or failing); spans
+  // refused by a per-trace limit are never written. Returns at once which were accepted.
+  std::vector<bool> Push(const std::string& tenant, const std::vector<otlp::TraceFragment>& fragments, Done done);
 
-  // The trace's spans from memory and blocks, merged, duplicates removed; nullopt if none.
-  // Blocks whose time range misses [start, end] (unix ns) are not read; memory always is.
-  Result<std::optional<otlp::TracesData>> FindTrace(const std::string& tenant, const TraceId& id, uint64_t start_unix_nano = 0,
-                                                    uint64_t end_unix_nano = UINT64_MAX);
+  // Live traces and traces waiting for their block, read back from the WAL.
+  Status CollectTrace(const std::string& tenant, const TraceId& id, const storage::TimeRange& range,
+                      otlp::TracesData& into, bool& found) override;
 
-  // Cuts every trace in memory into blocks now (the /flush endpoint, and shutdown).
+  // Cuts every waiting trace into blocks now (the /flush endpoint, and shutdown).
   Status FlushAll();
   void Stop();  // stops the sweeper, flushes, closes the WAL
 
-  // True while spans held in memory exceed max_live_bytes: new pushes are refused.
   bool OverMemoryLimit() const { return memory_bytes_.load(std::memory_order_relaxed) > int64_t(options_.max_live_bytes); }
 
   struct Totals {
-    uint64_t live_traces = 0, live_bytes = 0, blocks = 0;
+    uint64_t live_traces = 0, index_bytes = 0, tenants = 0;
   };
   Totals GetTotals() const;
 
  private:
-  struct LiveTrace {
-    std::string bytes;
-    uint32_t span_count = 0;
-    Clock::time_point first_append, last_append;
-    std::vector<uint64_t> segments;  // WAL segments holding its spans
+  // Where one fragment's bytes lie in the WAL.
+  struct FragmentLocation {
+    uint32_t segment;
+    uint32_t length;
+    uint64_t offset;
   };
-  using TraceMap = std::unordered_map<TraceId, LiveTrace, TraceIdHasher>;
-  static constexpr size_t kShards = 16;
+  // What one live trace costs beyond its fragment locations: its hash-map node (key,
+  // LiveTrace, next pointer, cached hash, malloc header), its bucket, its ID in a completion
+  // queue. Measured, not guessed: ingester_test checks RSS against this accounting.
+  static constexpr int64_t kTraceEntryBytes = 176;
+  // A location vector's heap block: 16 bytes a location plus the allocator's header.
+  static int64_t LocationsBytes(size_t capacity) {
+    return capacity == 0 ? 0 : int64_t(capacity * sizeof(FragmentLocation)) + 16;
+  }
+  struct LiveTrace {
+    std::vector<FragmentLocation> fragments;
+    uint32_t span_count = 0;
+    uint32_t cutting = 0;  // fragments [0, cutting) are being written into a block
+    uint64_t bytes = 0;
+    int64_t first_arrival = 0, last_arrival = 0;  // monotonic ns
+    uint64_t min_start_unix_nano = UINT64_MAX, max_end_unix_nano = 0;
+    bool has_error = false, has_root = false;
+    bool complete = false;  // queued for its tenant's next block
+  };
+  struct LiveKey {
+    TraceId id;
+    uint32_t tenant;
+    bool operator==(const LiveKey&) const = default;
+  };
+  struct LiveKeyHash {
+    size_t operator()(const LiveKey& key) const { return key.id.Hash() ^ (uint64_t(key.tenant) * 0x9E3779B97F4A7C15ull); }
+  };
+  static constexpr size_t kShards = 64;
   struct Shard {
     std::mutex mutex;
-    TraceMap traces;
+    std::unordered_map<LiveKey, LiveTrace, LiveKeyHash> traces;
   };
   struct Tenant {
-    explicit Tenant(std::string n) : name(std::move(n)) {}
-    std::string name;
-    std::array<Shard, kShards> shards;
-    std::atomic<int64_t> live_traces{0}, live_bytes{0};
-    std::mutex completing_mutex;  // guards completing, completing_bytes, completing_since, flushing
-    TraceMap completing;
-    uint64_t completing_bytes = 0;
-    Clock::time_point completing_since;
-    std::vector<std::shared_ptr<const TraceMap>> flushing;
-    mutable std::shared_mutex blocks_mutex;
-    std::vector<std::shared_ptr<block::BlockReader>> blocks;
+    Tenant(std::string n, uint32_t i) : name(std::move(n)), id(i) {}
+    const std::string name;
+    const uint32_t id;
+    std::atomic<int64_t> live_traces{0};
+    std::atomic<int64_t> last_push{0};
+    std::mutex mutex;  // guards what follows
+    std::vector<TraceId> complete;  // queued for the next block
+    uint64_t complete_bytes = 0;
+    int64_t complete_since = 0;
+    bool cutting = false;
+    int64_t next_cut_attempt = 0;  // after a failed cut
+    int failed_cuts = 0;
+  };
+  struct PlannedTrace {
+    TraceId id;
+    std::vector<FragmentLocation> fragments;
   };
 
-  Ingester(Options options, backend::ObjectStore& store, MetricsRegistry& metrics);
-  void Shutdown(bool flush);
-  Tenant& GetTenant(const std::string& name);
+  Ingester(Options options, Env& env, backend::ObjectStore& store, storage::BlockList& blocks, ThreadPool& pool,
+           MetricsRegistry& metrics);
+  std::shared_ptr<Tenant> GetTenant(const std::string& name);
   std::shared_ptr<Tenant> FindTenant(const std::string& name) const;
+  std::shared_ptr<Tenant> FindTenant(uint32_t id) const;
   std::vector<std::shared_ptr<Tenant>> AllTenants() const;
-  Status OpenStoredBlocks();
-  void Replay(uint64_t segment, std::string_view record);
-  // Appends fragments to live traces; returns how many (trace, segment) pairs are new.
-  int64_t InsertLive(Tenant& tenant, const std::vector<const otlp::TraceFragment*>& fragments, uint64_t segment);
+  Shard& ShardFor(const LiveKey& key) { return shards_[LiveKeyHash()(key) % kShards]; }
+
+  void ReplayRecord(wal::RecordLocation location, std::string_view payload);
+  // Makes the fragments of a durable record live (the WAL callback, and replay).
+  void InsertRecord(Tenant& tenant, const std::vector<RecordFragment>& layout, const wal::RecordLocation& location);
+  void AppendRecord(const std::shared_ptr<Tenant>& tenant, const std::vector<const otlp::TraceFragment*>& fragments,
+                    std::function<void(Status)> done);
   void AddSegmentRefs(uint64_t segment, int64_t delta);
+
   void SweepLoop();
-  // Moves traces idle for `idle` (all of them when `everything`) from live to completing.
-  void MoveIdleTraces(Tenant& tenant, Clock::time_point now, bool everything);
-  Status CutBlock(Tenant& tenant);
+  // Completes idle traces and starts the cuts that are due; `everything` completes all.
+  void Sweep(bool everything);
+  void CutBlock(const std::shared_ptr<Tenant>& tenant);
+  Status WriteBlock(Tenant& tenant, const std::vector<PlannedTrace>& plan, std::vector<bool>& written);
+  void FinishCut(Tenant& tenant, const std::vector<PlannedTrace>& plan, const std::vector<bool>& written);
+  Status Quarantine(const std::string& tenant, const std::string& what, std::string_view bytes);
+  Status ReadFragments(const std::vector<FragmentLocation>& fragments, std::string& out);
   void RemoveFreeSegments();
+  void EvictIdleTenants(int64_t now);
 
   Options options_;
+  Env& env_;
   backend::ObjectStore& store_;
+  storage::BlockList& blocks_;
+  ThreadPool& pool_;
   std::unique_ptr<wal::WriteAheadLog> wal_;
 
+  std::array<Shard, kShards> shards_;
   mutable std::shared_mutex tenants_mutex_;
-  std::map<std::string, std::shared_ptr<Tenant>> tenants_;
+  std::unordered_map<std::string, std::shared_ptr<Tenant>> tenants_by_name_;
+  std::unordered_map<uint32_t, std::shared_ptr<Tenant>> tenants_by_id_;
+  uint32_t next_tenant_id_ = 1;
 
-  std::atomic<int64_t> memory_bytes_{0};  // all tenants' live_bytes
+  std::atomic<int64_t> memory_bytes_{0};  // what the live-trace index really takes
   std::mutex segments_mutex_;
-  std::map<uint64_t, int64_t> segment_refs_;
+  std::map<uint64_t, int64_t> segment_refs_;  // live fragments per WAL segment
 
-  std::mutex flush_mutex_;  // one block cut at a time
+  std::mutex cut_mutex_;  // guards cuts_running_ and last_cut_status_
+  std::condition_variable cuts_done_;
+  int cuts_running_ = 0;
+  Status last_cut_status_;
+
   std::mutex sweep_mutex_;
   std::condition_variable sweep_wake_;
   bool stopping_ = false;
@@ -158,6 +215,8 @@ class Ingester {
   Counter& spans_refused_trace_too_large_;
   Counter& spans_refused_live_traces_;
   Counter& flush_failures_;
+  Counter& traces_quarantined_;
+  Counter& fragment_read_failures_;
 };
 
 }  // namespace tracery::ingester

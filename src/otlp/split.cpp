@@ -225,6 +225,8 @@ Status SplitByTrace(std::string_view request, SplitRequest& out) {
             fragment.span_count++;
             fragment.min_start_unix_nano = std::min(fragment.min_start_unix_nano, summary.start_unix_nano);
             fragment.max_end_unix_nano = std::max(fragment.max_end_unix_nano, summary.end_unix_nano);
+            fragment.has_error |= summary.status_code == 2;  // STATUS_CODE_ERROR
+            fragment.has_root |= summary.parent_span_id.empty();
             summary.fragment_index = it->second;
             entries.push_back({it->second, scope_index, uint32_t(out.spans.size())});
             out.spans.push_back(summary);

@@ -20,6 +20,8 @@ struct TraceFragment {
   uint32_t span_count = 0;
   uint64_t min_start_unix_nano = UINT64_MAX;
   uint64_t max_end_unix_nano = 0;
+  bool has_error = false;  // a span with status ERROR
+  bool has_root = false;   // a span without a parent
   std::string bytes;  // encoded `repeated ResourceSpans resource_spans = 1` fields
 };
 

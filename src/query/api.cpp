@@ -73,7 +73,7 @@ bool WantsProtobuf(const HttpRequest& request) {
 }
 
 HttpResponse TraceById(const HttpRequest& request, const Target& target, std::string_view id_text, bool v2,
-                       const ApiOptions& options, ingester::Ingester& ingester) {
+                       const ApiOptions& options, storage::TraceReader& reader) {
   std::optional<std::string_view> org_id;
   if (auto it = request.find("X-Scope-OrgID"); it != request.end()) org_id = std::string_view(it->value());
   auto tenant = ResolveTenant(options.multitenancy_enabled, org_id);
@@ -85,7 +85,7 @@ HttpResponse TraceById(const HttpRequest& request, const Target& target, std::st
     return HttpResponse::Text(400, "invalid start or end: expected unix seconds\n");
   if (end != UINT64_MAX) end += 999'999'999;  // end is inclusive to the second
   if (start > end) return HttpResponse::Text(400, "invalid start or end: start is after end\n");
-  auto trace = ingester.FindTrace(*tenant, *id, start, end);
+  auto trace = reader.FindTrace(*tenant, *id, storage::TimeRange{start, end});
   if (!trace.ok()) return HttpResponse::Text(500, trace.status().ToString() + "\n");
   if (!trace->has_value()) return HttpResponse::Text(404, "trace not found\n");
   const otlp::TracesData& data = **trace;
@@ -105,9 +105,9 @@ HttpResponse TraceById(const HttpRequest& request, const Target& target, std::st
 
 }  // namespace
 
-HttpHandler MakeQueryApiHandler(ApiOptions options, ingester::Ingester& ingester, MetricsRegistry& metrics) {
+HttpHandler MakeQueryApiHandler(ApiOptions options, storage::TraceReader& reader, MetricsRegistry& metrics) {
   static const std::vector<double> kLatencyBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
-  return [options, &ingester, &metrics](HttpRequest&& request, Responder respond) {
+  return [options, &reader, &metrics](HttpRequest&& request, Responder respond) {
     auto started = std::chrono::steady_clock::now();
     Target target = ParseTarget(request.target());
     const std::string& path = target.path;
@@ -136,15 +136,15 @@ HttpHandler MakeQueryApiHandler(ApiOptions options, ingester::Ingester& ingester
       if (request.method() != http::verb::post && request.method() != http::verb::get) {
         response = HttpResponse::Text(405, "use POST\n");
       } else {
-        Status status = ingester.FlushAll();
+        Status status = options.flush ? options.flush() : Status::Ok();
         response = status.ok() ? HttpResponse{204, "text/plain", "", {}} : HttpResponse::Text(500, status.ToString() + "\n");
       }
     } else if (path.rfind("/api/traces/", 0) == 0) {
       endpoint = "/api/traces";
-      response = TraceById(request, target, std::string_view(path).substr(12), false, options, ingester);
+      response = TraceById(request, target, std::string_view(path).substr(12), false, options, reader);
     } else if (path.rfind("/api/v2/traces/", 0) == 0) {
       endpoint = "/api/v2/traces";
-      response = TraceById(request, target, std::string_view(path).substr(15), true, options, ingester);
+      response = TraceById(request, target, std::string_view(path).substr(15), true, options, reader);
     } else {
       endpoint = "other";
       response = HttpResponse::Text(404, "not found\n");

@@ -7,7 +7,7 @@
 
 #include "common/http_server.h"
 #include "common/metrics.h"
-#include "ingester/ingester.h"
+#include "storage/trace_source.h"
 
 namespace tracery::query {
 
@@ -15,8 +15,9 @@ struct ApiOptions {
   bool multitenancy_enabled = false;
   std::function<bool()> ready;  // false while starting or stopping
   std::function<std::string(bool openmetrics)> render_generated;  // generated series for /metrics, if any
+  std::function<Status()> flush;  // POST /flush: cut every waiting trace into blocks now
 };
 
-HttpHandler MakeQueryApiHandler(ApiOptions options, ingester::Ingester& ingester, MetricsRegistry& metrics);
+HttpHandler MakeQueryApiHandler(ApiOptions options, storage::TraceReader& reader, MetricsRegistry& metrics);
 
 }  // namespace tracery::query

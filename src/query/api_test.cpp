@@ -28,7 +28,7 @@ class QueryApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(pipeline_.Push(Pipeline::Request('c', {1, 2})).status.ok());
-    handler_ = MakeQueryApiHandler(ApiOptions{}, pipeline_.ingester(), pipeline_.metrics());
+    handler_ = MakeQueryApiHandler(ApiOptions{}, pipeline_.reader(), pipeline_.metrics());
   }
   Pipeline pipeline_;
   HttpHandler handler_;

@@ -55,7 +55,7 @@ TEST(OtlpHttpHandlerTest, AcceptsProtobufJsonAndGzip) {
                            R"({"resourceSpans":[]})");
   EXPECT_EQ(json.status, 200u);
   EXPECT_EQ(json.body, "{}");
-  EXPECT_TRUE(pipeline.ingester().FindTrace(kSingleTenant, TraceId::FromBytes(std::string(16, 'e')))->has_value());
+  EXPECT_TRUE(pipeline.reader().FindTrace(kSingleTenant, TraceId::FromBytes(std::string(16, 'e')))->has_value());
 }
 
 TEST(OtlpHttpHandlerTest, RefusesWithTheProtocolsCodes) {

@@ -10,7 +10,11 @@ namespace tracery::server {
 Result<std::unique_ptr<App>> App::Start(const Config& config) {
   std::unique_ptr<App> app(new App());
   app->config_ = config;
-  app->store_ = backend::NewLocalObjectStore(config.local_path);
+  Env& env = DefaultEnv();
+  app->background_ = std::make_unique<ThreadPool>(2);
+  app->store_ = backend::NewLocalObjectStore(config.local_path, env);
+  app->blocks_ = std::make_unique<storage::BlockList>(*app->store_, storage::BlockListOptions{});
+  TRACERY_RETURN_IF_ERROR(app->blocks_->Open());
 
   ingester::Options ingester_options;
   ingester_options.trace_idle_period = config.trace_idle_period;
@@ -24,9 +28,16 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   ingester_options.wal.segment_bytes = config.wal_segment_bytes;
   ingester_options.block.zstd_level = config.block_zstd_level;
   ingester_options.block.row_group_spans = config.block_row_group_spans;
-  auto ingester = ingester::Ingester::Open(ingester_options, *app->store_, app->metrics_);
+  ingester_options.dead_letter_directory = JoinPath(ParentPath(config.wal_path), "deadletter");
+  auto ingester = ingester::Ingester::Open(ingester_options, env, *app->store_, *app->blocks_, *app->background_, app->metrics_);
   if (!ingester.ok()) return ingester.status();
   app->ingester_ = std::move(ingester).value();
+  // Live traces first, blocks last: the order traces move in (storage/trace_source.h).
+  app->reader_ = std::make_unique<storage::TraceReader>(std::vector<storage::TraceSource*>{app->ingester_.get(), app->blocks_.get()});
+  storage::BlockList* blocks = app->blocks_.get();
+  app->metrics_.AddCallbackGauge("tracery_blocks", "Blocks open for queries.", [blocks] { return double(blocks->BlockCount()); });
+  app->metrics_.AddCallbackGauge("tracery_block_index_cache_bytes", "Memory of block indexes (Bloom filters, row-group stats) kept loaded.",
+                                 [blocks] { return double(blocks->CachedIndexBytes()); });
 
   distributor::Options distributor_options;
   distributor_options.multitenancy_enabled = config.multitenancy_enabled;
@@ -45,9 +56,10 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   api_options.multitenancy_enabled = config.multitenancy_enabled;
   App* self = app.get();
   api_options.ready = [self] { return self->ready_.load(); };
+  api_options.flush = [self] { return self->ingester_->FlushAll(); };
   if (app->generator_) api_options.render_generated = [self](bool openmetrics) { return self->generator_->Render(openmetrics); };
   auto query_server = HttpServer::Bind(app->query_io_, config.http_listen_address, config.http_listen_port, 1 << 20,
-                                       query::MakeQueryApiHandler(api_options, *app->ingester_, app->metrics_));
+                                       query::MakeQueryApiHandler(api_options, *app->reader_, app->metrics_));
   if (!query_server.ok()) return query_server.status();
   app->query_server_ = std::move(query_server).value();
 
@@ -104,6 +116,7 @@ void App::Stop() {
   for (auto& thread : threads_) thread.join();
   threads_.clear();
   if (ingester_) ingester_->Stop();
+  if (background_) background_->Stop();
 }
 
 App::~App() { Stop(); }

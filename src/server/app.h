@@ -12,10 +12,13 @@
 #include "backend/object_store.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
+#include "common/thread_pool.h"
 #include "distributor/distributor.h"
 #include "ingester/ingester.h"
 #include "receiver/receivers.h"
 #include "server/config.h"
+#include "storage/block_list.h"
+#include "storage/trace_source.h"
 
 namespace tracery::server {
 
@@ -30,8 +33,11 @@ class App {
   App() = default;
   Config config_;
   MetricsRegistry metrics_;
+  std::unique_ptr<ThreadPool> background_;  // block cuts (compaction and query shards later)
   std::unique_ptr<backend::ObjectStore> store_;
+  std::unique_ptr<storage::BlockList> blocks_;
   std::unique_ptr<ingester::Ingester> ingester_;
+  std::unique_ptr<storage::TraceReader> reader_;
   std::unique_ptr<generator::Generator> generator_;
   std::unique_ptr<distributor::Distributor> distributor_;
   std::unique_ptr<receiver::GrpcReceiver> grpc_receiver_;

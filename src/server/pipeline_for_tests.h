@@ -1,6 +1,7 @@
-// A whole ingest and query path in one process for unit tests: an ingester on a temporary
-// directory, the distributor in front of it, and helpers to build OTLP requests with the
-// generated protobuf classes (an encoder independent of tracery's own).
+// A whole ingest and query path in one process for unit tests: an ingester and its block list
+// on a temporary directory (or any Env), the distributor in front, a trace reader over both,
+// and helpers to build OTLP requests with the generated protobuf classes (an encoder
+// independent of tracery's own).
 #pragma once
 
 #include <future>
@@ -10,7 +11,10 @@
 #include "common/metrics.h"
 #include "common/temp_dir_for_tests.h"
 #include "distributor/distributor.h"
+#include "common/thread_pool.h"
 #include "ingester/ingester.h"
+#include "storage/block_list.h"
+#include "storage/trace_source.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
 namespace tracery::testing {
@@ -18,12 +22,15 @@ namespace tracery::testing {
 class Pipeline {
  public:
   explicit Pipeline(distributor::Options options = {}) : dir_("tracery-pipeline-test") {
-    store_ = backend::NewLocalObjectStore(dir_.path() + "/blocks");
+    store_ = backend::NewLocalObjectStore(dir_.path() + "/blocks", ::tracery::DefaultEnv());
+    blocks_ = std::make_unique<storage::BlockList>(*store_, storage::BlockListOptions{});
+    if (!blocks_->Open().ok()) throw std::runtime_error("cannot open the block list");
     ingester::Options ingester_options;
     ingester_options.wal.directory = dir_.path() + "/wal";
-    auto opened = ingester::Ingester::Open(ingester_options, *store_, metrics_);
+    auto opened = ingester::Ingester::Open(ingester_options, ::tracery::DefaultEnv(), *store_, *blocks_, pool_, metrics_);
     if (!opened.ok()) throw std::runtime_error(opened.status().ToString());
     ingester_ = std::move(opened).value();
+    reader_ = std::make_unique<storage::TraceReader>(std::vector<storage::TraceSource*>{ingester_.get(), blocks_.get()});
     distributor_ = std::make_unique<distributor::Distributor>(options, *ingester_, nullptr, metrics_);
   }
 
@@ -56,13 +63,17 @@ class Pipeline {
 
   MetricsRegistry& metrics() { return metrics_; }
   ingester::Ingester& ingester() { return *ingester_; }
+  storage::TraceReader& reader() { return *reader_; }
   distributor::Distributor& distributor() { return *distributor_; }
 
  private:
   TempDir dir_;
   MetricsRegistry metrics_;
+  ThreadPool pool_{2};
   std::unique_ptr<backend::ObjectStore> store_;
+  std::unique_ptr<storage::BlockList> blocks_;
   std::unique_ptr<ingester::Ingester> ingester_;
+  std::unique_ptr<storage::TraceReader> reader_;
   std::unique_ptr<distributor::Distributor> distributor_;
 };
 

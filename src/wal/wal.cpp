@@ -1,15 +1,7 @@
 #include "wal/wal.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <future>
 
 #include <spdlog/spdlog.h>
 
@@ -17,36 +9,18 @@
 #include "common/crc32c.h"
 
 namespace tracery::wal {
-namespace fs = std::filesystem;
 
-std::string FrameRecord(std::string_view payload) {
-  std::string frame;
-  frame.reserve(kFrameHeaderBytes + payload.size());
-  PutFixed32(frame, uint32_t(payload.size()));
-  PutFixed32(frame, Crc32c(payload));
-  frame.append(payload);
-  return frame;
+std::string NewRecordBuffer(size_t payload_capacity) {
+  std::string record;
+  record.reserve(kFrameHeaderBytes + payload_capacity);
+  record.assign(kFrameHeaderBytes, '\0');
+  return record;
 }
 
 namespace {
 
-Status Errno(const std::string& what) { return Status::IoError(what + ": " + std::strerror(errno)); }
-
-Status WriteAll(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Errno("wal write");
-    }
-    data += n;
-    size -= size_t(n);
-  }
-  return Status::Ok();
-}
-
 bool ParseSegmentName(const std::string& name, uint64_t& segment) {
-  if (name.size() != 24 || name.substr(20) != ".wal") return false;
+  if (name.size() != 24 || name.compare(20, 4, ".wal") != 0) return false;
   segment = 0;
   for (size_t i = 0; i < 20; ++i) {
     if (name[i] < '0' || name[i] > '9') return false;
@@ -55,72 +29,31 @@ bool ParseSegmentName(const std::string& name, uint64_t& segment) {
   return segment > 0;
 }
 
-// Replays one segment; cuts it at the first torn or corrupt record.
-Status ReplaySegment(const std::string& path, uint64_t segment, const WriteAheadLog::ReplayVisitor& visitor,
-                     ReplayReport& report) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return Errno("open " + path);
-  struct stat st {};
-  ::fstat(fd, &st);
-  std::string contents(size_t(st.st_size), '\0');
-  size_t got = 0;
-  while (got < contents.size()) {
-    ssize_t n = ::pread(fd, contents.data() + got, contents.size() - got, off_t(got));
-    if (n <= 0) break;
-    got += size_t(n);
-  }
-  contents.resize(got);
-  size_t offset = 0;
-  while (offset + kFrameHeaderBytes <= contents.size()) {
-    uint32_t length = LoadFixed32(contents.data() + offset);
-    uint32_t crc = LoadFixed32(contents.data() + offset + 4);
-    if (length > kMaxRecordBytes || offset + kFrameHeaderBytes + length > contents.size()) break;
-    std::string_view payload(contents.data() + offset + kFrameHeaderBytes, length);
-    if (Crc32c(payload) != crc) break;
-    visitor(segment, payload);
-    report.records++;
-    offset += kFrameHeaderBytes + length;
-  }
-  report.bytes += offset;
-  if (offset < contents.size()) {
-    uint64_t cut = contents.size() - offset;
-    spdlog::warn("wal: segment {} has a torn or corrupt tail: cutting {} bytes at offset {}", path, cut, offset);
-    report.torn_bytes_cut += cut;
-    if (::ftruncate(fd, off_t(offset)) != 0) spdlog::error("wal: cannot truncate {}: {}", path, std::strerror(errno));
-    ::fsync(fd);
-  }
-  ::close(fd);
-  report.segments++;
-  return Status::Ok();
-}
+void StoreFixed32(char* at, uint32_t value) { std::memcpy(at, &value, 4); }
 
 }  // namespace
 
-Result<std::unique_ptr<WriteAheadLog>> WriteAheadLog::Open(const Options& options, const ReplayVisitor& visitor,
-                                                           ReplayReport* report) {
-  std::error_code ec;
-  fs::create_directories(options.directory, ec);
-  if (ec) return Status::IoError("cannot create wal directory " + options.directory + ": " + ec.message());
+Result<std::unique_ptr<WriteAheadLog>> WriteAheadLog::Open(const Options& options) {
+  Env& env = options.env ? *options.env : DefaultEnv();
+  Status made = CreateDirs(env, options.directory);
+  if (!made.ok()) return Status::IoError("cannot create wal directory " + options.directory + ": " + made.message());
+  auto listed = env.ListDir(options.directory);
+  if (!listed.ok()) return Status::IoError("cannot list wal directory: " + listed.status().message());
   std::vector<uint64_t> segments;
-  for (const auto& entry : fs::directory_iterator(options.directory, ec)) {
+  for (const auto& entry : *listed) {
     uint64_t segment;
-    if (entry.is_regular_file() && ParseSegmentName(entry.path().filename().string(), segment))
-      segments.push_back(segment);
+    if (!entry.is_directory && ParseSegmentName(entry.name, segment)) segments.push_back(segment);
   }
-  if (ec) return Status::IoError("cannot list wal directory " + options.directory + ": " + ec.message());
   std::sort(segments.begin(), segments.end());
-  ReplayReport local;
-  std::unique_ptr<WriteAheadLog> wal(new WriteAheadLog(options, segments.empty() ? 1 : segments.back() + 1));
-  for (uint64_t segment : segments) {
-    TRACERY_RETURN_IF_ERROR(ReplaySegment(wal->SegmentPath(segment), segment, visitor, local));
-    wal->sealed_.push_back(segment);
-  }
-  if (report) *report = local;
-  return wal;
+  uint64_t next = segments.empty() ? 1 : segments.back() + 1;
+  return std::unique_ptr<WriteAheadLog>(new WriteAheadLog(options, next, std::move(segments)));
 }
 
-WriteAheadLog::WriteAheadLog(Options options, uint64_t first_segment)
-    : options_(std::move(options)), append_segment_(first_segment) {
+WriteAheadLog::WriteAheadLog(Options options, uint64_t next_segment, std::vector<uint64_t> existing)
+    : options_(std::move(options)),
+      env_(options_.env ? *options_.env : DefaultEnv()),
+      to_replay_(std::move(existing)),
+      next_segment_(next_segment) {
   writer_ = std::thread([this] { WriterLoop(); });
 }
 
@@ -129,103 +62,250 @@ WriteAheadLog::~WriteAheadLog() { Close(); }
 std::string WriteAheadLog::SegmentPath(uint64_t segment) const {
   char name[32];
   std::snprintf(name, sizeof name, "%020llu.wal", static_cast<unsigned long long>(segment));
-  return options_.directory + "/" + name;
+  return JoinPath(options_.directory, name);
 }
 
-uint64_t WriteAheadLog::Append(std::string record, Callback done) {
-  std::string frame = FrameRecord(record);
+Status WriteAheadLog::Replay(const ReplayVisitor& visitor, ReplayReport* report) {
+  ReplayReport local;
+  std::string header(kFrameHeaderBytes, '\0'), payload;
+  for (uint64_t segment : to_replay_) {
+    std::string path = SegmentPath(segment);
+    auto file = env_.OpenReadable(path);
+    if (!file.ok()) return Status::IoError("wal: cannot open " + path + ": " + file.status().message());
+    auto size = (*file)->Size();
+    if (!size.ok()) return Status::IoError("wal: cannot stat " + path + ": " + size.status().message());
+    uint64_t offset = 0;
+    while (offset + kFrameHeaderBytes <= *size) {
+      Status read = (*file)->Read(offset, kFrameHeaderBytes, header.data());
+      if (!read.ok())
+        return Status::IoError("wal: cannot read " + path + " at offset " + std::to_string(offset) + " (" + read.message() +
+                               "); not starting, and nothing was cut");
+      uint32_t length = LoadFixed32(header.data());
+      uint32_t crc = LoadFixed32(header.data() + 4);
+      if (length == 0 || length > *size - offset - kFrameHeaderBytes) break;  // torn or zero-filled
+      payload.resize(length);
+      read = (*file)->Read(offset + kFrameHeaderBytes, length, payload.data());
+      if (!read.ok())
+        return Status::IoError("wal: cannot read " + path + " at offset " + std::to_string(offset) + " (" + read.message() +
+                               "); not starting, and nothing was cut");
+      if (Crc32c(payload) != crc) break;
+      visitor(RecordLocation{segment, offset + kFrameHeaderBytes, length}, payload);
+      local.records++;
+      offset += kFrameHeaderBytes + length;
+    }
+    local.bytes += offset;
+    local.segments++;
+    if (offset < *size) {
+      uint64_t cut = *size - offset;
+      spdlog::warn("wal: {} has a torn or corrupt tail: cutting {} bytes at offset {}", path, cut, offset);
+      local.torn_bytes_cut += cut;
+      // The segment is sealed: nothing is appended to it, so a cut that fails only leaves the
+      // same tail to be found again at the next start.
+      auto writable = env_.OpenAppendable(path);
+      Status cut_status = writable.ok() ? (*writable)->Truncate(offset) : writable.status();
+      if (cut_status.ok()) cut_status = (*writable)->Sync();
+      if (!cut_status.ok()) spdlog::warn("wal: cannot cut {}: {}", path, cut_status.ToString());
+    }
+    std::lock_guard lock(mutex_);
+    sealed_.push_back(segment);
+  }
+  to_replay_.clear();
+  if (report) *report = local;
+  return Status::Ok();
+}
+
+void WriteAheadLog::Append(std::string record, Callback done) {
+  // Frame in place, outside any lock.
+  std::string_view payload(record.data() + kFrameHeaderBytes, record.size() - kFrameHeaderBytes);
+  StoreFixed32(record.data(), uint32_t(payload.size()));
+  StoreFixed32(record.data() + 4, Crc32c(payload));
   std::unique_lock lock(mutex_);
   if (closing_) {
     lock.unlock();
-    done(Status::Unavailable("write-ahead log is closed"));
-    return 0;
+    done(Status::Unavailable("write-ahead log is closed"), {});
+    return;
   }
-  if (append_segment_bytes_ > 0 && append_segment_bytes_ + frame.size() > options_.segment_bytes) {
-    append_segment_++;
-    append_segment_bytes_ = 0;
-  }
-  append_segment_bytes_ += frame.size();
-  uint64_t segment = append_segment_;
-  queue_.push_back({segment, std::move(frame), std::move(done)});
+  queue_.push_back({std::move(record), std::move(done)});
   lock.unlock();
   wake_.notify_one();
-  return segment;
 }
 
 void WriteAheadLog::WriterLoop() {
   std::deque<Pending> batch;
-  std::string buffer;
   for (;;) {
+    bool rotate;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return closing_ || !queue_.empty(); });
-      if (queue_.empty() && closing_) break;
+      wake_.wait(lock, [&] { return closing_ || !queue_.empty() || rotate_requested_; });
+      if (queue_.empty() && !rotate_requested_ && closing_) break;
       batch.swap(queue_);
+      rotate = rotate_requested_;
+      rotate_requested_ = false;
     }
-    Status status;
-    size_t i = 0;
-    while (i < batch.size() && status.ok()) {
-      uint64_t segment = batch[i].segment;
-      if (segment != open_segment_) {
-        if (fd_ >= 0) {
-          if (options_.fsync == FsyncMode::kBatch) ::fdatasync(fd_);
-          ::close(fd_);
-          std::lock_guard lock(mutex_);
-          sealed_.push_back(open_segment_);
-        }
-        fd_ = ::open(SegmentPath(segment).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd_ < 0) {
-          status = Errno("open wal segment " + SegmentPath(segment));
-          break;
-        }
-        open_segment_ = segment;
-        if (options_.fsync == FsyncMode::kBatch) {
-          // A new file's directory entry must be durable too, or a synced record could vanish.
-          int dir = ::open(options_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-          if (dir >= 0) {
-            ::fsync(dir);
-            ::close(dir);
-          }
-        }
-      }
-      buffer.clear();
-      size_t j = i;
-      while (j < batch.size() && batch[j].segment == segment) buffer.append(batch[j++].frame);
-      status = WriteAll(fd_, buffer.data(), buffer.size());
-      std::lock_guard lock(mutex_);
-      stats_.bytes_written += buffer.size();
-      for (size_t k = i; k < j; ++k)
-        if (!batch[k].frame.empty()) stats_.records_written++;  // empty entries only rotate
-      i = j;
-    }
-    if (status.ok() && options_.fsync == FsyncMode::kBatch && fd_ >= 0) {
-      if (::fdatasync(fd_) != 0) status = Errno("wal fdatasync");
-      std::lock_guard lock(mutex_);
-      stats_.syncs++;
-    }
-    if (!status.ok()) spdlog::error("wal: {}", status.ToString());
-    for (auto& pending : batch) pending.done(status);
+    if (!batch.empty()) WriteRound(batch);
     batch.clear();
+    if (rotate) {
+      if (file_ && good_bytes_ > 0 && !tail_dirty_) SealOpenSegment();
+      std::lock_guard lock(mutex_);
+      rotations_++;
+      rotated_.notify_all();
+    }
   }
-  if (fd_ >= 0) {
-    ::fdatasync(fd_);
-    ::close(fd_);
-    fd_ = -1;
+  if (file_ && !tail_dirty_) {
+    Status closed = file_->Close();
+    if (!closed.ok()) spdlog::warn("wal: {}", closed.ToString());
   }
+  file_.reset();
+}
+
+void WriteAheadLog::WriteRound(std::deque<Pending>& batch) {
+  size_t i = 0;
+  while (i < batch.size()) {
+    Status ready;
+    if (tail_dirty_) TakeBackFailedTail(Status::IoError("an earlier failed write"));
+    if (tail_dirty_) ready = Status::Unavailable("write-ahead log cannot take back a failed write; refusing writes until it can");
+    else if (file_ && good_bytes_ > 0 && good_bytes_ + batch[i].frame.size() > options_.segment_bytes) SealOpenSegment();
+    if (ready.ok() && !file_) ready = OpenNextSegment();
+    if (!ready.ok()) {
+      for (size_t k = i; k < batch.size(); ++k) batch[k].done(ready, {});
+      std::lock_guard lock(mutex_);
+      stats_.failed_records += batch.size() - i;
+      return;
+    }
+    size_t j = i + 1;
+    uint64_t bytes = good_bytes_ + batch[i].frame.size();
+    while (j < batch.size() && bytes + batch[j].frame.size() <= options_.segment_bytes) bytes += batch[j++].frame.size();
+    Status written = WriteRun(batch, i, j);
+    if (!written.ok()) {
+      for (size_t k = i; k < j; ++k) batch[k].done(written, {});
+      std::lock_guard lock(mutex_);
+      stats_.failed_records += j - i;
+    }
+    i = j;
+  }
+}
+
+Status WriteAheadLog::WriteRun(std::deque<Pending>& batch, size_t first, size_t last) {
+  std::vector<std::string_view> parts;
+  parts.reserve(last - first);
+  for (size_t k = first; k < last; ++k) parts.emplace_back(batch[k].frame);
+  Status status = file_->Append(parts.data(), parts.size());
+  bool synced = false;
+  if (status.ok() && options_.fsync == FsyncMode::kBatch) {
+    status = file_->Sync();
+    synced = true;
+  }
+  if (!status.ok()) {
+    tail_dirty_ = true;
+    spdlog::error("wal: segment {}: {}; {} records refused", open_segment_, status.ToString(), last - first);
+    TakeBackFailedTail(status);
+    return Status::Unavailable("write-ahead log: " + status.message());
+  }
+  uint64_t offset = good_bytes_;
+  std::vector<RecordLocation> locations;
+  locations.reserve(last - first);
+  for (size_t k = first; k < last; ++k) {
+    uint64_t length = batch[k].frame.size() - kFrameHeaderBytes;
+    locations.push_back({open_segment_, offset + kFrameHeaderBytes, length});
+    offset += batch[k].frame.size();
+  }
+  {
+    std::lock_guard lock(mutex_);
+    stats_.bytes_written += offset - good_bytes_;
+    stats_.records_written += last - first;
+    if (synced) stats_.syncs++;
+  }
+  good_bytes_ = offset;
+  for (size_t k = first; k < last; ++k) batch[k].done(Status::Ok(), locations[k - first]);
+  return Status::Ok();
+}
+
+void WriteAheadLog::TakeBackFailedTail(const Status& cause) {
+  // Cut the segment back to its last good frame and make the cut durable; then start a new
+  // segment, in case the error belongs to this file. Until the cut succeeds nothing more is
+  // written, so no acknowledged record ever follows bytes that were refused.
+  Status status = file_->Truncate(good_bytes_);
+  if (status.ok()) status = file_->Sync();
+  if (!status.ok()) {
+    std::lock_guard lock(mutex_);
+    if (writable_) spdlog::error("wal: cannot cut segment {} back after '{}': {}", open_segment_, cause.message(), status.ToString());
+    writable_ = false;
+    return;
+  }
+  tail_dirty_ = false;
+  {
+    std::lock_guard lock(mutex_);
+    writable_ = true;
+  }
+  SealOpenSegment();
+}
+
+Status WriteAheadLog::OpenNextSegment() {
+  uint64_t segment = next_segment_++;
+  std::string path = SegmentPath(segment);
+  auto file = env_.OpenAppendable(path);
+  if (!file.ok()) return Status::Unavailable("write-ahead log cannot open a segment: " + file.status().message());
+  if (options_.fsync == FsyncMode::kBatch) {
+    // The segment's directory entry must be durable too, or synced records could vanish.
+    Status synced = env_.SyncDir(options_.directory);
+    if (!synced.ok()) {
+      (void)(*file)->Close();
+      (void)env_.RemoveFile(path);
+      return Status::Unavailable("write-ahead log cannot sync its directory: " + synced.message());
+    }
+  }
+  file_ = std::move(file).value();
+  open_segment_ = segment;
+  good_bytes_ = 0;
+  return Status::Ok();
+}
+
+void WriteAheadLog::SealOpenSegment() {
+  if (!file_) return;
+  Status closed = file_->Close();
+  if (!closed.ok()) spdlog::warn("wal: {}", closed.ToString());
+  file_.reset();
+  if (good_bytes_ == 0) {
+    // Nothing was ever acknowledged from it.
+    std::lock_guard lock(mutex_);
+    readers_.erase(open_segment_);
+    (void)env_.RemoveFile(SegmentPath(open_segment_));
+  } else {
+    std::lock_guard lock(mutex_);
+    sealed_.push_back(open_segment_);
+  }
+  open_segment_ = 0;
+  good_bytes_ = 0;
+}
+
+std::shared_ptr<RandomAccessFile> WriteAheadLog::Reader(uint64_t segment, Status& status) {
+  std::lock_guard lock(mutex_);
+  auto it = readers_.find(segment);
+  if (it != readers_.end()) return it->second;
+  auto file = env_.OpenReadable(SegmentPath(segment));
+  if (!file.ok()) {
+    status = file.status();
+    return nullptr;
+  }
+  std::shared_ptr<RandomAccessFile> reader(std::move(file).value());
+  readers_.emplace(segment, reader);
+  return reader;
+}
+
+Status WriteAheadLog::Read(uint64_t segment, uint64_t offset, size_t length, char* out) {
+  Status status;
+  std::shared_ptr<RandomAccessFile> reader = Reader(segment, status);
+  if (!reader) return status;
+  return reader->Read(offset, length, out);
 }
 
 void WriteAheadLog::Rotate() {
   std::unique_lock lock(mutex_);
-  if (closing_ || append_segment_bytes_ == 0) return;
-  append_segment_++;
-  append_segment_bytes_ = 0;
-  // An empty entry for the new segment: the writer seals the old one when it reaches it.
-  auto sealed = std::make_shared<std::promise<void>>();
-  std::future<void> done = sealed->get_future();
-  queue_.push_back({append_segment_, std::string(), [sealed](Status) { sealed->set_value(); }});
-  lock.unlock();
+  if (closing_) return;
+  uint64_t seen = rotations_;
+  rotate_requested_ = true;
   wake_.notify_one();
-  done.wait();
+  rotated_.wait(lock, [&] { return rotations_ > seen || closing_; });
 }
 
 std::vector<uint64_t> WriteAheadLog::SealedSegments() const {
@@ -239,9 +319,16 @@ Status WriteAheadLog::RemoveSegment(uint64_t segment) {
     auto it = std::find(sealed_.begin(), sealed_.end(), segment);
     if (it == sealed_.end()) return Status::InvalidArgument("wal segment " + std::to_string(segment) + " is not sealed");
     sealed_.erase(it);
+    readers_.erase(segment);
   }
-  if (::unlink(SegmentPath(segment).c_str()) != 0 && errno != ENOENT) return Errno("remove wal segment");
+  Status removed = env_.RemoveFile(SegmentPath(segment));
+  if (!removed.ok() && removed.code() != StatusCode::kNotFound) return removed;
   return Status::Ok();
+}
+
+bool WriteAheadLog::Writable() const {
+  std::lock_guard lock(mutex_);
+  return writable_;
 }
 
 WalStats WriteAheadLog::Stats() const {
@@ -252,10 +339,10 @@ WalStats WriteAheadLog::Stats() const {
 void WriteAheadLog::Close() {
   {
     std::lock_guard lock(mutex_);
-    if (closing_ && !writer_.joinable()) return;
     closing_ = true;
   }
   wake_.notify_all();
+  rotated_.notify_all();
   if (writer_.joinable()) writer_.join();
 }
 

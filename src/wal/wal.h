@@ -1,9 +1,19 @@
-// Write-ahead log: append-only segment files of CRC32C-framed records (docs/wal-format.md).
+// Write-ahead log: append-only segment files of CRC32C-framed records (docs/wal-format.md),
+// written through the Env seam.
 //
-// Append() hands a record to one writer thread and returns at once; the record's callback runs
-// (on the writer thread) after the record is written and, with FsyncMode::kBatch, synced.
-// The writer drains everything queued since its last round, writes it with one write() and
-// syncs once: group commit, so many concurrent requests share one fsync.
+// Append() hands a record to one writer thread and returns at once. The writer takes every
+// record queued since its last round, writes them with one gather write, syncs once (group
+// commit) and then runs their callbacks, in order, with where each record's payload lies.
+// A callback with Ok means the record is durable (written, and synced with FsyncMode::kBatch)
+// and readable with Read().
+//
+// Faults: the WAL never leaves a failed write behind acknowledged records. When a write or a
+// sync fails, the records of that round get Unavailable, the segment is cut back to its last
+// good frame and synced, and the next round starts a new segment. When even that cut fails,
+// every later Append gets Unavailable until a round manages it: the log never appends after
+// bytes it could not take back. A disk that fills up and empties again is ridden out this way
+// with no restart. Replay refuses to start on a read error rather than truncate what it could
+// not read.
 //
 // Records are opaque bytes; the ingester owns their layout. Thread-safe.
 #pragma once
@@ -12,12 +22,15 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "common/env.h"
 #include "common/status.h"
 
 namespace tracery::wal {
@@ -28,6 +41,15 @@ struct Options {
   std::string directory;
   uint64_t segment_bytes = 128ull << 20;  // a new segment starts past this size
   FsyncMode fsync = FsyncMode::kBatch;
+  Env* env = nullptr;  // DefaultEnv() when null
+};
+
+// Where a record's payload lies: segment number, byte offset of the payload (after the frame
+// header) and its length.
+struct RecordLocation {
+  uint64_t segment = 0;
+  uint64_t offset = 0;
+  uint64_t length = 0;
 };
 
 struct ReplayReport {
@@ -37,26 +59,41 @@ struct ReplayReport {
 
 struct WalStats {
   uint64_t bytes_written = 0, records_written = 0, syncs = 0;
+  uint64_t failed_records = 0;  // answered with an error because a write or sync failed
 };
+
+// Record framing: [u32 payload length][u32 crc32c(payload)][payload]. A zero length is never
+// written, so a zero-filled (torn) page never reads as a record.
+constexpr size_t kFrameHeaderBytes = 8;
+
+// A buffer for one record: the frame header's room first, then the caller appends the
+// payload and passes the whole string to Append, which fills the header in place (no copy).
+std::string NewRecordBuffer(size_t payload_capacity);
 
 class WriteAheadLog {
  public:
-  using Callback = std::function<void(Status)>;
-  using ReplayVisitor = std::function<void(uint64_t segment, std::string_view record)>;
+  using Callback = std::function<void(Status, RecordLocation)>;
+  using ReplayVisitor = std::function<void(RecordLocation, std::string_view payload)>;
 
-  // Opens the directory (creating it) and replays every segment, oldest first, through
-  // `visitor`. A torn or corrupt tail is cut off the segment and counted, never fatal. New
-  // records go to a fresh segment numbered after the last one found.
-  static Result<std::unique_ptr<WriteAheadLog>> Open(const Options& options, const ReplayVisitor& visitor,
-                                                     ReplayReport* report);
+  // Opens the directory (creating it durably); new records go to a segment numbered after
+  // the last one found. Replay() then reads the segments that were there.
+  static Result<std::unique_ptr<WriteAheadLog>> Open(const Options& options);
   ~WriteAheadLog();
 
-  // Queues a record; returns the segment it will be written to. `done` runs once it is
-  // durable (or failed). After Close, `done` gets Unavailable.
-  uint64_t Append(std::string record, Callback done);
+  // Replays every segment found at Open, oldest first. A torn or corrupt tail is cut off and
+  // counted, never fatal; a read error fails the replay with nothing cut. The visitor may
+  // Append (new records go to new segments). Call once, before other Appends.
+  Status Replay(const ReplayVisitor& visitor, ReplayReport* report);
 
-  // Seals the current segment (if it holds anything) so that it can be removed once its
-  // spans are flushed; later appends go to a new segment. Returns when the seal is done.
+  // Queues a record made with NewRecordBuffer. `done` runs on the writer thread once the
+  // record is durable, or failed (Unavailable). After Close, `done` gets Unavailable at once.
+  void Append(std::string record, Callback done);
+
+  // Reads `length` bytes at `offset` of a segment (a payload or a part of one).
+  Status Read(uint64_t segment, uint64_t offset, size_t length, char* out);
+
+  // Seals the segment being written (if it holds anything) so that it can be removed once
+  // its spans are stored elsewhere; later records go to a new segment. Returns once done.
   void Rotate();
 
   // Segments that are complete (no longer appended to), oldest first.
@@ -64,37 +101,50 @@ class WriteAheadLog {
   // Deletes a sealed segment once everything in it is stored elsewhere.
   Status RemoveSegment(uint64_t segment);
 
+  // False while the log refuses records because it could not take back a failed write.
+  bool Writable() const;
   WalStats Stats() const;
   void Close();  // drains the queue, syncs, stops the writer
 
  private:
-  explicit WriteAheadLog(Options options, uint64_t first_segment);
+  WriteAheadLog(Options options, uint64_t next_segment, std::vector<uint64_t> existing);
   void WriterLoop();
-  std::string SegmentPath(uint64_t segment) const;
-
   struct Pending {
-    uint64_t segment;
     std::string frame;
     Callback done;
   };
+  void WriteRound(std::deque<Pending>& batch);
+  // Writes records [first, last) of `batch` to the open segment and syncs; false on failure.
+  Status WriteRun(std::deque<Pending>& batch, size_t first, size_t last);
+  Status OpenNextSegment();
+  void SealOpenSegment();
+  // After a failed write or sync: cut the segment back to its last good frame.
+  void TakeBackFailedTail(const Status& cause);
+  std::string SegmentPath(uint64_t segment) const;
+  std::shared_ptr<RandomAccessFile> Reader(uint64_t segment, Status& status);
 
   const Options options_;
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
+  Env& env_;
+  std::vector<uint64_t> to_replay_;
+
+  mutable std::mutex mutex_;  // guards everything below but the writer-owned fields
+  std::condition_variable wake_, rotated_;
   std::deque<Pending> queue_;
   bool closing_ = false;
-  uint64_t append_segment_;         // segment new appends go to
-  uint64_t append_segment_bytes_ = 0;
-  uint64_t open_segment_ = 0;       // segment the writer has open (0: none)
-  int fd_ = -1;
+  bool rotate_requested_ = false;
+  uint64_t rotations_ = 0;
   std::vector<uint64_t> sealed_;
   WalStats stats_;
+  bool writable_ = true;
+  std::map<uint64_t, std::shared_ptr<RandomAccessFile>> readers_;
+
+  // Owned by the writer thread.
+  uint64_t next_segment_;
+  uint64_t open_segment_ = 0;  // 0: none open
+  std::unique_ptr<WritableFile> file_;
+  uint64_t good_bytes_ = 0;      // the open segment's bytes that are written (and synced)
+  bool tail_dirty_ = false;      // bytes past good_bytes_ may be in the file
   std::thread writer_;
 };
-
-// Record framing, exposed for the tests: [u32 payload length][u32 crc32c(payload)][payload].
-std::string FrameRecord(std::string_view payload);
-constexpr size_t kFrameHeaderBytes = 8;
-constexpr uint32_t kMaxRecordBytes = 256u << 20;
 
 }  // namespace tracery::wal

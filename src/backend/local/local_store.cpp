@@ -1,19 +1,13 @@
-// Local filesystem object store: one file per object below a root directory. Writes go to a
-// temporary file that is synced and renamed into place, so a crash never leaves half an object.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+// Local filesystem object store: one file per object below a root directory, through the Env.
+// An object is written to "<name>~<n>" (a '~' never appears in an object name), synced, renamed
+// into place and its directory synced: a crash leaves the old object or the new one, never
+// half of one, and a committed object survives a crash.
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 
 #include "backend/object_store.h"
 
 namespace tracery::backend {
-namespace fs = std::filesystem;
 
 bool IsSafeObjectName(std::string_view name) {
   if (name.empty() || name.front() == '/') return false;
@@ -24,127 +18,160 @@ bool IsSafeObjectName(std::string_view name) {
     std::string_view part = name.substr(start, end - start);
     if (part.empty() || part == "." || part == "..") return false;
     for (char c : part)
-      if (c == '\0') return false;
+      if (c == '\0' || c == '~') return false;
     start = end + 1;
   }
   return true;
 }
 
+Status ObjectStore::Write(const std::string& name, std::string_view data) {
+  auto writer = NewWriter(name);
+  if (!writer.ok()) return writer.status();
+  TRACERY_RETURN_IF_ERROR((*writer)->Append(data));
+  return (*writer)->Commit();
+}
+
 namespace {
 
-Status Errno(const std::string& what) { return Status::IoError(what + ": " + std::strerror(errno)); }
+constexpr char kWritingMark = '~';
+
+class LocalObjectWriter final : public ObjectWriter {
+ public:
+  LocalObjectWriter(Env& env, std::string path, std::string temp, std::unique_ptr<WritableFile> file)
+      : env_(env), path_(std::move(path)), temp_(std::move(temp)), file_(std::move(file)) {}
+  ~LocalObjectWriter() override {
+    if (!committed_) {
+      if (file_) (void)file_->Close();
+      (void)env_.RemoveFile(temp_);
+    }
+  }
+  Status Append(std::string_view data) override {
+    if (!file_) return Status::IoError("object " + path_ + " is already committed or failed");
+    Status status = file_->Append(data);
+    if (status.ok()) bytes_ += data.size();
+    return status;
+  }
+  Status Commit() override {
+    if (!file_) return Status::IoError("object " + path_ + " is already committed or failed");
+    Status status = file_->Sync();
+    Status closed = file_->Close();
+    file_.reset();
+    if (status.ok()) status = closed;
+    if (status.ok()) status = env_.Rename(temp_, path_);
+    if (!status.ok()) return status;
+    committed_ = true;
+    // The rename is durable only once the directory is synced: WAL data is deleted on the
+    // strength of this object.
+    return env_.SyncDir(ParentPath(path_));
+  }
+  uint64_t BytesWritten() const override { return bytes_; }
+
+ private:
+  Env& env_;
+  std::string path_, temp_;
+  std::unique_ptr<WritableFile> file_;
+  uint64_t bytes_ = 0;
+  bool committed_ = false;
+};
 
 class LocalObjectStore final : public ObjectStore {
  public:
-  explicit LocalObjectStore(std::string root) : root_(std::move(root)) {}
+  LocalObjectStore(std::string root, Env& env) : root_(std::move(root)), env_(env) {}
 
-  Status Write(const std::string& name, std::string_view data) override {
+  Result<std::unique_ptr<ObjectWriter>> NewWriter(const std::string& name) override {
     if (!IsSafeObjectName(name)) return Status::InvalidArgument("unsafe object name: " + name);
-    fs::path path = Path(name);
-    std::error_code ec;
-    fs::create_directories(path.parent_path(), ec);
-    if (ec) return Status::IoError("create " + path.parent_path().string() + ": " + ec.message());
-    std::string temp = path.string() + ".tmp" + std::to_string(counter_.fetch_add(1));
-    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return Errno("open " + temp);
-    const char* p = data.data();
-    size_t left = data.size();
-    while (left > 0) {
-      ssize_t n = ::write(fd, p, left);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        Status s = Errno("write " + temp);
-        ::close(fd);
-        ::unlink(temp.c_str());
-        return s;
-      }
-      p += n;
-      left -= size_t(n);
-    }
-    if (::fdatasync(fd) != 0) {
-      Status s = Errno("sync " + temp);
-      ::close(fd);
-      return s;
-    }
-    ::close(fd);
-    if (::rename(temp.c_str(), path.c_str()) != 0) return Errno("rename " + temp);
-    // The rename is durable only once the directory is synced: WAL segments are deleted on
-    // the strength of this write.
-    int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0) return Errno("open " + path.parent_path().string());
-    int rc = ::fsync(dir);
-    ::close(dir);
-    if (rc != 0) return Errno("sync " + path.parent_path().string());
-    return Status::Ok();
+    std::string path = Path(name);
+    // Every directory on the way is synced into its parent as it is made.
+    TRACERY_RETURN_IF_ERROR(CreateDirs(env_, ParentPath(path)));
+    std::string temp = path + kWritingMark + std::to_string(counter_.fetch_add(1));
+    auto file = env_.CreateWritable(temp);
+    if (!file.ok()) return file.status();
+    return std::unique_ptr<ObjectWriter>(new LocalObjectWriter(env_, path, temp, std::move(file).value()));
   }
 
   Result<std::string> Read(const std::string& name) override {
     if (!IsSafeObjectName(name)) return Status::InvalidArgument("unsafe object name: " + name);
-    int fd = ::open(Path(name).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno == ENOENT ? Status::NotFound(name) : Errno("open " + name);
-    struct stat st {};
-    ::fstat(fd, &st);
-    Result<std::string> out = ReadAt(fd, name, 0, uint64_t(st.st_size));
-    ::close(fd);
+    auto file = env_.OpenReadable(Path(name));
+    if (!file.ok()) return file.status();
+    auto size = (*file)->Size();
+    if (!size.ok()) return size.status();
+    std::string out(*size, '\0');
+    TRACERY_RETURN_IF_ERROR((*file)->Read(0, out.size(), out.data()));
     return out;
   }
 
   Result<std::string> ReadRange(const std::string& name, uint64_t offset, uint64_t length) override {
     if (!IsSafeObjectName(name)) return Status::InvalidArgument("unsafe object name: " + name);
-    int fd = ::open(Path(name).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno == ENOENT ? Status::NotFound(name) : Errno("open " + name);
-    Result<std::string> out = ReadAt(fd, name, offset, length);
-    ::close(fd);
+    auto file = env_.OpenReadable(Path(name));
+    if (!file.ok()) return file.status();
+    std::string out(length, '\0');
+    TRACERY_RETURN_IF_ERROR((*file)->Read(offset, length, out.data()));
     return out;
   }
 
   Result<std::vector<std::string>> List(const std::string& prefix) override {
     if (!prefix.empty() && !IsSafeObjectName(prefix)) return Status::InvalidArgument("unsafe prefix: " + prefix);
     std::vector<std::string> names;
-    std::error_code ec;
-    fs::path dir = prefix.empty() ? fs::path(root_) : Path(prefix);
-    if (!fs::exists(dir, ec)) return names;
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      std::string name = entry.path().filename().string();
-      if (name.find(".tmp") == std::string::npos) names.push_back(name);
+    auto entries = env_.ListDir(prefix.empty() ? root_ : Path(prefix));
+    if (!entries.ok()) {
+      if (entries.status().code() == StatusCode::kNotFound) return names;
+      return entries.status();
     }
-    if (ec) return Status::IoError("list " + dir.string() + ": " + ec.message());
+    for (auto& entry : *entries)
+      if (entry.name.find(kWritingMark) == std::string::npos) names.push_back(std::move(entry.name));
     std::sort(names.begin(), names.end());
     return names;
   }
 
   Status Delete(const std::string& name) override {
     if (!IsSafeObjectName(name)) return Status::InvalidArgument("unsafe object name: " + name);
-    std::error_code ec;
-    fs::remove_all(Path(name), ec);
-    if (ec) return Status::IoError("delete " + name + ": " + ec.message());
+    Status status = RemoveTree(Path(name));
+    if (status.code() == StatusCode::kNotFound) return Status::Ok();
+    return status;
+  }
+
+  Status RemoveAbandonedWrites() override { return RemoveWritingMarked(root_, 0); }
+
+ private:
+  std::string Path(const std::string& name) const { return JoinPath(root_, name); }
+
+  Status RemoveTree(const std::string& path) {
+    auto entries = env_.ListDir(path);
+    if (!entries.ok()) {
+      // Not a directory: a plain object.
+      Status removed = env_.RemoveFile(path);
+      return removed;
+    }
+    for (const auto& entry : *entries) {
+      std::string child = JoinPath(path, entry.name);
+      TRACERY_RETURN_IF_ERROR(entry.is_directory ? RemoveTree(child) : env_.RemoveFile(child));
+    }
+    return env_.RemoveDir(path);
+  }
+
+  Status RemoveWritingMarked(const std::string& directory, int depth) {
+    auto entries = env_.ListDir(directory);
+    if (!entries.ok()) return entries.status().code() == StatusCode::kNotFound ? Status::Ok() : entries.status();
+    for (const auto& entry : *entries) {
+      std::string child = JoinPath(directory, entry.name);
+      if (entry.is_directory) {
+        if (depth < 4) TRACERY_RETURN_IF_ERROR(RemoveWritingMarked(child, depth + 1));
+      } else if (entry.name.find(kWritingMark) != std::string::npos) {
+        TRACERY_RETURN_IF_ERROR(env_.RemoveFile(child));
+      }
+    }
     return Status::Ok();
   }
 
- private:
-  fs::path Path(const std::string& name) const { return fs::path(root_) / name; }
-
-  static Result<std::string> ReadAt(int fd, const std::string& name, uint64_t offset, uint64_t length) {
-    std::string out(length, '\0');
-    size_t got = 0;
-    while (got < length) {
-      ssize_t n = ::pread(fd, out.data() + got, length - got, off_t(offset + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Errno("read " + name);
-      if (n == 0) return Status::Corruption("short read of " + name);
-      got += size_t(n);
-    }
-    return out;
-  }
-
   std::string root_;
+  Env& env_;
   std::atomic<uint64_t> counter_{0};
 };
 
 }  // namespace
 
-std::unique_ptr<ObjectStore> NewLocalObjectStore(const std::string& root) {
-  return std::make_unique<LocalObjectStore>(root);
+std::unique_ptr<ObjectStore> NewLocalObjectStore(const std::string& root, Env& env) {
+  return std::make_unique<LocalObjectStore>(root, env);
 }
 
 }  // namespace tracery::backend

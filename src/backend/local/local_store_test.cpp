@@ -12,7 +12,7 @@ namespace {
 
 TEST(LocalObjectStoreTest, WritesReadsRangesListsAndDeletes) {
   TempDir dir("tracery-store-test");
-  auto store = NewLocalObjectStore(dir.path());
+  auto store = NewLocalObjectStore(dir.path(), ::tracery::DefaultEnv());
   ASSERT_TRUE(store->Write("tenant/block-1/data", "0123456789").ok());
   ASSERT_TRUE(store->Write("tenant/block-2/meta.json", "{}").ok());
   auto whole = store->Read("tenant/block-1/data");
@@ -35,7 +35,7 @@ TEST(LocalObjectStoreTest, WritesReadsRangesListsAndDeletes) {
 
 TEST(LocalObjectStoreTest, RefusesNamesOutsideTheRoot) {
   TempDir dir("tracery-store-test");
-  auto store = NewLocalObjectStore(dir.path() + "/root");
+  auto store = NewLocalObjectStore(dir.path() + "/root", ::tracery::DefaultEnv());
   for (const char* name : {"../escape", "/etc/passwd", "a/../../b", "a//b", "./a", ""}) {
     EXPECT_EQ(store->Write(name, "x").code(), StatusCode::kInvalidArgument) << name;
     EXPECT_EQ(store->Read(name).status().code(), StatusCode::kInvalidArgument) << name;

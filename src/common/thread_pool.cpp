@@ -1,0 +1,54 @@
+#include "common/thread_pool.h"
+
+namespace tracery {
+
+ThreadPool::ThreadPool(size_t threads) {
+  for (size_t i = 0; i < std::max<size_t>(1, threads); ++i) threads_.emplace_back([this] { Run(); });
+}
+
+ThreadPool::~ThreadPool() { Stop(); }
+
+bool ThreadPool::Submit(std::function<void()> task) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return false;
+    tasks_.push_back(std::move(task));
+  }
+  wake_.notify_one();
+  return true;
+}
+
+void ThreadPool::Drain() {
+  std::unique_lock lock(mutex_);
+  idle_.wait(lock, [&] { return tasks_.empty() && running_ == 0; });
+}
+
+void ThreadPool::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& thread : threads_)
+    if (thread.joinable()) thread.join();
+  threads_.clear();
+}
+
+void ThreadPool::Run() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+    if (tasks_.empty()) return;  // stopping, and nothing left to run
+    auto task = std::move(tasks_.front());
+    tasks_.pop_front();
+    running_++;
+    lock.unlock();
+    task();
+    lock.lock();
+    running_--;
+    if (tasks_.empty() && running_ == 0) idle_.notify_all();
+  }
+}
+
+}  // namespace tracery

@@ -1,0 +1,41 @@
+// The process's one pool of background threads (block cuts today; compaction and query
+// shards later). Owned by the App and passed to what needs it. Tasks must not block on each
+// other. Thread-safe.
+#pragma once
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace tracery {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(size_t threads);
+  ~ThreadPool();  // runs what is queued, then joins
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  // Queues a task; false (and the task is not run) once the pool is stopping.
+  bool Submit(std::function<void()> task);
+  // Waits until every task queued so far has run.
+  void Drain();
+  void Stop();
+  size_t size() const { return threads_.size(); }
+
+ private:
+  void Run();
+
+  std::mutex mutex_;
+  std::condition_variable wake_, idle_;
+  std::deque<std::function<void()>> tasks_;
+  size_t running_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace tracery

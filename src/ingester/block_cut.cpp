@@ -1,0 +1,198 @@
+// Cutting a block: the completed traces of one tenant, read back from the WAL in ID order and
+// streamed into a block. Runs on the background thread pool, one cut per tenant at a time.
+//
+// The order that keeps every acknowledged span readable exactly once, whatever fails:
+//   1. the traces are marked as being cut (their fragments so far), and stay readable live;
+//   2. the block is written; its meta.json last, each object synced and its directory too;
+//   3. the block joins the block list (queries now find the traces there as well);
+//   4. only then are the cut fragments dropped from the live index and their WAL references
+//      released; a segment is deleted once sealed and unreferenced.
+// A crash before 4 replays the traces again: they go into a further block, and queries
+// remove the duplicate spans. A failure before 3 leaves the traces queued for the next cut.
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "ingester/ingester.h"
+
+namespace tracery::ingester {
+
+void Ingester::CutBlock(const std::shared_ptr<Tenant>& tenant) {
+  std::vector<TraceId> ids;
+  {
+    std::lock_guard lock(tenant->mutex);
+    ids.swap(tenant->complete);
+    tenant->complete_bytes = 0;
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+
+  std::vector<PlannedTrace> plan;
+  plan.reserve(ids.size());
+  for (const TraceId& id : ids) {
+    LiveKey key{id, tenant->id};
+    Shard& shard = ShardFor(key);
+    std::lock_guard lock(shard.mutex);
+    auto it = shard.traces.find(key);
+    if (it == shard.traces.end() || !it->second.complete || it->second.cutting > 0) continue;
+    it->second.cutting = uint32_t(it->second.fragments.size());
+    plan.push_back({id, it->second.fragments});
+  }
+
+  auto started = std::chrono::steady_clock::now();
+  std::vector<bool> written(plan.size(), false);
+  Status status = plan.empty() ? Status::Ok() : WriteBlock(*tenant, plan, written);
+  if (!status.ok()) {
+    flush_failures_.Add();
+    spdlog::error("ingester: cutting a block for tenant {} failed (its traces wait for the next cut): {}", tenant->name,
+                  status.ToString());
+    std::fill(written.begin(), written.end(), false);
+  }
+  FinishCut(*tenant, plan, written);
+
+  bool failed = !status.ok();
+  {
+    std::lock_guard lock(tenant->mutex);
+    tenant->cutting = false;
+    tenant->failed_cuts = failed ? tenant->failed_cuts + 1 : 0;
+    // Back off after failures (a full disk), up to half a minute.
+    int64_t backoff = failed ? std::min<int64_t>(30, int64_t(1) << std::min(tenant->failed_cuts, 5)) * 1'000'000'000 : 0;
+    tenant->next_cut_attempt = env_.NowMonotonicNanos() + backoff;
+  }
+  if (!failed && !plan.empty()) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    spdlog::debug("ingester: tenant {} cut {} traces in {} ms", tenant->name, plan.size(), ms);
+    // Seal the segment the cut traces were in, so that it can go once nothing live is in it.
+    wal_->Rotate();
+    RemoveFreeSegments();
+  }
+  std::lock_guard lock(cut_mutex_);
+  if (failed) last_cut_status_ = status;
+  cuts_running_--;
+  cuts_done_.notify_all();
+}
+
+Status Ingester::WriteBlock(Tenant& tenant, const std::vector<PlannedTrace>& plan, std::vector<bool>& written) {
+  auto writer = block::BlockWriter::Create(store_, tenant.name, "sampled", plan.size(), options_.block);
+  if (!writer.ok()) return writer.status();
+  std::string bytes;
+  uint64_t otlp_bytes = 0;
+  std::vector<size_t> added;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    bytes.clear();
+    Status read = ReadFragments(plan[i].fragments, bytes);
+    if (!read.ok()) {
+      // This trace waits for the next cut; the others go on.
+      fragment_read_failures_.Add();
+      spdlog::error("ingester: cannot read trace {} of tenant {} from the WAL: {}", plan[i].id.Hex(), tenant.name,
+                    read.ToString());
+      continue;
+    }
+    Status status = (*writer)->AddTrace(plan[i].id, bytes);
+    if (status.code() == StatusCode::kInvalidArgument) {
+      // A trace that cannot be encoded must never block its tenant: keep its spans aside.
+      Status kept = Quarantine(tenant.name, plan[i].id.Hex(), bytes);
+      if (kept.ok()) {
+        traces_quarantined_.Add();
+        spdlog::error("ingester: trace {} of tenant {} cannot be encoded ({}); its spans are in the dead-letter directory",
+                      plan[i].id.Hex(), tenant.name, status.message());
+        written[i] = true;  // released with the block
+      } else {
+        spdlog::error("ingester: trace {} of tenant {} cannot be encoded ({}) nor kept aside ({}); it waits", plan[i].id.Hex(),
+                      tenant.name, status.message(), kept.ToString());
+      }
+      continue;
+    }
+    TRACERY_RETURN_IF_ERROR(status);
+    otlp_bytes += bytes.size();
+    added.push_back(i);
+  }
+  if ((*writer)->trace_count() == 0) return Status::Ok();  // only quarantined or unreadable traces
+  auto meta = (*writer)->Finish();
+  if (!meta.ok()) return meta.status();
+  auto reader = block::BlockReader::OpenLazily(store_, tenant.name, meta->block_id);
+  if (!reader.ok()) return reader.status();
+  blocks_.Add(std::move(reader).value());
+  for (size_t i : added) written[i] = true;
+  blocks_cut_.Add();
+  traces_flushed_.Add(meta->trace_count);
+  block_bytes_written_.Add(meta->data_bytes + meta->index_bytes);
+  spdlog::info("ingester: tenant {} cut block {}: {} traces, {} spans, {} OTLP bytes -> {} bytes ({:.1f} B/span)", tenant.name,
+               meta->block_id, meta->trace_count, meta->span_count, otlp_bytes, meta->data_bytes + meta->index_bytes,
+               meta->span_count ? double(meta->data_bytes + meta->index_bytes) / double(meta->span_count) : 0.0);
+  return Status::Ok();
+}
+
+void Ingester::FinishCut(Tenant& tenant, const std::vector<PlannedTrace>& plan, const std::vector<bool>& written) {
+  std::map<uint64_t, int64_t> released;
+  std::vector<TraceId> requeue;
+  uint64_t requeue_bytes = 0;
+  int64_t memory = 0;
+  int64_t now = env_.NowMonotonicNanos();
+  for (size_t i = 0; i < plan.size(); ++i) {
+    LiveKey key{plan[i].id, tenant.id};
+    Shard& shard = ShardFor(key);
+    std::lock_guard lock(shard.mutex);
+    auto it = shard.traces.find(key);
+    if (it == shard.traces.end()) continue;
+    LiveTrace& trace = it->second;
+    uint32_t cut = trace.cutting;
+    trace.cutting = 0;
+    if (!written[i]) {  // still complete: queued again for the next cut
+      requeue.push_back(plan[i].id);
+      requeue_bytes += trace.bytes;
+      continue;
+    }
+    for (uint32_t f = 0; f < cut; ++f) {
+      released[trace.fragments[f].segment]++;
+      trace.bytes -= trace.fragments[f].length;
+    }
+    if (cut == trace.fragments.size()) {
+      memory -= kTraceEntryBytes + LocationsBytes(trace.fragments.capacity());
+      shard.traces.erase(it);
+      tenant.live_traces.fetch_sub(1, std::memory_order_relaxed);
+      continue;
+    }
+    // Spans that came while the block was written: the trace lives on with them.
+    size_t capacity = trace.fragments.capacity();
+    trace.fragments.erase(trace.fragments.begin(), trace.fragments.begin() + cut);
+    trace.fragments.shrink_to_fit();
+    memory += LocationsBytes(trace.fragments.capacity()) - LocationsBytes(capacity);
+    trace.complete = false;
+    trace.first_arrival = now;  // the summary (span count, times, flags) stays the whole trace's
+  }
+  memory_bytes_.fetch_add(memory, std::memory_order_relaxed);
+  for (const auto& [segment, count] : released) AddSegmentRefs(segment, -count);
+  if (!requeue.empty()) {
+    std::lock_guard lock(tenant.mutex);
+    if (tenant.complete.empty()) tenant.complete_since = now;
+    tenant.complete.insert(tenant.complete.end(), requeue.begin(), requeue.end());
+    tenant.complete_bytes += requeue_bytes;
+  }
+}
+
+Status Ingester::Quarantine(const std::string& tenant, const std::string& what, std::string_view bytes) {
+  std::string directory = JoinPath(options_.dead_letter_directory, tenant);
+  TRACERY_RETURN_IF_ERROR(CreateDirs(env_, directory));
+  std::string path = JoinPath(directory, what + "-" + std::to_string(env_.NowUnixNanos()) + ".otlp");
+  auto file = env_.CreateWritable(path);
+  if (!file.ok()) return file.status();
+  TRACERY_RETURN_IF_ERROR((*file)->Append(bytes));
+  TRACERY_RETURN_IF_ERROR((*file)->Sync());
+  TRACERY_RETURN_IF_ERROR((*file)->Close());
+  return env_.SyncDir(directory);
+}
+
+void Ingester::RemoveFreeSegments() {
+  for (uint64_t segment : wal_->SealedSegments()) {
+    {
+      std::lock_guard lock(segments_mutex_);
+      if (segment_refs_.count(segment) > 0) continue;
+    }
+    Status status = wal_->RemoveSegment(segment);
+    if (status.ok()) wal_segments_removed_.Add();
+    else spdlog::warn("wal: {}", status.ToString());
+  }
+}
+
+}  // namespace tracery::ingester

@@ -1,0 +1,107 @@
+#include "storage/block_list.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+namespace tracery::storage {
+
+Status BlockList::Open() {
+  Status cleaned = store_.RemoveAbandonedWrites();
+  if (!cleaned.ok()) spdlog::warn("blocks: cannot remove interrupted writes: {}", cleaned.ToString());
+  auto tenants = store_.List("");
+  if (!tenants.ok()) return tenants.status();
+  for (const auto& tenant : *tenants) {
+    if (!backend::IsSafeObjectName(tenant) || tenant.find('/') != std::string::npos) continue;
+    auto block_ids = store_.List(tenant);
+    if (!block_ids.ok()) return block_ids.status();
+    std::vector<std::shared_ptr<block::BlockReader>> opened;
+    for (const auto& block_id : *block_ids) {
+      auto reader = block::BlockReader::OpenLazily(store_, tenant, block_id);
+      if (!reader.ok()) {
+        // A block directory without meta.json is a cut that a crash interrupted.
+        spdlog::warn("blocks: skipping {}/{}: {}", tenant, block_id, reader.status().ToString());
+        continue;
+      }
+      opened.push_back(std::move(reader).value());
+    }
+    std::sort(opened.begin(), opened.end(), [](const auto& a, const auto& b) {
+      return a->meta().created_unix_seconds < b->meta().created_unix_seconds;
+    });
+    spdlog::info("blocks: tenant {} has {} blocks", tenant, opened.size());
+    std::unique_lock lock(mutex_);
+    auto& list = blocks_[tenant];
+    list.insert(list.end(), opened.begin(), opened.end());
+  }
+  return Status::Ok();
+}
+
+void BlockList::Add(std::shared_ptr<block::BlockReader> block) {
+  Touch(block);
+  std::unique_lock lock(mutex_);
+  blocks_[block->meta().tenant].push_back(std::move(block));
+}
+
+std::vector<std::shared_ptr<block::BlockReader>> BlockList::Blocks(const std::string& tenant) const {
+  std::shared_lock lock(mutex_);
+  auto it = blocks_.find(tenant);
+  return it == blocks_.end() ? std::vector<std::shared_ptr<block::BlockReader>>() : it->second;
+}
+
+std::vector<std::string> BlockList::Tenants() const {
+  std::shared_lock lock(mutex_);
+  std::vector<std::string> out;
+  for (const auto& [tenant, list] : blocks_) out.push_back(tenant);
+  return out;
+}
+
+uint64_t BlockList::BlockCount() const {
+  std::shared_lock lock(mutex_);
+  uint64_t count = 0;
+  for (const auto& [tenant, list] : blocks_) count += list.size();
+  return count;
+}
+
+void BlockList::Touch(const std::shared_ptr<block::BlockReader>& block) {
+  std::lock_guard lock(cache_mutex_);
+  auto it = cache_position_.find(block.get());
+  if (it != cache_position_.end()) {
+    recently_used_.splice(recently_used_.begin(), recently_used_, it->second);
+    return;
+  }
+  recently_used_.push_front(block);
+  cache_position_[block.get()] = recently_used_.begin();
+  uint64_t total = 0;
+  for (const auto& cached : recently_used_) total += cached->MemoryBytes();
+  // Drop from the least recently used end until under the bound (keep the one just used).
+  while (total > options_.max_cached_index_bytes && recently_used_.size() > 1) {
+    auto& victim = recently_used_.back();
+    total -= victim->MemoryBytes();
+    victim->Unload();
+    cache_position_.erase(victim.get());
+    recently_used_.pop_back();
+  }
+  cached_bytes_.store(total, std::memory_order_relaxed);
+}
+
+Status BlockList::CollectTrace(const std::string& tenant, const TraceId& id, const TimeRange& range,
+                               otlp::TracesData& into, bool& found) {
+  for (const auto& block : Blocks(tenant)) {
+    const block::BlockMeta& meta = block->meta();
+    if (!range.Overlaps(meta.min_start_unix_nano, meta.max_end_unix_nano)) continue;
+    bool was_loaded = block->Loaded();
+    auto part = block->FindTrace(id);
+    if (!was_loaded || part.ok()) Touch(block);
+    if (!part.ok()) {
+      // One unreadable block must not hide the others' spans.
+      spdlog::error("query: {}", part.status().ToString());
+      continue;
+    }
+    if (!part->has_value()) continue;
+    for (auto& rs : (*part)->resource_spans) into.resource_spans.push_back(std::move(rs));
+    found = true;
+  }
+  return Status::Ok();
+}
+
+}  // namespace tracery::storage
