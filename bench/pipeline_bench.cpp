@@ -79,7 +79,7 @@ void BM_CutBlock(benchmark::State& state) {
   std::vector<tracery::block::TraceInput> inputs;
   for (const auto& [id, bytes] : traces.encoded) inputs.push_back({id, bytes});
   tracery::TempDir dir("tracery-pipeline-bench");
-  auto store = tracery::backend::NewLocalObjectStore(dir.path());
+  auto store = tracery::backend::NewLocalObjectStore(dir.path(), ::tracery::DefaultEnv());
   tracery::block::WriterOptions options;
   uint64_t written = 0;
   for (auto _ : state) {
@@ -97,7 +97,7 @@ void BM_FindTraceInBlock(benchmark::State& state) {
   std::vector<tracery::block::TraceInput> inputs;
   for (const auto& [id, bytes] : traces.encoded) inputs.push_back({id, bytes});
   tracery::TempDir dir("tracery-pipeline-bench");
-  auto store = tracery::backend::NewLocalObjectStore(dir.path());
+  auto store = tracery::backend::NewLocalObjectStore(dir.path(), ::tracery::DefaultEnv());
   auto meta = tracery::block::WriteBlock(*store, "bench", "sampled", inputs, tracery::block::WriterOptions());
   auto reader = tracery::block::BlockReader::Open(*store, "bench", meta->block_id);
   if (!reader.ok()) {
