@@ -27,7 +27,7 @@ void Ingester::CutBlock(const std::shared_ptr<Tenant>& tenant) {
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
 
-  std::vector<PlannedTrace> plan;
+  std::vector<TraceId> plan;
   plan.reserve(ids.size());
   for (const TraceId& id : ids) {
     LiveKey key{id, tenant->id};
@@ -36,8 +36,9 @@ void Ingester::CutBlock(const std::shared_ptr<Tenant>& tenant) {
     auto it = shard.traces.find(key);
     if (it == shard.traces.end() || !it->second.complete || it->second.cutting > 0) continue;
     it->second.cutting = uint32_t(it->second.fragments.size());
-    plan.push_back({id, it->second.fragments});
+    plan.push_back(id);
   }
+  std::vector<TraceId>().swap(ids);
 
   auto started = std::chrono::steady_clock::now();
   std::vector<bool> written(plan.size(), false);
@@ -72,33 +73,45 @@ void Ingester::CutBlock(const std::shared_ptr<Tenant>& tenant) {
   cuts_done_.notify_all();
 }
 
-Status Ingester::WriteBlock(Tenant& tenant, const std::vector<PlannedTrace>& plan, std::vector<bool>& written) {
+bool Ingester::FragmentsBeingCut(const Tenant& tenant, const TraceId& id, std::vector<FragmentLocation>& out) {
+  LiveKey key{id, tenant.id};
+  Shard& shard = ShardFor(key);
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.traces.find(key);
+  if (it == shard.traces.end() || it->second.cutting == 0) return false;
+  out.assign(it->second.fragments.begin(), it->second.fragments.begin() + it->second.cutting);
+  return true;
+}
+
+Status Ingester::WriteBlock(Tenant& tenant, const std::vector<TraceId>& plan, std::vector<bool>& written) {
   auto writer = block::BlockWriter::Create(store_, tenant.name, "sampled", plan.size(), options_.block);
   if (!writer.ok()) return writer.status();
   std::string bytes;
+  std::vector<FragmentLocation> fragments;
   uint64_t otlp_bytes = 0;
   std::vector<size_t> added;
   for (size_t i = 0; i < plan.size(); ++i) {
     bytes.clear();
-    Status read = ReadFragments(plan[i].fragments, bytes);
+    if (!FragmentsBeingCut(tenant, plan[i], fragments)) continue;
+    Status read = ReadFragments(fragments, bytes);
     if (!read.ok()) {
       // This trace waits for the next cut; the others go on.
       fragment_read_failures_.Add();
-      spdlog::error("ingester: cannot read trace {} of tenant {} from the WAL: {}", plan[i].id.Hex(), tenant.name,
+      spdlog::error("ingester: cannot read trace {} of tenant {} from the WAL: {}", plan[i].Hex(), tenant.name,
                     read.ToString());
       continue;
     }
-    Status status = (*writer)->AddTrace(plan[i].id, bytes);
+    Status status = (*writer)->AddTrace(plan[i], bytes);
     if (status.code() == StatusCode::kInvalidArgument) {
       // A trace that cannot be encoded must never block its tenant: keep its spans aside.
-      Status kept = Quarantine(tenant.name, plan[i].id.Hex(), bytes);
+      Status kept = Quarantine(tenant.name, plan[i].Hex(), bytes);
       if (kept.ok()) {
         traces_quarantined_.Add();
         spdlog::error("ingester: trace {} of tenant {} cannot be encoded ({}); its spans are in the dead-letter directory",
-                      plan[i].id.Hex(), tenant.name, status.message());
+                      plan[i].Hex(), tenant.name, status.message());
         written[i] = true;  // released with the block
       } else {
-        spdlog::error("ingester: trace {} of tenant {} cannot be encoded ({}) nor kept aside ({}); it waits", plan[i].id.Hex(),
+        spdlog::error("ingester: trace {} of tenant {} cannot be encoded ({}) nor kept aside ({}); it waits", plan[i].Hex(),
                       tenant.name, status.message(), kept.ToString());
       }
       continue;
@@ -123,14 +136,14 @@ Status Ingester::WriteBlock(Tenant& tenant, const std::vector<PlannedTrace>& pla
   return Status::Ok();
 }
 
-void Ingester::FinishCut(Tenant& tenant, const std::vector<PlannedTrace>& plan, const std::vector<bool>& written) {
+void Ingester::FinishCut(Tenant& tenant, const std::vector<TraceId>& plan, const std::vector<bool>& written) {
   std::map<uint64_t, int64_t> released;
   std::vector<TraceId> requeue;
   uint64_t requeue_bytes = 0;
   int64_t memory = 0;
   int64_t now = env_.NowMonotonicNanos();
   for (size_t i = 0; i < plan.size(); ++i) {
-    LiveKey key{plan[i].id, tenant.id};
+    LiveKey key{plan[i], tenant.id};
     Shard& shard = ShardFor(key);
     std::lock_guard lock(shard.mutex);
     auto it = shard.traces.find(key);
@@ -139,7 +152,7 @@ void Ingester::FinishCut(Tenant& tenant, const std::vector<PlannedTrace>& plan, 
     uint32_t cut = trace.cutting;
     trace.cutting = 0;
     if (!written[i]) {  // still complete: queued again for the next cut
-      requeue.push_back(plan[i].id);
+      requeue.push_back(plan[i]);
       requeue_bytes += trace.bytes;
       continue;
     }

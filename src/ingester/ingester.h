@@ -146,10 +146,6 @@ class Ingester final : public storage::TraceSource {
     int64_t next_cut_attempt = 0;  // after a failed cut
     int failed_cuts = 0;
   };
-  struct PlannedTrace {
-    TraceId id;
-    std::vector<FragmentLocation> fragments;
-  };
 
   Ingester(Options options, Env& env, backend::ObjectStore& store, storage::BlockList& blocks, ThreadPool& pool,
            MetricsRegistry& metrics);
@@ -170,8 +166,12 @@ class Ingester final : public storage::TraceSource {
   // Completes idle traces and starts the cuts that are due; `everything` completes all.
   void Sweep(bool everything);
   void CutBlock(const std::shared_ptr<Tenant>& tenant);
-  Status WriteBlock(Tenant& tenant, const std::vector<PlannedTrace>& plan, std::vector<bool>& written);
-  void FinishCut(Tenant& tenant, const std::vector<PlannedTrace>& plan, const std::vector<bool>& written);
+  // The plan is the IDs being cut; their fragments [0, cutting) are read at write time, so a
+  // cut holds no copy of the index.
+  Status WriteBlock(Tenant& tenant, const std::vector<TraceId>& plan, std::vector<bool>& written);
+  void FinishCut(Tenant& tenant, const std::vector<TraceId>& plan, const std::vector<bool>& written);
+  // The fragments of a trace that a cut took; false when it is not being cut.
+  bool FragmentsBeingCut(const Tenant& tenant, const TraceId& id, std::vector<FragmentLocation>& out);
   Status Quarantine(const std::string& tenant, const std::string& what, std::string_view bytes);
   Status ReadFragments(const std::vector<FragmentLocation>& fragments, std::string& out);
   void RemoveFreeSegments();
