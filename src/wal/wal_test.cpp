@@ -184,6 +184,7 @@ struct FaultCase {
   const char* name;
   FaultRule rule;
 };
+void PrintTo(const FaultCase& c, std::ostream* os) { *os << c.name; }
 
 class WalFaultTest : public ::testing::TestWithParam<FaultCase> {};
 
