@@ -128,7 +128,8 @@ Status BlockWriter::AddTrace(const TraceId& id, std::string_view otlp) {
     return Status::InvalidArgument("block writer: trace " + id.Hex() + " does not follow " + last_id_.Hex());
   uint32_t ordinal = builder_.trace_count();
   uint32_t spans_before = builder_.span_count();
-  TRACERY_RETURN_IF_ERROR(builder_.AddTrace(id, otlp));
+  Status added = builder_.AddTrace(id, otlp);
+  if (!added.ok()) return Status::InvalidArgument("trace " + id.Hex() + ": " + added.message());
   last_id_ = id;
   entries_.append(id.View());
   PutFixed32(entries_, uint32_t(row_groups_.size()));

@@ -86,7 +86,7 @@ HttpResponse TraceById(const HttpRequest& request, const Target& target, std::st
   if (end != UINT64_MAX) end += 999'999'999;  // end is inclusive to the second
   if (start > end) return HttpResponse::Text(400, "invalid start or end: start is after end\n");
   auto trace = reader.FindTrace(*tenant, *id, storage::TimeRange{start, end});
-  if (!trace.ok()) return HttpResponse::Text(500, trace.status().ToString() + "\n");
+  if (!trace.ok()) return HttpResponse::Text(HttpStatusFor(trace.status()), trace.status().ToString() + "\n");
   if (!trace->has_value()) return HttpResponse::Text(404, "trace not found\n");
   const otlp::TracesData& data = **trace;
   if (WantsProtobuf(request)) {
@@ -137,7 +137,7 @@ HttpHandler MakeQueryApiHandler(ApiOptions options, storage::TraceReader& reader
         response = HttpResponse::Text(405, "use POST\n");
       } else {
         Status status = options.flush ? options.flush() : Status::Ok();
-        response = status.ok() ? HttpResponse{204, "text/plain", "", {}} : HttpResponse::Text(500, status.ToString() + "\n");
+        response = status.ok() ? HttpResponse{204, "text/plain", "", {}} : HttpResponse::Text(HttpStatusFor(status), status.ToString() + "\n");
       }
     } else if (path.rfind("/api/traces/", 0) == 0) {
       endpoint = "/api/traces";

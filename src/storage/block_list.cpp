@@ -93,7 +93,10 @@ Status BlockList::CollectTrace(const std::string& tenant, const TraceId& id, con
     auto part = block->FindTrace(id);
     if (!was_loaded || part.ok()) Touch(block);
     if (!part.ok()) {
-      // One unreadable block must not hide the others' spans.
+      // A corrupt block stays corrupt: it must not hide the others' spans forever. A read that
+      // failed may work next time, and answering "not found" meanwhile would be a lie.
+      if (part.status().code() != StatusCode::kCorruption)
+        return Status::Unavailable("block " + meta.block_id + " could not be read: " + part.status().message());
       spdlog::error("query: {}", part.status().ToString());
       continue;
     }
