@@ -30,6 +30,15 @@ bool Distributor::TakeTokens(const std::string& tenant, uint64_t bytes, std::chr
   auto now = std::chrono::steady_clock::now();
   double rate = double(options_.rate_limit_bytes), burst = double(std::max(options_.burst_size_bytes, options_.rate_limit_bytes));
   std::lock_guard lock(buckets_mutex_);
+  if (now >= next_bucket_sweep_) {
+    // A bucket idle long enough to be full again is the same as a new one: drop it, so that
+    // tenants that came once do not hold memory for ever.
+    next_bucket_sweep_ = now + std::chrono::minutes(1);
+    double refill_seconds = rate > 0 ? burst / rate : 3600;
+    std::erase_if(buckets_, [&](const auto& entry) {
+      return std::chrono::duration<double>(now - entry.second.refreshed).count() > refill_seconds;
+    });
+  }
   auto [it, inserted] = buckets_.try_emplace(tenant, Bucket{burst, now});
   Bucket& bucket = it->second;
   double elapsed = std::chrono::duration<double>(now - bucket.refreshed).count();

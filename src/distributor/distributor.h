@@ -66,6 +66,7 @@ class Distributor {
   std::atomic<uint64_t> inflight_bytes_{0};
   std::mutex buckets_mutex_;
   std::unordered_map<std::string, Bucket> buckets_;
+  std::chrono::steady_clock::time_point next_bucket_sweep_;
   Counter& requests_received_;
   Counter& spans_received_;
   Counter& bytes_received_;

@@ -493,6 +493,8 @@ void Generator::Loop() {
     if (std::chrono::steady_clock::now() >= next_collection) {
       next_collection += options_.collection_interval;
       CollectNow();
+      // Series expire on their own clock, whether or not anything writes or scrapes them.
+      for (auto* tenant : tenants) tenant->registry.Collect([](Family&) {});
     }
     lock.lock();
   }
