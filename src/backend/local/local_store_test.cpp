@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "backend/object_store.h"
+#include "common/fault_env.h"
 #include "common/temp_dir_for_tests.h"
 
 namespace tracery::backend {
@@ -43,6 +44,63 @@ TEST(LocalObjectStoreTest, RefusesNamesOutsideTheRoot) {
   }
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/escape"));
   EXPECT_EQ(store->List("..").status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(LocalObjectStoreTest, NamesLikeTemporaryFilesAreObjectsAndWritesInProgressAreNot) {
+  FaultInjectionEnv env;
+  auto store = NewLocalObjectStore("/root", env);
+  ASSERT_TRUE(store->Write("x.tmp/block/meta.json", "{}").ok());
+  ASSERT_TRUE(store->Write("billing.tmp/b.tmp1/data", "d").ok());
+  EXPECT_EQ(*store->List(""), (std::vector<std::string>{"billing.tmp", "x.tmp"}));
+  EXPECT_EQ(*store->List("billing.tmp"), (std::vector<std::string>{"b.tmp1"}));
+  EXPECT_EQ(store->Write("a~b", "x").code(), StatusCode::kInvalidArgument) << "'~' marks writes in progress";
+  {
+    auto writer = store->NewWriter("t/block/data");
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Append("half").ok());
+    EXPECT_TRUE(store->List("t/block")->empty()) << "an object being written is not listed";
+  }  // destroyed uncommitted
+  EXPECT_EQ(store->Read("t/block/data").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(env.ListDir("/root/t/block")->empty()) << "nothing is left behind";
+}
+
+TEST(LocalObjectStoreTest, ACrashLeavesAnObjectWholeOrAbsentAndCommittedOnesStay) {
+  // The operations of one write of a new object, each the last before a crash in turn.
+  auto write = [](Env& env) {
+    auto store = NewLocalObjectStore("/root", env);
+    return store->Write("tenant/block/data", std::string(10000, 'd'));
+  };
+  uint64_t operations;
+  {
+    FaultInjectionEnv env;
+    uint64_t before = env.OperationCount();
+    ASSERT_TRUE(write(env).ok());
+    operations = env.OperationCount() - before;
+  }
+  for (bool torn : {false, true}) {
+    for (uint64_t k = 1; k <= operations; ++k) {
+      FaultInjectionEnv env;
+      env.CrashAfter(k);
+      Status written = write(env);
+      env.Crash(CrashOptions{torn, k});
+      auto store = NewLocalObjectStore("/root", env);
+      auto read = store->Read("tenant/block/data");
+      if (written.ok()) {
+        ASSERT_TRUE(read.ok()) << "k=" << k << ": a committed object must survive: " << read.status().ToString();
+      }
+      if (read.ok()) {
+        EXPECT_EQ(*read, std::string(10000, 'd')) << "k=" << k << ": never half an object";
+      }
+      ASSERT_TRUE(store->RemoveAbandonedWrites().ok());
+      for (const char* dir : {"/root/tenant/block", "/root/tenant", "/root"}) {
+        auto listed = env.ListDir(dir);
+        if (!listed.ok()) continue;
+        for (const auto& entry : *listed) {
+          EXPECT_EQ(entry.name.find('~'), std::string::npos) << "k=" << k << ": " << entry.name;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
