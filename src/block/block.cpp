@@ -192,7 +192,14 @@ Result<BlockMeta> BlockWriter::Finish() {
   for (uint32_t s = 0; s < meta.bloom_shards; ++s) TRACERY_RETURN_IF_ERROR(store_.Write(prefix + BloomName(s), blooms_[s].Encode()));
   // meta.json last: a block without it is incomplete and never read.
   TRACERY_RETURN_IF_ERROR(store_.Write(prefix + "meta.json", meta.ToJson()));
+  finished_ = true;
   return meta;
+}
+
+BlockWriter::~BlockWriter() {
+  if (finished_) return;
+  data_.reset();  // an uncommitted object removes itself
+  (void)store_.Delete(meta_.tenant + "/" + meta_.block_id);
 }
 
 Result<BlockMeta> WriteBlock(backend::ObjectStore& store, const std::string& tenant, const std::string& tier,

@@ -64,6 +64,9 @@ class BlockWriter {
   Status AddTrace(const TraceId& id, std::string_view otlp);
   uint64_t trace_count() const { return meta_.trace_count; }
   Result<BlockMeta> Finish();
+  // Removes what was written of a block that was not finished (a full disk must not fill up
+  // further with the remains of failed cuts).
+  ~BlockWriter();
 
  private:
   BlockWriter(backend::ObjectStore& store, const WriterOptions& options) : store_(store), options_(options), builder_(options.zstd_level) {}
@@ -79,6 +82,7 @@ class BlockWriter {
   std::string entries_;
   TraceId last_id_;
   Status failed_;  // a data write failed: the block cannot be finished
+  bool finished_ = false;
 };
 
 // Writes a block from traces sorted by ID (one entry per ID), through BlockWriter.

@@ -68,7 +68,8 @@ void Ingester::CutBlock(const std::shared_ptr<Tenant>& tenant) {
     RemoveFreeSegments();
   }
   std::lock_guard lock(cut_mutex_);
-  if (failed) last_cut_status_ = status;
+  // Retryable for whoever asked (POST /flush answers 503): the spans are safe in the WAL.
+  if (failed) last_cut_status_ = Status::Unavailable("a block cut failed, the spans wait in the WAL: " + status.message());
   cuts_running_--;
   cuts_done_.notify_all();
 }

@@ -19,8 +19,15 @@ Status BlockList::Open() {
     for (const auto& block_id : *block_ids) {
       auto reader = block::BlockReader::OpenLazily(store_, tenant, block_id);
       if (!reader.ok()) {
-        // A block directory without meta.json is a cut that a crash interrupted.
-        spdlog::warn("blocks: skipping {}/{}: {}", tenant, block_id, reader.status().ToString());
+        if (reader.status().code() == StatusCode::kNotFound) {
+          // No meta.json: a cut that a crash interrupted (its spans are still in the WAL).
+          // Nothing writes blocks before the list is open, so it can go.
+          Status removed = store_.Delete(tenant + "/" + block_id);
+          spdlog::warn("blocks: removing {}/{}, a block whose writing was interrupted{}", tenant, block_id,
+                       removed.ok() ? "" : ": " + removed.ToString());
+        } else {
+          spdlog::error("blocks: skipping {}/{}: {}", tenant, block_id, reader.status().ToString());
+        }
         continue;
       }
       opened.push_back(std::move(reader).value());

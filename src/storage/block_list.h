@@ -29,8 +29,9 @@ class BlockList final : public TraceSource {
  public:
   BlockList(backend::ObjectStore& store, BlockListOptions options) : store_(store), options_(options) {}
 
-  // Lists every tenant's blocks (reading meta.json of each); a block that does not open is
-  // skipped with a warning. Also removes writes a crash interrupted.
+  // Lists every tenant's blocks (reading meta.json of each); a block whose meta.json is
+  // corrupt is skipped with an error. Removes what interrupted writes left: objects being
+  // written and blocks without meta.json. Call before anything writes blocks.
   Status Open();
   void Add(std::shared_ptr<block::BlockReader> block);
   // A tenant's blocks, oldest first.
