@@ -242,6 +242,7 @@ describe('a full disk refuses writes with 503 / UNAVAILABLE, recovers by itself 
       }
       t.diagnostic(`while full: HTTP ${fullHttp.join(',')}; gRPC ${fullGrpc.join(',')}; SDK ${JSON.stringify(sdkFull)}; `
         + `POST /flush ${flushWhileFull.status} ${flushWhileFull.text().trim().slice(0, 200)}`);
+      assert.ok([204, 503].includes(flushWhileFull.status), `POST /flush on a full disk answers 204 or 503 (retryable), not ${flushWhileFull.status}`);
       assert.deepEqual(fullHttp, fullHttp.map(() => 503), `raw OTLP/HTTP on a full disk answers 503 (${unexpectedAnswers.join('; ')})`);
       assert.deepEqual(fullGrpc, fullGrpc.map(() => GRPC_UNAVAILABLE), `raw OTLP/gRPC on a full disk answers UNAVAILABLE (${unexpectedAnswers.join('; ')})`);
       assert.equal(sdkFull.grpcOk, false, 'the SDK gRPC export on a full disk fails');
