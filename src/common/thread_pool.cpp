@@ -1,9 +1,13 @@
 #include "common/thread_pool.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 namespace tracery {
 
-ThreadPool::ThreadPool(size_t threads) {
-  for (size_t i = 0; i < std::max<size_t>(1, threads); ++i) threads_.emplace_back([this] { Run(); });
+ThreadPool::ThreadPool(size_t threads, int nice) {
+  for (size_t i = 0; i < std::max<size_t>(1, threads); ++i) threads_.emplace_back([this, nice] { Run(nice); });
 }
 
 ThreadPool::~ThreadPool() { Stop(); }
@@ -35,7 +39,9 @@ void ThreadPool::Stop() {
   threads_.clear();
 }
 
-void ThreadPool::Run() {
+void ThreadPool::Run(int nice) {
+  // On Linux a thread's nice value is its own: PRIO_PROCESS with the thread's ID.
+  if (nice > 0) (void)setpriority(PRIO_PROCESS, id_t(::syscall(SYS_gettid)), nice);
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });

@@ -15,7 +15,9 @@ namespace tracery {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(size_t threads);
+  // `nice` > 0 lowers the threads' scheduling priority (setpriority): background work then
+  // yields the CPU to request paths (ingest, queries) when they compete for it.
+  explicit ThreadPool(size_t threads, int nice = 0);
   ~ThreadPool();  // runs what is queued, then joins
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -28,7 +30,7 @@ class ThreadPool {
   size_t size() const { return threads_.size(); }
 
  private:
-  void Run();
+  void Run(int nice);
 
   std::mutex mutex_;
   std::condition_variable wake_, idle_;

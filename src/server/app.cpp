@@ -11,7 +11,10 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   std::unique_ptr<App> app(new App());
   app->config_ = config;
   Env& env = DefaultEnv();
-  app->background_ = std::make_unique<ThreadPool>(2);
+  // Block cuts yield to ingest and queries when they compete for a core (trace-by-ID of live
+  // traces stays fast during a cut); memory pressure still makes them happen (429 past the
+  // limit gives them the CPU).
+  app->background_ = std::make_unique<ThreadPool>(2, 5);
   app->store_ = backend::NewLocalObjectStore(config.local_path, env);
   app->blocks_ = std::make_unique<storage::BlockList>(*app->store_, storage::BlockListOptions{});
   TRACERY_RETURN_IF_ERROR(app->blocks_->Open());
