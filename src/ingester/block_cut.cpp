@@ -18,27 +18,35 @@
 namespace tracery::ingester {
 
 void Ingester::CutBlock(const std::shared_ptr<Tenant>& tenant) {
+  // Take the oldest completed traces up to max_block_bytes: a cut of bounded size releases
+  // its memory and WAL segments soon, and a backlog becomes a run of cuts, not one huge one.
   std::vector<TraceId> ids;
   {
     std::lock_guard lock(tenant->mutex);
     ids.swap(tenant->complete);
-    tenant->complete_bytes = 0;
   }
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-
   std::vector<TraceId> plan;
-  plan.reserve(ids.size());
-  for (const TraceId& id : ids) {
-    LiveKey key{id, tenant->id};
+  uint64_t planned_bytes = 0;
+  size_t taken = 0;
+  for (; taken < ids.size() && planned_bytes < options_.max_block_bytes; ++taken) {
+    LiveKey key{ids[taken], tenant->id};
     Shard& shard = ShardFor(key);
     std::lock_guard lock(shard.mutex);
     auto it = shard.traces.find(key);
     if (it == shard.traces.end() || !it->second.complete || it->second.cutting > 0) continue;
     it->second.cutting = uint32_t(it->second.fragments.size());
-    plan.push_back(id);
+    planned_bytes += it->second.bytes;
+    plan.push_back(ids[taken]);
+  }
+  {
+    std::lock_guard lock(tenant->mutex);
+    // What is left goes back in front of anything completed meanwhile.
+    tenant->complete.insert(tenant->complete.begin(), ids.begin() + taken, ids.end());
+    tenant->complete_bytes = tenant->complete_bytes > planned_bytes ? tenant->complete_bytes - planned_bytes : 0;
   }
   std::vector<TraceId>().swap(ids);
+  std::sort(plan.begin(), plan.end());
+  plan.erase(std::unique(plan.begin(), plan.end()), plan.end());
 
   auto started = std::chrono::steady_clock::now();
   std::vector<bool> written(plan.size(), false);
@@ -52,9 +60,13 @@ void Ingester::CutBlock(const std::shared_ptr<Tenant>& tenant) {
   FinishCut(*tenant, plan, written);
 
   bool failed = !status.ok();
+  bool more = false;
   {
     std::lock_guard lock(tenant->mutex);
-    tenant->cutting = false;
+    // A backlog is cut on at once, one bounded block after the other.
+    more = !failed && !tenant->complete.empty() &&
+           (tenant->complete_bytes >= options_.max_block_bytes || OverHalfMemory() || flushing_.load());
+    tenant->cutting = more;
     tenant->failed_cuts = failed ? tenant->failed_cuts + 1 : 0;
     // Back off after failures (a full disk), up to half a minute.
     int64_t backoff = failed ? std::min<int64_t>(30, int64_t(1) << std::min(tenant->failed_cuts, 5)) * 1'000'000'000 : 0;
@@ -66,6 +78,11 @@ void Ingester::CutBlock(const std::shared_ptr<Tenant>& tenant) {
     // Seal the segment the cut traces were in, so that it can go once nothing live is in it.
     wal_->Rotate();
     RemoveFreeSegments();
+  }
+  if (more && pool_.Submit([this, tenant] { CutBlock(tenant); })) return;  // still counted as running
+  if (more) {
+    std::lock_guard lock(tenant->mutex);
+    tenant->cutting = false;
   }
   std::lock_guard lock(cut_mutex_);
   // Retryable for whoever asked (POST /flush answers 503): the spans are safe in the WAL.

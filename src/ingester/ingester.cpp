@@ -330,7 +330,7 @@ void Ingester::Sweep(bool everything) {
   // Under memory pressure traces complete sooner, and past three quarters all of them do:
   // their spans are safe in the WAL, and a trace that gets more spans later is merged again
   // at query time.
-  bool pressure = memory > limit / 2;
+  bool pressure = OverHalfMemory();
   everything |= memory > limit / 4 * 3;
   int64_t idle = options_.trace_idle_period.count();
   if (pressure) idle = std::min<int64_t>(idle, 1'000'000'000);
@@ -385,6 +385,7 @@ void Ingester::Sweep(bool everything) {
 Status Ingester::FlushAll() {
   // Complete everything, cut, and repeat while cuts that were already running leave traces.
   Status result;
+  flushing_ = true;
   for (int round = 0; round < 3; ++round) {
     {
       std::lock_guard lock(cut_mutex_);
@@ -407,6 +408,7 @@ Status Ingester::FlushAll() {
     }
     if (!waiting && GetTotals().live_traces == 0) break;
   }
+  flushing_ = false;
   wal_->Rotate();
   RemoveFreeSegments();
   return result;

@@ -88,6 +88,7 @@ class Ingester final : public storage::TraceSource {
   void Stop();  // stops the sweeper, flushes, closes the WAL
 
   bool OverMemoryLimit() const { return memory_bytes_.load(std::memory_order_relaxed) > int64_t(options_.max_live_bytes); }
+  bool OverHalfMemory() const { return memory_bytes_.load(std::memory_order_relaxed) > int64_t(options_.max_live_bytes / 2); }
 
   struct Totals {
     uint64_t live_traces = 0, index_bytes = 0, tenants = 0;
@@ -197,6 +198,7 @@ class Ingester final : public storage::TraceSource {
   std::mutex cut_mutex_;  // guards cuts_running_ and last_cut_status_
   std::condition_variable cuts_done_;
   int cuts_running_ = 0;
+  std::atomic<bool> flushing_{false};  // FlushAll is running: cut everything, now
   Status last_cut_status_;
 
   std::mutex sweep_mutex_;
