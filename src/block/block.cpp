@@ -362,6 +362,20 @@ Result<std::optional<otlp::TracesData>> BlockReader::FindTrace(const TraceId& id
   return std::optional<otlp::TracesData>(std::move(trace));
 }
 
+Result<std::vector<TraceEntry>> BlockReader::ListTraces(uint32_t row_group) const {
+  auto loaded = Index();
+  if (!loaded.ok()) return loaded.status();
+  if (row_group >= (*loaded)->row_groups.size())
+    return Status::InvalidArgument(ObjectName("data") + ": no row group " + std::to_string(row_group));
+  const RowGroupStats& rg = (*loaded)->row_groups[row_group];
+  Result<std::string> bytes = store_.ReadRange(ObjectName("data"), rg.offset, rg.size);
+  if (!bytes.ok()) return bytes.status();
+  std::vector<TraceEntry> entries;
+  Status status = ListTracesInRowGroup(*bytes, entries);
+  if (!status.ok()) return Status::Corruption(ObjectName("data") + ": " + status.message());
+  return entries;
+}
+
 // ---- merging ---------------------------------------------------------------------------------
 
 void DeduplicateSpans(otlp::TracesData& trace) {

@@ -122,6 +122,8 @@ class BlockReader {
   bool MayContain(const TraceId& id) const;
   // The trace's spans, or nullopt when the block does not hold it.
   Result<std::optional<otlp::TracesData>> FindTrace(const TraceId& id) const;
+  // The traces of one row group (IDs, span counts, starts), reading only its trace columns.
+  Result<std::vector<TraceEntry>> ListTraces(uint32_t row_group) const;
 
  private:
   BlockReader(backend::ObjectStore& store, BlockMeta meta) : store_(store), meta_(std::move(meta)) {}

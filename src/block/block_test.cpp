@@ -329,6 +329,22 @@ TEST_F(BlockTest, EveryTraceReadsBackEqual) {
   for (const auto& rg : (*reader)->row_groups()) services.insert(rg.services.begin(), rg.services.end());
   EXPECT_EQ(services, (std::set<std::string>{"service-0", "service-1", "service-2", "service-3"}));
 
+  // Listing the traces reads the trace columns alone and gives every ID, in order.
+  std::vector<TraceId> listed_ids;
+  uint64_t listed_spans = 0;
+  for (uint32_t g = 0; g < meta->row_groups; ++g) {
+    auto entries = (*reader)->ListTraces(g);
+    ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+    EXPECT_EQ(entries->size(), (*reader)->row_groups()[g].trace_count);
+    for (const auto& entry : *entries) {
+      listed_ids.push_back(entry.id);
+      listed_spans += entry.span_count;
+      EXPECT_GE(entry.start_unix_nano, min_start);
+    }
+  }
+  EXPECT_EQ(listed_ids, generated.ids);
+  EXPECT_EQ(listed_spans, spans);
+
   for (const TraceId& id : generated.ids) {
     auto found = (*reader)->FindTrace(id);
     ASSERT_TRUE(found.ok()) << id.Hex() << ": " << found.status().ToString();

@@ -423,7 +423,9 @@ namespace {
 
 class RowGroupDecoder {
  public:
-  Status Open(std::string_view bytes) {
+  // Decompresses the columns in `wanted` (all when null); the others are neither checked nor
+  // decompressed, and reading them fails.
+  Status Open(std::string_view bytes, const std::vector<bool>* wanted = nullptr) {
     ByteReader header(bytes);
     uint32_t magic;
     uint64_t columns, dictionary_size, resource_count, scope_count;
@@ -442,6 +444,7 @@ class RowGroupDecoder {
       if (offset + chunks[c].compressed > bytes.size()) return Status::Corruption("row group: truncated column");
       std::string_view compressed = bytes.substr(offset, chunks[c].compressed);
       offset += chunks[c].compressed;
+      if (wanted && (c >= wanted->size() || !(*wanted)[c])) continue;
       if (Crc32c(compressed) != chunks[c].crc) return Status::Corruption("row group: column checksum mismatch");
       if (chunks[c].raw == 0) continue;
       if (chunks[c].raw > (1ull << 31)) return Status::Corruption("row group: column too large");
@@ -457,6 +460,7 @@ class RowGroupDecoder {
     }
     readers_.clear();
     for (const auto& column : columns_) readers_.emplace_back(column);
+    if (wanted) return Status::Ok();  // a partial read: the caller reads its columns itself
     for (uint64_t i = 0; i < dictionary_size; ++i) {
       std::string_view text;
       if (!readers_[kDictionary].ReadLengthPrefixed(text)) return Status::Corruption("row group: bad dictionary");
@@ -473,6 +477,22 @@ class RowGroupDecoder {
       if (!readers_[kScopes].ReadLengthPrefixed(encoded) || !readers_[kScopes].ReadLengthPrefixed(schema))
         return Status::Corruption("row group: bad scope table");
       scopes_.push_back({encoded, schema});
+    }
+    return Status::Ok();
+  }
+
+  // The trace columns alone: IDs, span counts, start times.
+  Status ListTraces(std::vector<TraceEntry>& out) {
+    out.clear();
+    uint64_t start = 0;
+    while (!readers_[kTraceIds].empty()) {
+      std::string_view raw_id;
+      uint64_t span_count, start_delta;
+      if (!readers_[kTraceIds].ReadBytes(16, raw_id) || !readers_[kTraceSpanCounts].ReadVarint(span_count) ||
+          !readers_[kTraceStarts].ReadVarint(start_delta) || span_count > UINT32_MAX)
+        return Status::Corruption("row group: bad trace columns");
+      start += uint64_t(UnZigZag(start_delta));
+      out.push_back({TraceId::FromBytes(raw_id), uint32_t(span_count), start});
     }
     return Status::Ok();
   }
@@ -658,6 +678,14 @@ class RowGroupDecoder {
 };
 
 }  // namespace
+
+Status ListTracesInRowGroup(std::string_view row_group, std::vector<TraceEntry>& out) {
+  std::vector<bool> wanted(kColumnCount, false);
+  wanted[kTraceIds] = wanted[kTraceSpanCounts] = wanted[kTraceStarts] = true;
+  RowGroupDecoder decoder;
+  TRACERY_RETURN_IF_ERROR(decoder.Open(row_group, &wanted));
+  return decoder.ListTraces(out);
+}
 
 Status ReadTraceFromRowGroup(std::string_view row_group, uint32_t ordinal, TraceId& id, otlp::TracesData& out) {
   RowGroupDecoder decoder;

@@ -81,6 +81,17 @@ class RowGroupBuilder {
   std::vector<bool> duplicate_;
 };
 
+// One trace of a row group as its trace columns tell it.
+struct TraceEntry {
+  TraceId id;
+  uint32_t span_count = 0;
+  uint64_t start_unix_nano = 0;  // of its earliest span
+};
+
+// Lists a row group's traces, decompressing only the three trace columns (of about forty):
+// what compaction and trace-level search filters need without reading spans.
+Status ListTracesInRowGroup(std::string_view row_group, std::vector<TraceEntry>& out);
+
 // Decodes the trace at `ordinal` (0-based within the row group) from an encoded row group.
 Status ReadTraceFromRowGroup(std::string_view row_group, uint32_t ordinal, TraceId& id, otlp::TracesData& out);
 
