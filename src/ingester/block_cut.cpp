@@ -64,7 +64,7 @@ void Ingester::CutBlock(const std::shared_ptr<Tenant>& tenant) {
   {
     std::lock_guard lock(tenant->mutex);
     // A backlog is cut on at once, one bounded block after the other.
-    more = !failed && !tenant->complete.empty() &&
+    more = !failed && !closing_ && !tenant->complete.empty() &&
            (tenant->complete_bytes >= options_.max_block_bytes || OverHalfMemory() || flushing_.load());
     tenant->cutting = more;
     tenant->failed_cuts = failed ? tenant->failed_cuts + 1 : 0;

@@ -51,8 +51,8 @@ Result<std::unique_ptr<Ingester>> Ingester::Open(Options options, Env& env, back
   wal::ReplayReport report;
   TRACERY_RETURN_IF_ERROR(self->wal_->Replay(
       [self](wal::RecordLocation location, std::string_view payload) { self->ReplayRecord(location, payload); }, &report));
-  // Records of earlier versions were written again; wait until they are durable, so that
-  // their old segments (no longer referenced) are only deleted after.
+  // Seal what replay wrote (records of earlier versions, written again), so that the next
+  // sweep can delete the old segments they came from.
   self->wal_->Rotate();
   self->replayed_records_.Add(report.records);
   self->replay_torn_bytes_.Add(report.torn_bytes_cut);
@@ -80,6 +80,7 @@ Result<std::unique_ptr<Ingester>> Ingester::Open(Options options, Env& env, back
 }
 
 Ingester::~Ingester() {
+  closing_ = true;  // a running backlog of cuts stops after the current one
   {
     std::lock_guard lock(sweep_mutex_);
     stopping_ = true;

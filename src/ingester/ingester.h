@@ -199,6 +199,7 @@ class Ingester final : public storage::TraceSource {
   std::condition_variable cuts_done_;
   int cuts_running_ = 0;
   std::atomic<bool> flushing_{false};  // FlushAll is running: cut everything, now
+  std::atomic<bool> closing_{false};   // being destroyed: start no further cut
   Status last_cut_status_;
 
   std::mutex sweep_mutex_;
