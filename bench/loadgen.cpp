@@ -107,6 +107,8 @@ int main(int argc, char** argv) {
   app.add_option("--endpoint", load.endpoint, "OTLP/gRPC host:port")->capture_default_str();
   app.add_option("--duration", load.duration_seconds, "seconds to send (default 10 unless --traces)");
   app.add_option("--traces", load.max_traces, "stop after sending this many traces");
+  app.add_option("--rate", load.spans_per_second,
+                 "send this many spans per second on a fixed schedule (default: as fast as acknowledged)");
   app.add_option("--concurrency", load.concurrency, "requests in flight")->capture_default_str();
   app.add_option("--connections", load.connections, "gRPC connections (one thread each)")
       ->capture_default_str();

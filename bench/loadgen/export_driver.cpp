@@ -32,6 +32,8 @@ struct SharedProgress {
   std::atomic<uint64_t> traces_started{0};
   std::atomic<uint64_t> spans_acknowledged{0};
   std::atomic<int> connections_running{0};
+  std::atomic<uint64_t> spans_scheduled{0};  // with a fixed rate: spans whose send time was given
+  Clock::time_point start;
   Clock::time_point deadline = Clock::time_point::max();
 };
 
@@ -97,6 +99,16 @@ class ConnectionWorker {
     const uint64_t trace_count = request.trace_id_offsets.size();
     const uint64_t first_trace_number = shared_.traces_started.fetch_add(trace_count);
     if (options_.max_traces > 0 && first_trace_number >= options_.max_traces) return false;
+    if (options_.spans_per_second > 0) {
+      // A fixed schedule: the request's first span is due once the spans before it were due.
+      // Waiting here delays this connection's other completions, which only matters when the
+      // server is slower than the rate, and then the rate was not reachable anyway.
+      const uint64_t spans_before = shared_.spans_scheduled.fetch_add(request.span_count);
+      const auto due = shared_.start + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(double(spans_before) / options_.spans_per_second));
+      if (due >= shared_.deadline) return false;
+      std::this_thread::sleep_until(due);
+    }
 
     auto call = std::make_unique<Call>();
     grpc::Slice slice(request.encoded.size());
@@ -224,6 +236,7 @@ bool RunLoad(const std::vector<RequestTemplate>& pool, const LoadOptions& option
 
   SharedProgress shared;
   const Clock::time_point start = Clock::now();
+  shared.start = start;
   if (options.duration_seconds > 0) {
     shared.deadline = start + std::chrono::duration_cast<Clock::duration>(
                                   std::chrono::duration<double>(options.duration_seconds));

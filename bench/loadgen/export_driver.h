@@ -1,4 +1,5 @@
-// Sends a pool of request templates to an OTLP/gRPC endpoint as fast as it accepts them.
+// Sends a pool of request templates to an OTLP/gRPC endpoint as fast as it accepts them, or
+// at a fixed rate of spans per second (so that runs to be compared do the same work).
 //
 // Each connection is one channel with its own completion queue and one thread; the thread
 // keeps its share of the in-flight requests outstanding (async unary calls through the
@@ -22,6 +23,7 @@ struct LoadOptions {
   std::string tenant;            // sent as x-scope-orgid when not empty
   double duration_seconds = 0;   // stop starting requests after this long (0: no limit)
   uint64_t max_traces = 0;       // stop once this many traces were sent (0: no limit)
+  double spans_per_second = 0;   // fixed send rate, paced per request (0: as fast as acknowledged)
   double timeout_seconds = 30;   // per request
   bool keep_acknowledged_ids = false;
   uint64_t id_salt = 0;

@@ -9,16 +9,12 @@
 
 #include "common/tenant.h"
 #include "generator/remote_write.h"
+#include "generator/span_fields.h"
 #include "otlp/json.h"
 #include "otlp/wire.h"
 
 namespace tracery::generator {
 namespace {
-
-const char* kKindNames[] = {"SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER",
-                            "SPAN_KIND_CLIENT",      "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER"};
-const char* kStatusNames[] = {"STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"};
-constexpr uint8_t kServer = 2, kClient = 3, kProducer = 4, kConsumer = 5, kError = 2;
 
 // Prometheus label names: [a-zA-Z_][a-zA-Z0-9_]*.
 std::string SanitizeLabelName(std::string_view key) {
@@ -28,7 +24,19 @@ std::string SanitizeLabelName(std::string_view key) {
   return out;
 }
 
-// The value of an attribute as label text, from a run of encoded KeyValue fields.
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string FormatValue(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[40];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back exactly
+  return std::string(buf, end);
+}
+
+}  // namespace
+
 bool FindAttribute(std::string_view encoded_message, uint32_t attributes_field, std::string_view key, std::string& out) {
   ByteReader reader(encoded_message);
   otlp::WireField f, g, h;
@@ -64,99 +72,23 @@ bool FindAttribute(std::string_view encoded_message, uint32_t attributes_field, 
   return false;
 }
 
-// Finds several attributes in one pass over a message's KeyValue fields; values[i] is set
-// (and found[i] true) for keys[i].
-void FindAttributes(std::string_view encoded_message, uint32_t attributes_field, const std::vector<std::string>& keys,
-                    std::vector<std::string>& values, std::vector<bool>& found) {
-  values.assign(keys.size(), std::string());
-  found.assign(keys.size(), false);
-  ByteReader reader(encoded_message);
-  otlp::WireField f, g;
-  while (!reader.empty()) {
-    if (!otlp::ReadField(reader, f)) return;
-    if (f.number != attributes_field || f.type != otlp::kLengthDelimited) continue;
-    ByteReader kv(f.bytes);
-    std::string_view k;
-    while (!kv.empty() && otlp::ReadField(kv, g))
-      if (g.number == 1) k = g.bytes;
-    for (size_t i = 0; i < keys.size(); ++i)
-      if (!found[i] && k == keys[i]) {
-        // Decode the value through the single-key reader, on this one field only.
-        std::string_view one(f.start, size_t(reader.position() - f.start));
-        found[i] = FindAttribute(one, attributes_field, k, values[i]);
-      }
-  }
-}
-
 std::string_view SpanBody(std::string_view field) {
   ByteReader reader(field);
   otlp::WireField f;
   return otlp::ReadField(reader, f) ? f.bytes : std::string_view();
 }
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string FormatValue(double v) {
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[40];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back exactly
-  return std::string(buf, end);
-}
-
-}  // namespace
-
-// Where a half edge waits: the trace and the client's span ID (the server's parent).
-struct EdgeKey {
-  TraceId trace;
-  uint64_t span = 0;
-  bool operator==(const EdgeKey&) const = default;
-};
-struct EdgeKeyHash {
-  size_t operator()(const EdgeKey& k) const { return k.trace.Hash() ^ (k.span * 0x9E3779B97F4A7C15ull); }
-};
-EdgeKey MakeEdgeKey(const TraceId& trace, std::string_view span_id) {
-  EdgeKey key{trace, 0};
-  std::memcpy(&key.span, span_id.data(), std::min<size_t>(8, span_id.size()));
-  return key;
-}
-
-struct Generator::PendingEdge {
-  std::chrono::steady_clock::time_point created;
-  bool has_client = false, has_server = false;
-  std::string client_service, server_service, virtual_peer;
-  // The exemplar's IDs, raw (no allocation: fixed arrays); has_ids false when not stored.
-  bool has_ids = false;
-  std::array<char, 16> trace_id{};
-  std::array<char, 8> span_id{};
-  std::string_view TraceIdView() const { return has_ids ? std::string_view(trace_id.data(), 16) : std::string_view(); }
-  std::string_view SpanIdView() const { return has_ids ? std::string_view(span_id.data(), 8) : std::string_view(); }
-  void SetIds(std::string_view trace, std::string_view span) {
-    has_ids = trace.size() == 16 && span.size() == 8;
-    if (!has_ids) return;
-    std::memcpy(trace_id.data(), trace.data(), 16);
-    std::memcpy(span_id.data(), span.data(), 8);
-  }
-  bool failed = false, messaging = false, database = false, peer_service = false;
-  double client_seconds = 0, server_seconds = 0;
-};
-
-struct Generator::TenantState {
-  TenantState(const Options& o) : registry(o.max_active_series, o.stale_duration) {}
-  Registry registry;
-  size_t calls = 0, latency = 0, size = 0;
-  size_t edges_total = 0, edges_failed = 0, server_seconds = 0, client_seconds = 0, unpaired = 0, dropped = 0;
-  std::mutex edges_mutex;
-  std::unordered_map<EdgeKey, PendingEdge, EdgeKeyHash> edges;  // by trace ID and client span ID
-};
 
 Generator::Generator(Options options, MetricsRegistry& self_metrics)
     : options_(std::move(options)),
+      latency_bounds_(options_.span_metrics_buckets),
+      edge_bounds_(options_.service_graph_buckets),
       self_metrics_(self_metrics),
       spans_received_(self_metrics.GetCounter("tracery_generator_spans_received_total", "Spans seen by the metrics generator.")),
       edges_expired_(self_metrics.GetCounter("tracery_generator_service_graph_expired_edges_total",
                                              "Service-graph half edges that expired without their other half.")) {
+  std::sort(latency_bounds_.begin(), latency_bounds_.end());
+  std::sort(edge_bounds_.begin(), edge_bounds_.end());
   writer_ = std::make_unique<RemoteWriter>(options_.remote_write, self_metrics);
   for (const auto& policy : options_.filter_policies) {
     auto& include = include_regexes_.emplace_back();
@@ -249,201 +181,6 @@ Generator::TenantState& Generator::Tenant(const std::string& name) {
     t.dropped = t.registry.AddCounter("traces_service_graph_dropped_spans_total", {"client", "server"});
   }
   return *slot;
-}
-
-void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest& split, const std::vector<bool>& accepted) {
-  if (!options_.enabled() || split.spans.empty()) return;
-  spans_received_.Add(split.spans.size());
-  TenantState& tenant = Tenant(tenant_name);
-  std::vector<std::string> services(split.resources.size());
-  for (size_t r = 0; r < split.resources.size(); ++r)
-    if (!FindAttribute(split.resources[r], 1, "service.name", services[r])) services[r] = "unknown_service";
-
-  struct EdgeHalf {
-    bool keyed;  // false: complete already (a root server span)
-    EdgeKey key;
-    PendingEdge half;
-  };
-  std::vector<EdgeHalf> halves;
-  struct LocalGroup {
-    std::vector<std::string> labels;
-    uint64_t calls = 0;
-    double size = 0, sum = 0;
-    std::vector<uint64_t> buckets;
-    std::vector<Registry::Batch::BucketExemplar> exemplars;
-  };
-  std::unordered_map<std::string, LocalGroup> groups;
-  std::string group_key;
-  std::vector<std::string> dimension_values;
-  std::vector<double> latency_bounds = options_.span_metrics_buckets;
-  std::sort(latency_bounds.begin(), latency_bounds.end());
-  std::string value;
-  std::vector<std::string> peer_keys = options_.peer_attributes, peer_values;
-  peer_keys.push_back("db.system");
-  std::vector<bool> peer_found;
-  {
-    Registry::Batch batch(tenant.registry);
-    for (const auto& span : split.spans) {
-      const otlp::TraceFragment& fragment = split.fragments[span.fragment_index];
-      bool stored = span.fragment_index < accepted.size() && accepted[span.fragment_index];
-      std::string_view body = SpanBody(span.encoded);
-      double seconds = span.end_unix_nano > span.start_unix_nano ? double(span.end_unix_nano - span.start_unix_nano) / 1e9 : 0;
-      const std::string& service = services[span.resource_index];
-      // Exemplars carry raw IDs, hex-encoded only when written out; unstored traces get none.
-      std::string_view trace_hex = stored ? fragment.trace_id.View() : std::string_view();
-      std::string_view span_hex = stored ? span.span_id : std::string_view();
-      if (options_.span_metrics && (options_.filter_policies.empty() || PassesFilters(split, span, body, service))) {
-        // Spans of a request mostly share label sets: aggregate locally, merge once per set.
-        group_key.clear();
-        group_key.append(reinterpret_cast<const char*>(&span.resource_index), sizeof span.resource_index);
-        group_key += char(span.kind);
-        group_key += char(span.status_code);
-        group_key.append(span.name);
-        std::string message;
-        if (options_.intrinsic_status_message) {
-          ByteReader reader(body);
-          otlp::WireField f, g;
-          while (!reader.empty() && otlp::ReadField(reader, f)) {
-            if (f.number != 15) continue;
-            ByteReader status(f.bytes);
-            while (!status.empty() && otlp::ReadField(status, g))
-              if (g.number == 2) message.assign(g.bytes);
-          }
-          group_key += '\xff';
-          group_key += message;
-        }
-        dimension_values.clear();
-        for (const auto& key : options_.span_metrics_dimensions) {
-          value.clear();
-          if (!FindAttribute(body, 9, key, value)) FindAttribute(split.resources[span.resource_index], 1, key, value);
-          group_key += '\xff';
-          group_key += value;
-          dimension_values.push_back(value);
-        }
-        auto [it, inserted] = groups.try_emplace(group_key);
-        LocalGroup& group = it->second;
-        if (inserted) {
-          if (options_.intrinsic_service) group.labels.push_back(service);
-          if (options_.intrinsic_span_name) group.labels.emplace_back(span.name);
-          if (options_.intrinsic_span_kind) group.labels.emplace_back(kKindNames[span.kind]);
-          if (options_.intrinsic_status_code) group.labels.emplace_back(kStatusNames[span.status_code]);
-          if (options_.intrinsic_status_message) group.labels.push_back(message);
-          for (auto& d : dimension_values) group.labels.push_back(d);
-          group.buckets.assign(latency_bounds.size() + 1, 0);
-          group.exemplars.assign(latency_bounds.size() + 1, Registry::Batch::BucketExemplar());
-        }
-        size_t bucket = size_t(std::lower_bound(latency_bounds.begin(), latency_bounds.end(), seconds) - latency_bounds.begin());
-        group.calls++;
-        group.size += double(span.encoded.size());
-        group.sum += seconds;
-        group.buckets[bucket]++;
-        if (!trace_hex.empty()) group.exemplars[bucket] = {trace_hex, span_hex, seconds};
-      }
-      if (options_.service_graphs) {
-        bool failed = span.status_code == kError;
-        if (span.kind == kServer && span.parent_span_id.empty()) {
-          // A root server span: its caller is the user, as Tempo draws it.
-          PendingEdge edge;
-          edge.has_client = edge.has_server = true;
-          edge.client_service = "user";
-          edge.server_service = service;
-          edge.peer_service = true;  // connection_type virtual_node
-          edge.failed = failed;
-          edge.server_seconds = seconds;
-          edge.SetIds(trace_hex, span_hex);
-          halves.push_back({false, EdgeKey(), std::move(edge)});
-        } else if (span.kind == kClient || span.kind == kProducer) {
-          PendingEdge edge;
-          edge.has_client = true;
-          edge.client_service = service;
-          edge.failed = failed;
-          edge.client_seconds = seconds;
-          edge.messaging = span.kind == kProducer;
-          FindAttributes(body, 9, peer_keys, peer_values, peer_found);
-          for (size_t p = 0; p + 1 < peer_keys.size(); ++p) {
-            if (peer_found[p]) {
-              edge.virtual_peer = peer_values[p];
-              edge.peer_service = peer_keys[p] == "peer.service";
-              break;
-            }
-          }
-          edge.database = peer_found.back();
-          edge.SetIds(trace_hex, span_hex);
-          halves.push_back({true, MakeEdgeKey(fragment.trace_id, span.span_id), std::move(edge)});
-        } else if ((span.kind == kServer || span.kind == kConsumer) && !span.parent_span_id.empty()) {
-          PendingEdge edge;
-          edge.has_server = true;
-          edge.server_service = service;
-          edge.failed = failed;
-          edge.server_seconds = seconds;
-          edge.messaging = span.kind == kConsumer;
-          edge.SetIds(trace_hex, span_hex);
-          halves.push_back({true, MakeEdgeKey(fragment.trace_id, span.parent_span_id), std::move(edge)});
-        }
-      }
-    }
-    for (auto& [key, group] : groups) {
-      std::string series_key = Registry::Key(group.labels);
-      batch.Add(tenant.calls, series_key, group.labels, double(group.calls));
-      batch.Add(tenant.size, series_key, group.labels, group.size);
-      batch.Merge(tenant.latency, series_key, group.labels, group.buckets, group.sum, group.calls, group.exemplars);
-    }
-  }
-  if (halves.empty()) return;
-
-  // Pair halves; complete edges are counted at once, the rest wait up to `wait`.
-  std::vector<PendingEdge> complete;
-  auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard lock(tenant.edges_mutex);
-    for (auto& [keyed, key, half] : halves) {
-      if (!keyed) {
-        complete.push_back(std::move(half));
-        continue;
-      }
-      auto it = tenant.edges.find(key);
-      if (it == tenant.edges.end()) {
-        if (tenant.edges.size() >= options_.service_graph_max_items) {
-          Registry::Batch batch(tenant.registry);
-          batch.Add(tenant.dropped, {half.client_service, half.server_service}, 1);
-          continue;
-        }
-        half.created = now;
-        tenant.edges.emplace(key, std::move(half));
-        continue;
-      }
-      PendingEdge& edge = it->second;
-      if (half.has_client && !edge.has_client) {
-        edge.has_client = true;
-        edge.client_service = half.client_service;
-        edge.client_seconds = half.client_seconds;
-        edge.failed |= half.failed;
-        edge.messaging |= half.messaging;
-      } else if (half.has_server && !edge.has_server) {
-        edge.has_server = true;
-        edge.server_service = half.server_service;
-        edge.server_seconds = half.server_seconds;
-        edge.failed |= half.failed;
-        edge.messaging |= half.messaging;
-        if (half.has_ids) edge.SetIds(half.TraceIdView(), half.SpanIdView());
-      } else {
-        continue;  // a repeated half
-      }
-      complete.push_back(std::move(edge));
-      tenant.edges.erase(it);
-    }
-  }
-  if (complete.empty()) return;
-  Registry::Batch batch(tenant.registry);
-  for (const auto& edge : complete) {
-    std::string type = edge.messaging ? "messaging_system" : (edge.client_service == "user" ? "virtual_node" : "");
-    std::vector<std::string> labels = {edge.client_service, edge.server_service, type};
-    batch.Add(tenant.edges_total, labels, 1);
-    if (edge.failed) batch.Add(tenant.edges_failed, labels, 1);
-    batch.Observe(tenant.server_seconds, labels, edge.server_seconds, edge.TraceIdView(), edge.SpanIdView());
-    if (edge.client_service != "user")
-      batch.Observe(tenant.client_seconds, labels, edge.client_seconds, edge.TraceIdView(), edge.SpanIdView());
-  }
 }
 
 void Generator::ExpireEdges(TenantState& tenant, bool everything) {

@@ -3,8 +3,10 @@
 // and labels, are remote-written to Prometheus every collection interval, and are served on
 // /metrics (Prometheus text or OpenMetrics with exemplars).
 //
-// Consume runs on the ingest path (the request's thread) and only reads a few fields of each
-// span; collection, pairing expiry and remote write run on the generator's own thread.
+// Consume runs on the ingest path (the request's thread): it reads the fields SplitByTrace
+// already summarised, aggregates the request's spans by label set and pairs its client and
+// server halves locally, then touches shared state once per label set (consume.cpp).
+// Collection, pairing expiry and remote write run on the generator's own threads.
 #pragma once
 
 #include <chrono>
@@ -68,6 +70,7 @@ struct Options {
 };
 
 class RemoteWriter;
+struct CachedLabelSet;
 
 class Generator {
  public:
@@ -89,7 +92,22 @@ class Generator {
  private:
   struct TenantState;
   struct PendingEdge;
+  struct LocalHalf;
+  struct RequestEdges;
   TenantState& Tenant(const std::string& name);
+  void ConsumeSpanMetrics(TenantState& tenant, const otlp::SplitRequest& split, const std::vector<bool>& accepted,
+                          const std::vector<std::string>& services, const std::vector<uint32_t>& service_slots);
+  void ReadExtraLabels(const otlp::SplitRequest& split, const otlp::SpanSummary& span, std::string& extra,
+                       std::string& value) const;
+  void ConsumeServiceGraph(TenantState& tenant, const otlp::SplitRequest& split, const std::vector<bool>& accepted,
+                           const std::vector<std::string>& services);
+  void JoinWaitingHalves(TenantState& tenant, std::vector<LocalHalf>& halves, const std::vector<std::string>& services,
+                         RequestEdges& edges);
+  void MergeEdges(TenantState& tenant, const RequestEdges& edges);
+  // The tenant's cached label set for `key` (inserted empty: the caller fills its labels).
+  static constexpr size_t kMaxCachedLabelSets = 65536;
+  static std::pair<CachedLabelSet&, bool> LabelSetOf(TenantState& tenant, const Registry::Batch& batch, std::string_view key);
+  static Series* SeriesOf(Registry::Batch& batch, CachedLabelSet& set, size_t role, size_t family);
   void Loop();
   void ExpireEdges(TenantState& tenant, bool everything);
   // Remote-write requests for a tenant's series, at most kMaxSeriesPerWrite series each.
@@ -105,6 +123,7 @@ class Generator {
   std::vector<std::vector<std::regex>> include_regexes_, exclude_regexes_;
 
   Options options_;
+  std::vector<double> latency_bounds_, edge_bounds_;  // sorted, as the registry keeps them
   MetricsRegistry& self_metrics_;
   std::mutex tenants_mutex_;
   std::map<std::string, std::unique_ptr<TenantState>> tenants_;

@@ -71,14 +71,18 @@ void Registry::Batch::Observe(size_t family_index, const std::string& key, const
   series->bucket_counts[bucket]++;
   series->sum += value;
   series->count++;
-  if (!trace_id.empty()) {
-    Exemplar& exemplar = series->exemplars[bucket];
-    exemplar.trace_id.assign(trace_id);
-    exemplar.span_id.assign(span_id);
-    exemplar.value = value;
-    exemplar.timestamp_ms = NowMs();
-    exemplar.sent = false;
-  }
+  if (!trace_id.empty()) SetExemplar(*series, bucket, trace_id, span_id, value);
+}
+
+void Registry::Batch::SetExemplar(Series& series, size_t bucket, std::string_view trace_id, std::string_view span_id,
+                                  double value) {
+  if (now_ms_ == 0) now_ms_ = NowMs();
+  Exemplar& exemplar = series.exemplars[bucket];
+  exemplar.trace_id.assign(trace_id);  // within the string's inline capacity: no allocation
+  exemplar.span_id.assign(span_id);
+  exemplar.value = value;
+  exemplar.timestamp_ms = now_ms_;
+  exemplar.sent = false;
 }
 
 void Registry::Batch::Merge(size_t family, const std::string& key, const std::vector<std::string>& label_values,
@@ -89,13 +93,7 @@ void Registry::Batch::Merge(size_t family, const std::string& key, const std::ve
   for (size_t b = 0; b < bucket_counts.size() && b < series->bucket_counts.size(); ++b) {
     series->bucket_counts[b] += bucket_counts[b];
     const BucketExemplar& e = exemplars[b];
-    if (e.trace_id.empty()) continue;
-    Exemplar& exemplar = series->exemplars[b];
-    exemplar.trace_id.assign(e.trace_id);
-    exemplar.span_id.assign(e.span_id);
-    exemplar.value = e.value;
-    exemplar.timestamp_ms = NowMs();
-    exemplar.sent = false;
+    if (!e.trace_id.empty()) SetExemplar(*series, b, e.trace_id, e.span_id, e.value);
   }
   series->sum += sum;
   series->count += count;
@@ -109,6 +107,7 @@ void Registry::Collect(const std::function<void(Family&)>& visit) {
       if (it->second.updated < stale_before) {
         it = family.series.erase(it);
         active_series_--;
+        generation_++;
       } else {
         ++it;
       }

@@ -80,11 +80,20 @@ class Registry {
                const std::vector<uint64_t>& bucket_counts, double sum, uint64_t count,
                const std::vector<BucketExemplar>& exemplars);
 
-   private:
+    // The series of `family` with these labels, created if new (nullptr: refused by
+    // max_active_series). The pointer stays valid while generation() is unchanged; a caller
+    // that keeps it (a cache of label sets) checks that and marks its use with Touch.
     Series* Find(size_t family, const std::string& key, const std::vector<std::string>& label_values);
+    uint64_t generation() const { return registry_.generation_; }
+    void Touch(Series& series) const { series.updated = now_; }
+    // Sets a bucket's exemplar to a raw trace and span ID (16 and 8 bytes).
+    void SetExemplar(Series& series, size_t bucket, std::string_view trace_id, std::string_view span_id, double value);
+
+   private:
     Registry& registry_;
     std::lock_guard<std::mutex> lock_;
     std::chrono::steady_clock::time_point now_;
+    int64_t now_ms_ = 0;  // exemplar timestamps, read once per batch
   };
   static std::string Key(const std::vector<std::string>& label_values);
 
@@ -101,6 +110,7 @@ class Registry {
   std::chrono::nanoseconds stale_duration_;
   uint64_t active_series_ = 0;
   uint64_t dropped_series_ = 0;
+  uint64_t generation_ = 0;  // bumped whenever a series is removed (pointers to it are gone)
 };
 
 }  // namespace tracery::generator
