@@ -11,6 +11,8 @@
 #include "server/app.h"
 #include "server/config.h"
 
+#include <sys/resource.h>
+
 int main(int argc, char** argv) {
   // Go-style single-dash long flags -> CLI11's double-dash form.
   std::vector<std::string> args;
@@ -53,6 +55,18 @@ int main(int argc, char** argv) {
     config->target = target;
   }
   spdlog::set_level(spdlog::level::from_str(config->log_level));
+  // Connections, WAL segments and block objects all take file descriptors: take the hard
+  // limit (the common soft limit of 1024 runs out under a thousand idle clients).
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    if (files.rlim_cur < files.rlim_max) {
+      rlim_t wanted = files.rlim_max;
+      files.rlim_cur = wanted;
+      if (setrlimit(RLIMIT_NOFILE, &files) != 0) spdlog::warn("tracery: cannot raise the file descriptor limit");
+      getrlimit(RLIMIT_NOFILE, &files);
+    }
+    spdlog::info("tracery: file descriptor limit {}", static_cast<unsigned long long>(files.rlim_cur));
+  }
 
   // Block the stop signals in every thread; the main thread waits for them.
   sigset_t signals;

@@ -253,10 +253,32 @@ TEST(GunzipTest, RoundTripsGzipAndZlib) {
     auto gz = GunzipLimited(Gzip(data), 1 << 20);
     ASSERT_TRUE(gz.ok()) << gz.status().ToString();
     EXPECT_EQ(*gz, data);
-    auto zl = GunzipLimited(ZlibCompress(data), 1 << 20);
+    auto zl = InflateLimited(ZlibCompress(data), 1 << 20, CompressedFormat::kZlib);
     ASSERT_TRUE(zl.ok()) << zl.status().ToString();
     EXPECT_EQ(*zl, data);
   }
+}
+
+TEST(GunzipTest, EveryMemberOfAMultiMemberBodyIsRead) {
+  // RFC 1952: a gzip file may be several members, one after the other; `cat a.gz b.gz`.
+  std::string first = RandomText(70'000, 1), second = RandomText(1000, 2), third = RandomText(5, 3);
+  auto whole = GunzipLimited(Gzip(first) + Gzip(second) + Gzip(third), 1 << 20);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_EQ(*whole, first + second + third);
+  // The limit covers all members together.
+  EXPECT_EQ(GunzipLimited(Gzip(first) + Gzip(first), 100'000).status().code(), StatusCode::kTooLarge);
+}
+
+TEST(GunzipTest, NothingMayFollowTheLastMember) {
+  std::string data = RandomText(3000, 9);
+  for (std::string trailer : {std::string("x"), std::string("\x1f"), std::string(64, '\0'), std::string("\x1f\x8bjunk", 6)}) {
+    auto gz = GunzipLimited(Gzip(data) + trailer, 1 << 20);
+    EXPECT_EQ(gz.status().code(), StatusCode::kInvalidArgument) << trailer.size();
+  }
+  EXPECT_EQ(InflateLimited(ZlibCompress(data) + "more", 1 << 20, CompressedFormat::kZlib).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(InflateLimited(Gzip(data), 1 << 20, CompressedFormat::kZlib).status().code(), StatusCode::kInvalidArgument)
+      << "deflate means zlib, not gzip";
 }
 
 TEST(GunzipTest, OutputExactlyAtTheLimitIsAccepted) {

@@ -9,8 +9,12 @@
 
 namespace tracery {
 
-// Decompresses gzip (or zlib) data; TooLarge past `max_output` bytes, InvalidArgument when
-// the data is not valid gzip.
+enum class CompressedFormat { kGzip, kZlib };
+
+// Decompresses a body: TooLarge past `max_output` bytes, InvalidArgument when it is not valid
+// in its format. gzip bodies of several members are read whole; anything after the last
+// member (or after a zlib stream) is refused.
+Result<std::string> InflateLimited(std::string_view compressed, size_t max_output, CompressedFormat format);
 Result<std::string> GunzipLimited(std::string_view compressed, size_t max_output);
 
 }  // namespace tracery

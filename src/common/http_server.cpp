@@ -1,8 +1,11 @@
 #include "common/http_server.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <atomic>
 #include <charconv>
 
 #include <spdlog/spdlog.h>
@@ -40,41 +43,119 @@ bool SplitHostPort(const std::string& endpoint, std::string& host, uint16_t& por
 
 namespace {
 
+// What the connections of one listener share.
+struct Listener {
+  Listener(HttpServerOptions o, HttpHandler h) : options(o), handler(std::move(h)) {}
+  const HttpServerOptions options;
+  const HttpHandler handler;
+  std::atomic<uint64_t> receiving_bytes{0};
+  std::atomic<size_t> connections{0};
+  std::atomic<uint64_t> refused{0};
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, uint64_t body_limit, const HttpHandler& handler)
-      : stream_(std::move(socket)), body_limit_(body_limit), handler_(handler) {}
+  Session(tcp::socket socket, std::shared_ptr<Listener> listener)
+      : stream_(std::move(socket)), timer_(stream_.get_executor()), listener_(std::move(listener)) {
+    listener_->connections.fetch_add(1);
+  }
+  ~Session() {
+    Release();
+    listener_->connections.fetch_sub(1);
+  }
 
   void Start() { asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); }); }
 
  private:
-  void Read() {
-    parser_.emplace();
-    parser_->body_limit(body_limit_);
-    parser_->header_limit(64 * 1024);
-    stream_.expires_after(std::chrono::seconds(120));
-    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  // A deadline for the read in progress: on expiry the read is cancelled and answered 408.
+  void Arm(std::chrono::seconds timeout) {
+    timed_out_ = false;
+    timer_.expires_after(timeout);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // cancelled: the read finished first
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
   }
 
-  void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
-        ec == asio::error::operation_aborted) {
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(listener_->options.body_limit);
+    parser_->header_limit(64 * 1024);
+    Arm(listener_->options.header_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  // True when the read is over and the connection is answered or closed.
+  bool Failed(beast::error_code ec, bool body_started) {
+    timer_.cancel();
+    if (timed_out_) {
+      // Nothing at all of a next request on a kept-alive connection: just an idle close.
+      if (!body_started && buffer_.size() == 0 && !parser_->got_some()) {
+        Close();
+        return true;
+      }
+      keep_alive_ = false;
+      Write(HttpResponse::Text(408, body_started ? "request body not received in time\n" : "request headers not received in time\n"));
+      return true;
+    }
+    if (!ec) return false;
+    if (ec == http::error::end_of_stream || ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+        ec == asio::error::eof) {
       Close();
-      return;
+      return true;
     }
     if (ec == http::error::body_limit) {
       // Answer at once, then read and drop what the client still sends: closing with unread
       // data would reset the connection and the client would never see the 413.
       keep_alive_ = false;
       draining_ = true;
-      Write(HttpResponse::Text(413, "request body exceeds the limit of " + std::to_string(body_limit_) + " bytes\n"));
-      return;
+      Write(HttpResponse::Text(413, "request body exceeds the limit of " + std::to_string(listener_->options.body_limit) +
+                                        " bytes\n"));
+      return true;
     }
-    if (ec) {
+    keep_alive_ = false;
+    Write(HttpResponse::Text(400, std::string("malformed HTTP request: ") + ec.message() + "\n"));
+    return true;
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (Failed(ec, false)) return;
+    // Charge the body before reading it: its announced length, or the limit when unknown.
+    auto length = parser_->content_length();
+    uint64_t charge = length ? std::min<uint64_t>(*length, listener_->options.body_limit) : listener_->options.body_limit;
+    if (listener_->receiving_bytes.fetch_add(charge) + charge > listener_->options.receiving_budget) {
+      listener_->receiving_bytes.fetch_sub(charge);
       keep_alive_ = false;
-      Write(HttpResponse::Text(400, std::string("malformed HTTP request: ") + ec.message() + "\n"));
+      draining_ = true;
+      HttpResponse busy = HttpResponse::Text(429, "too many request bytes being received; retry later\n");
+      busy.headers.emplace_back("Retry-After", "1");
+      Write(std::move(busy));
       return;
     }
+    charged_ = charge;
+    auto self = shared_from_this();
+    auto read_body = [self] {
+      self->Arm(self->listener_->options.body_timeout);
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       [self](beast::error_code ec, size_t) { self->OnBody(ec); });
+    };
+    auto expect = parser_->get()[http::field::expect];
+    if (beast::iequals(expect, "100-continue") && !parser_->is_done()) {
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      asio::async_write(stream_, asio::buffer(kContinue), [self, read_body](beast::error_code ec, size_t) {
+        if (ec) return self->Close();
+        read_body();
+      });
+      return;
+    }
+    read_body();
+  }
+
+  void OnBody(beast::error_code ec) {
+    if (Failed(ec, true)) return;
     HttpRequest request = parser_->release();
     keep_alive_ = request.keep_alive();
     version_ = request.version();
@@ -83,14 +164,20 @@ class Session : public std::enable_shared_from_this<Session> {
       asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable { self->Write(std::move(response)); });
     };
     try {
-      handler_(std::move(request), std::move(respond));
+      listener_->handler(std::move(request), std::move(respond));
     } catch (const std::exception& e) {
       spdlog::error("http: handler failed: {}", e.what());
       Write(HttpResponse::Text(500, "internal error\n"));
     }
   }
 
+  void Release() {
+    if (charged_ > 0) listener_->receiving_bytes.fetch_sub(charged_);
+    charged_ = 0;
+  }
+
   void Write(HttpResponse response) {
+    Release();
     auto message = std::make_shared<http::response<http::string_body>>(http::status(response.status), version_ ? version_ : 11);
     message->set(http::field::server, "tracery");
     message->set(http::field::content_type, response.content_type);
@@ -98,7 +185,9 @@ class Session : public std::enable_shared_from_this<Session> {
     message->body() = std::move(response.body);
     message->keep_alive(keep_alive_);
     message->prepare_payload();
+    stream_.expires_after(std::chrono::seconds(30));  // a client that does not read its answer
     http::async_write(stream_, *message, [self = shared_from_this(), message](beast::error_code ec, size_t) {
+      self->stream_.expires_never();
       if (!ec && self->draining_) {
         self->Close();
         self->Drain(0);
@@ -128,10 +217,12 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
+  asio::steady_timer timer_;
+  std::shared_ptr<Listener> listener_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  uint64_t body_limit_;
-  const HttpHandler& handler_;
+  uint64_t charged_ = 0;
+  bool timed_out_ = false;
   bool keep_alive_ = true;
   bool draining_ = false;
   std::array<char, 64 * 1024> drain_buffer_;
@@ -141,31 +232,51 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(asio::io_context& io, uint64_t limit, HttpHandler h) : io(io), acceptor(asio::make_strand(io)), body_limit(limit), handler(std::move(h)) {}
+  Impl(asio::io_context& io, HttpServerOptions options, HttpHandler h)
+      : io(io), acceptor(asio::make_strand(io)), backoff(acceptor.get_executor()),
+        listener(std::make_shared<Listener>(options, std::move(h))) {}
   void Accept() {
     acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      if (!ec) {
+      if (ec) {
+        // Out of file descriptors (or another accept error): try again a little later instead
+        // of spinning; the connections already open keep being served.
+        if (!accept_failing) spdlog::warn("http: accept on port {} failed: {}; retrying every 100 ms", port, ec.message());
+        accept_failing = true;
+        backoff.expires_after(std::chrono::milliseconds(100));
+        backoff.async_wait([this](beast::error_code wait_ec) {
+          if (!wait_ec) Accept();
+        });
+        return;
+      }
+      accept_failing = false;
+      if (listener->connections.load() >= listener->options.max_connections) {
+        listener->refused.fetch_add(1);
+        socket.close(ec);
+      } else {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), body_limit, handler)->Start();
+        std::make_shared<Session>(std::move(socket), listener)->Start();
       }
       Accept();
     });
   }
   asio::io_context& io;
   tcp::acceptor acceptor;
-  uint64_t body_limit;
-  HttpHandler handler;
+  asio::steady_timer backoff;
+  std::shared_ptr<Listener> listener;
+  bool accept_failing = false;
+  uint16_t port = 0;
 };
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpServer::~HttpServer() { Stop(); }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Bind(asio::io_context& io, const std::string& address, uint16_t port,
-                                                     uint64_t body_limit, HttpHandler handler) {
-  auto impl = std::make_unique<Impl>(io, body_limit, std::move(handler));
+                                                     HttpServerOptions options, HttpHandler handler) {
+  auto impl = std::make_unique<Impl>(io, options, std::move(handler));
   beast::error_code ec;
-  auto ip = asio::ip::make_address(address, ec);
+  // "" means every interface, as in Tempo.
+  auto ip = asio::ip::make_address(address.empty() ? "0.0.0.0" : address, ec);
   if (ec) return Status::InvalidArgument("bad listen address " + address + ": " + ec.message());
   tcp::endpoint endpoint(ip, port);
   impl->acceptor.open(endpoint.protocol(), ec);
@@ -173,6 +284,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(asio::io_context& io, const
   if (!ec) impl->acceptor.bind(endpoint, ec);
   if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::IoError("cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
+  impl->port = impl->acceptor.local_endpoint().port();
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
@@ -181,7 +293,10 @@ void HttpServer::Start() { impl_->Accept(); }
 void HttpServer::Stop() {
   beast::error_code ec;
   if (impl_ && impl_->acceptor.is_open()) impl_->acceptor.close(ec);
+  if (impl_) impl_->backoff.cancel();
 }
+
+uint64_t HttpServer::connections_refused() const { return impl_->listener->refused.load(); }
 
 uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
 

@@ -1,8 +1,12 @@
 // A small asynchronous HTTP/1.1 server on Boost.Beast, shared by the OTLP/HTTP receiver and
 // the query API. Handlers may answer later and from any thread: Respond() posts the answer
 // back to the connection's strand. Connections are kept alive; bodies over the limit are
-// answered 413 without being read into memory.
+// answered 413 without being read into memory; `Expect: 100-continue` is answered before a
+// body is read; a sender too slow with its headers or body gets 408; connections past the
+// cap are closed at once, and accept errors (no file descriptors left) back off.
 #pragma once
+
+#include <chrono>
 
 #include <functional>
 #include <memory>
@@ -32,15 +36,33 @@ struct HttpResponse {
 using Responder = std::function<void(HttpResponse)>;
 using HttpHandler = std::function<void(HttpRequest&& request, Responder respond)>;
 
+// Limits of one listener. Bodies being received are charged to `receiving_budget` (shared by
+// the listener's connections) as soon as their headers announce them, before they are read:
+// a sender past it gets 429 at once, so stalled uploads cannot pile up memory.
+struct HttpServerOptions {
+  uint64_t body_limit = 16ull << 20;
+  uint64_t receiving_budget = 512ull << 20;
+  size_t max_connections = 10000;  // beyond it new connections are closed at once (and counted)
+  std::chrono::seconds header_timeout{30};  // for a request's headers, from its first byte on
+  std::chrono::seconds body_timeout{120};   // for its body; past either: 408, then close
+};
+
 class HttpServer {
  public:
   // Binds at once (so a port clash is reported at start); serves once Start is called.
   static Result<std::unique_ptr<HttpServer>> Bind(boost::asio::io_context& io, const std::string& address, uint16_t port,
-                                                  uint64_t body_limit, HttpHandler handler);
+                                                  HttpServerOptions options, HttpHandler handler);
+  static Result<std::unique_ptr<HttpServer>> Bind(boost::asio::io_context& io, const std::string& address, uint16_t port,
+                                                  uint64_t body_limit, HttpHandler handler) {
+    HttpServerOptions options;
+    options.body_limit = body_limit;
+    return Bind(io, address, port, options, std::move(handler));
+  }
   ~HttpServer();
   void Start();
   void Stop();
   uint16_t port() const;
+  uint64_t connections_refused() const;
 
  private:
   struct Impl;

@@ -4,6 +4,7 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include <cmath>
+#include <functional>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -534,6 +535,57 @@ TEST(OtlpSplitTest, FragmentsOfOneTraceFromTwoRequestsConcatenate) {
   EXPECT_EQ(in_sources, expected);
   pbt::TracesData pb;
   EXPECT_TRUE(pb.ParseFromString(joined));
+}
+
+TEST(OtlpSplitTest, StringsThatAreNotUtf8AreRefusedBytesAreNot) {
+  // proto3 `string` fields must be valid UTF-8: a span name, attribute key and value, resource
+  // and scope strings, status message. `bytes_value` may hold anything.
+  const std::string bad = "caf\xc3";  // a truncated two-byte sequence
+  const std::vector<std::pair<const char*, std::function<void(Request&)>>> cases = {
+      {"span name", [&](Request& r) { r.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans(0)->set_name(bad); }},
+      {"attribute value",
+       [&](Request& r) {
+         auto* kv = r.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans(0)->add_attributes();
+         kv->set_key("k");
+         kv->mutable_value()->set_string_value("\xed\xa0\x80");  // a surrogate
+       }},
+      {"attribute key",
+       [&](Request& r) {
+         auto* kv = r.mutable_resource_spans(0)->mutable_resource()->add_attributes();
+         kv->set_key(bad);
+         kv->mutable_value()->set_int_value(1);
+       }},
+      {"scope name", [&](Request& r) { r.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_scope()->set_name("\xc0\xaf"); }},
+      {"status message",
+       [&](Request& r) {
+         r.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans(0)->mutable_status()->set_message("\xf5\x80\x80\x80");
+       }},
+      {"event name",
+       [&](Request& r) { r.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans(0)->add_events()->set_name(bad); }},
+      {"schema url", [&](Request& r) { r.mutable_resource_spans(0)->set_schema_url(bad); }},
+  };
+  auto base = [] {
+    Request r;
+    auto* span = r.add_resource_spans()->add_scope_spans()->add_spans();
+    span->set_trace_id(std::string(16, '\x01'));
+    span->set_span_id(std::string(8, '\x02'));
+    span->set_name("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80");  // valid: é, €, a rocket
+    return r;
+  };
+  SplitRequest split;
+  ASSERT_TRUE(SplitByTrace(base().SerializeAsString(), split).ok());
+  for (const auto& [what, spoil] : cases) {
+    Request request = base();
+    spoil(request);
+    Status status = SplitByTrace(request.SerializeAsString(), split);
+    EXPECT_EQ(status.code(), ::tracery::StatusCode::kInvalidArgument) << what;
+    EXPECT_NE(status.message().find("UTF-8"), std::string::npos) << what << ": " << status.message();
+  }
+  Request binary = base();
+  auto* kv = binary.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans(0)->add_attributes();
+  kv->set_key("blob");
+  kv->mutable_value()->set_bytes_value(std::string("\xff\xfe\x00\xc3", 4));
+  EXPECT_TRUE(SplitByTrace(binary.SerializeAsString(), split).ok()) << "bytes_value is not a string";
 }
 
 TEST(OtlpSplitTest, EmptyRequestSplitsIntoNothing) {

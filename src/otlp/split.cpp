@@ -1,5 +1,7 @@
 #include "otlp/split.h"
 
+#include "common/utf8.h"
+
 #include <algorithm>
 
 #include "otlp/wire.h"
@@ -8,17 +10,21 @@ namespace tracery::otlp {
 namespace {
 
 constexpr int kMaxNesting = 32;
+constexpr const char* kBadText =
+    "a string field is not valid UTF-8 (OTLP strings are proto3 strings; send binary data as bytes_value)";
 
 // What a field of a message must look like: its wire type, and for submessages their type.
 struct FieldRule {
   WireType wire;
   bool is_message;
   MessageType message;
+  bool is_text = false;  // a proto3 `string`: must be valid UTF-8
 };
 
 bool RuleFor(MessageType type, uint32_t field, FieldRule& rule) {
   auto scalar = [&](WireType w) { rule = {w, false, MessageType::kSpan}; return true; };
   auto message = [&](MessageType m) { rule = {kLengthDelimited, true, m}; return true; };
+  auto text = [&] { rule = {kLengthDelimited, false, MessageType::kSpan, true}; return true; };
   switch (type) {
     case MessageType::kTracesData:
       if (field == 1) return message(MessageType::kResourceSpans);
@@ -26,7 +32,7 @@ bool RuleFor(MessageType type, uint32_t field, FieldRule& rule) {
     case MessageType::kResourceSpans:
       if (field == 1) return message(MessageType::kResource);
       if (field == 2) return message(MessageType::kScopeSpans);
-      if (field == 3) return scalar(kLengthDelimited);
+      if (field == 3) return text();
       return false;
     case MessageType::kResource:
       if (field == 1) return message(MessageType::kKeyValue);
@@ -35,16 +41,17 @@ bool RuleFor(MessageType type, uint32_t field, FieldRule& rule) {
     case MessageType::kScopeSpans:
       if (field == 1) return message(MessageType::kScope);
       if (field == 2) return message(MessageType::kSpan);
-      if (field == 3) return scalar(kLengthDelimited);
+      if (field == 3) return text();
       return false;
     case MessageType::kScope:
-      if (field == 1 || field == 2) return scalar(kLengthDelimited);
+      if (field == 1 || field == 2) return text();
       if (field == 3) return message(MessageType::kKeyValue);
       if (field == 4) return scalar(kVarint);
       return false;
     case MessageType::kSpan:
       switch (field) {
-        case 1: case 2: case 3: case 4: case 5: return scalar(kLengthDelimited);
+        case 1: case 2: case 4: return scalar(kLengthDelimited);
+        case 3: case 5: return text();
         case 6: case 10: case 12: case 14: return scalar(kVarint);
         case 7: case 8: return scalar(kFixed64);
         case 9: return message(MessageType::kKeyValue);
@@ -56,27 +63,29 @@ bool RuleFor(MessageType type, uint32_t field, FieldRule& rule) {
       }
     case MessageType::kEvent:
       if (field == 1) return scalar(kFixed64);
-      if (field == 2) return scalar(kLengthDelimited);
+      if (field == 2) return text();
       if (field == 3) return message(MessageType::kKeyValue);
       if (field == 4) return scalar(kVarint);
       return false;
     case MessageType::kLink:
-      if (field <= 3) return scalar(kLengthDelimited);
+      if (field == 1 || field == 2) return scalar(kLengthDelimited);
+      if (field == 3) return text();
       if (field == 4) return message(MessageType::kKeyValue);
       if (field == 5) return scalar(kVarint);
       if (field == 6) return scalar(kFixed32);
       return false;
     case MessageType::kStatus:
-      if (field == 2) return scalar(kLengthDelimited);
+      if (field == 2) return text();
       if (field == 3) return scalar(kVarint);
       return false;
     case MessageType::kKeyValue:
-      if (field == 1) return scalar(kLengthDelimited);
+      if (field == 1) return text();
       if (field == 2) return message(MessageType::kAnyValue);
       return false;
     case MessageType::kAnyValue:
       switch (field) {
-        case 1: case 7: return scalar(kLengthDelimited);
+        case 1: return text();
+        case 7: return scalar(kLengthDelimited);
         case 2: case 3: return scalar(kVarint);
         case 4: return scalar(kFixed64);
         case 5: return message(MessageType::kArrayValue);
@@ -95,7 +104,7 @@ bool RuleFor(MessageType type, uint32_t field, FieldRule& rule) {
 
 }  // namespace
 
-bool IsWellFormed(std::string_view bytes, MessageType type, int depth) {
+bool IsWellFormed(std::string_view bytes, MessageType type, int depth, bool* bad_text) {
   if (depth > kMaxNesting) return false;
   ByteReader reader(bytes);
   WireField f;
@@ -104,7 +113,11 @@ bool IsWellFormed(std::string_view bytes, MessageType type, int depth) {
     if (!ReadField(reader, f)) return false;
     if (!RuleFor(type, f.number, rule)) continue;  // unknown fields are allowed and kept
     if (f.type != rule.wire) return false;
-    if (rule.is_message && !IsWellFormed(f.bytes, rule.message, depth + 1)) return false;
+    if (rule.is_message && !IsWellFormed(f.bytes, rule.message, depth + 1, bad_text)) return false;
+    if (rule.is_text && !IsValidUtf8(f.bytes)) {
+      if (bad_text) *bad_text = true;
+      return false;
+    }
   }
   return true;
 }
@@ -125,7 +138,9 @@ struct ScopeGroup {
 
 // Reads the summary fields of one span and checks its IDs.
 Status ReadSpan(std::string_view bytes, SpanSummary& s, std::string_view& trace_id) {
-  if (!IsWellFormed(bytes, MessageType::kSpan)) return Status::InvalidArgument("malformed protobuf in span");
+  bool bad_text = false;
+  if (!IsWellFormed(bytes, MessageType::kSpan, 0, &bad_text))
+    return Status::InvalidArgument(bad_text ? kBadText + std::string(" (in a span)") : "malformed protobuf in span");
   ByteReader reader(bytes);
   WireField f;
   trace_id = {};
@@ -188,12 +203,14 @@ Status SplitByTrace(std::string_view request, SplitRequest& out) {
       if (!ReadField(rs, f)) return Status::InvalidArgument("malformed protobuf in resource_spans");
       std::string_view raw(f.start, size_t(rs.position() - f.start));
       if (f.number == 1) {
-        if (f.type != kLengthDelimited || !IsWellFormed(f.bytes, MessageType::kResource))
-          return Status::InvalidArgument("malformed protobuf in resource");
+        bool bad_text = false;
+        if (f.type != kLengthDelimited || !IsWellFormed(f.bytes, MessageType::kResource, 0, &bad_text))
+          return Status::InvalidArgument(bad_text ? kBadText + std::string(" (in a resource)") : "malformed protobuf in resource");
         resource_field = raw;
         out.resources.back() = f.bytes;
       } else if (f.number == 3) {
         if (f.type != kLengthDelimited) return Status::InvalidArgument("malformed schema_url");
+        if (!IsValidUtf8(f.bytes)) return Status::InvalidArgument(kBadText + std::string(" (schema_url)"));
         resource_schema_field = raw;
       } else if (f.number == 2) {
         if (f.type != kLengthDelimited) return Status::InvalidArgument("malformed protobuf: scope_spans");
@@ -205,11 +222,13 @@ Status SplitByTrace(std::string_view request, SplitRequest& out) {
           if (!ReadField(ss, g)) return Status::InvalidArgument("malformed protobuf in scope_spans");
           std::string_view graw(g.start, size_t(ss.position() - g.start));
           if (g.number == 1) {
-            if (g.type != kLengthDelimited || !IsWellFormed(g.bytes, MessageType::kScope))
-              return Status::InvalidArgument("malformed protobuf in scope");
+            bool bad_text = false;
+            if (g.type != kLengthDelimited || !IsWellFormed(g.bytes, MessageType::kScope, 0, &bad_text))
+              return Status::InvalidArgument(bad_text ? kBadText + std::string(" (in a scope)") : "malformed protobuf in scope");
             group.scope_field = graw;
           } else if (g.number == 3) {
             if (g.type != kLengthDelimited) return Status::InvalidArgument("malformed schema_url");
+            if (!IsValidUtf8(g.bytes)) return Status::InvalidArgument(kBadText + std::string(" (schema_url)"));
             group.schema_field = graw;
           } else if (g.number == 2) {
             if (g.type != kLengthDelimited) return Status::InvalidArgument("malformed protobuf: spans");

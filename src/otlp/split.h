@@ -45,13 +45,17 @@ struct SplitRequest {
 
 // Splits an encoded ExportTraceServiceRequest (or TracesData). Fails with InvalidArgument,
 // naming what was wrong, on malformed protobuf or invalid IDs (trace ID not 16 bytes or all
-// zero, span ID not 8 bytes or zero, parent ID neither empty nor 8 bytes). On failure `out`
+// zero, span ID not 8 bytes or zero, parent ID neither empty nor 8 bytes, a string that is not
+// valid UTF-8: the whole request is refused, as protobuf runtimes that check proto3 strings
+// refuse it). On failure `out`
 // holds nothing usable and nothing may be stored.
 Status SplitByTrace(std::string_view request, SplitRequest& out);
 
 // Checks that bytes are a well-formed encoded message of the given OTLP type, deeply.
 enum class MessageType { kTracesData, kResourceSpans, kResource, kScopeSpans, kScope, kSpan, kEvent, kLink, kStatus,
                          kKeyValue, kAnyValue, kArrayValue, kKeyValueList };
-bool IsWellFormed(std::string_view bytes, MessageType type, int depth = 0);
+// Strings (proto3 `string` fields) must be valid UTF-8; `bad_text` is set when that is why
+// the bytes are refused.
+bool IsWellFormed(std::string_view bytes, MessageType type, int depth = 0, bool* bad_text = nullptr);
 
 }  // namespace tracery::otlp

@@ -66,6 +66,11 @@ bool ParseSeconds(const std::optional<std::string>& text, uint64_t& out_nanos) {
   return true;
 }
 
+// The last nanosecond of the second `end_nanos` starts, without wrapping past the largest time.
+uint64_t EndOfSecond(uint64_t end_nanos) {
+  return end_nanos > UINT64_MAX - 999'999'999 ? UINT64_MAX : end_nanos + 999'999'999;
+}
+
 bool WantsProtobuf(const HttpRequest& request) {
   std::string_view accept(request[http::field::accept]);
   return accept.find("application/protobuf") != std::string_view::npos ||
@@ -83,7 +88,7 @@ HttpResponse TraceById(const HttpRequest& request, const Target& target, std::st
   uint64_t start = 0, end = UINT64_MAX;
   if (!ParseSeconds(target.Param("start"), start) || !ParseSeconds(target.Param("end"), end))
     return HttpResponse::Text(400, "invalid start or end: expected unix seconds\n");
-  if (end != UINT64_MAX) end += 999'999'999;  // end is inclusive to the second
+  if (end != UINT64_MAX) end = EndOfSecond(end);  // end is inclusive to the second
   if (start > end) return HttpResponse::Text(400, "invalid start or end: start is after end\n");
   auto trace = reader.FindTrace(*tenant, *id, storage::TimeRange{start, end});
   if (!trace.ok()) return HttpResponse::Text(HttpStatusFor(trace.status()), trace.status().ToString() + "\n");
@@ -113,6 +118,28 @@ HttpHandler MakeQueryApiHandler(ApiOptions options, storage::TraceReader& reader
     const std::string& path = target.path;
     std::string endpoint = path;
     HttpResponse response;
+    // Everything here is read with GET, but /flush, which changes state: POST.
+    bool is_flush = path == "/flush";
+    if (request.method() != (is_flush ? http::verb::post : http::verb::get)) {
+      response = {405, "text/plain; charset=utf-8", is_flush ? "use POST\n" : "use GET\n", {{"Allow", is_flush ? "POST" : "GET"}}};
+      metrics.GetCounter("tracery_query_requests_total", "Query API requests, by endpoint and status code.",
+                         {{"endpoint", is_flush ? "/flush" : "other"}, {"status_code", "405"}})
+          .Add();
+      respond(std::move(response));
+      return;
+    }
+    if (is_flush) {
+      // A flush can take seconds: it runs off the query threads, which keep answering.
+      if (!options.flush) {
+        respond(HttpResponse{204, "text/plain", "", {}});
+        return;
+      }
+      options.flush([respond](Status status) {
+        respond(status.ok() ? HttpResponse{204, "text/plain", "", {}}
+                            : HttpResponse::Text(HttpStatusFor(status), status.ToString() + "\n"));
+      });
+      return;
+    }
     if (path == "/ready") {
       bool ready = !options.ready || options.ready();
       response = HttpResponse::Text(ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
@@ -132,13 +159,6 @@ HttpHandler MakeQueryApiHandler(ApiOptions options, storage::TraceReader& reader
                   openmetrics ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
                               : "text/plain; version=0.0.4; charset=utf-8",
                   std::move(body), {}};
-    } else if (path == "/flush") {
-      if (request.method() != http::verb::post && request.method() != http::verb::get) {
-        response = HttpResponse::Text(405, "use POST\n");
-      } else {
-        Status status = options.flush ? options.flush() : Status::Ok();
-        response = status.ok() ? HttpResponse{204, "text/plain", "", {}} : HttpResponse::Text(HttpStatusFor(status), status.ToString() + "\n");
-      }
     } else if (path.rfind("/api/traces/", 0) == 0) {
       endpoint = "/api/traces";
       response = TraceById(request, target, std::string_view(path).substr(12), false, options, reader);

@@ -15,7 +15,9 @@ struct ApiOptions {
   bool multitenancy_enabled = false;
   std::function<bool()> ready;  // false while starting or stopping
   std::function<std::string(bool openmetrics)> render_generated;  // generated series for /metrics, if any
-  std::function<Status()> flush;  // POST /flush: cut every waiting trace into blocks now
+  // POST /flush: cut every waiting trace into blocks now, off the query threads; `done` runs
+  // (on any thread) when the cut is over.
+  std::function<void(std::function<void(Status)> done)> flush;
 };
 
 HttpHandler MakeQueryApiHandler(ApiOptions options, storage::TraceReader& reader, MetricsRegistry& metrics);

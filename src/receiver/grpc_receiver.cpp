@@ -107,12 +107,21 @@ struct GrpcReceiver::Impl {
 };
 
 Result<std::unique_ptr<GrpcReceiver>> GrpcReceiver::Start(const std::string& endpoint, uint64_t max_request_bytes,
-                                                          distributor::Distributor& distributor) {
+                                                          uint64_t max_inflight_bytes, distributor::Distributor& distributor) {
   auto receiver = std::unique_ptr<GrpcReceiver>(new GrpcReceiver());
   receiver->impl_ = std::make_unique<Impl>(distributor);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(endpoint, grpc::InsecureServerCredentials(), &receiver->port_);
   builder.SetMaxReceiveMessageSize(int(std::min<uint64_t>(max_request_bytes, INT32_MAX)));
+  // Memory of messages being received (stalled streams included) is bounded as HTTP bodies are.
+  grpc::ResourceQuota quota("otlp-grpc");
+  quota.Resize(size_t(max_inflight_bytes));
+  builder.SetResourceQuota(quota);
+  // Idle and silent connections do not live for ever: ping after 2 h idle (as Go's gRPC
+  // servers), drop after 20 s without an answer, close connections idle for 10 minutes.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2 * 60 * 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 10 * 60 * 1000);
   builder.RegisterService(&receiver->impl_->service);
   receiver->impl_->server = builder.BuildAndStart();
   if (!receiver->impl_->server || receiver->port_ == 0) return Status::IoError("cannot listen for OTLP/gRPC on " + endpoint);

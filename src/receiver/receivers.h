@@ -15,8 +15,9 @@ namespace tracery::receiver {
 
 class GrpcReceiver {
  public:
+  // `max_inflight_bytes` bounds the memory of messages being received (a gRPC resource quota).
   static Result<std::unique_ptr<GrpcReceiver>> Start(const std::string& endpoint, uint64_t max_request_bytes,
-                                                     distributor::Distributor& distributor);
+                                                     uint64_t max_inflight_bytes, distributor::Distributor& distributor);
   ~GrpcReceiver();
   void Shutdown();
   int port() const { return port_; }

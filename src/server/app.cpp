@@ -1,5 +1,7 @@
 #include "server/app.h"
 
+#include <sys/resource.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <spdlog/spdlog.h>
 
@@ -59,9 +61,18 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   api_options.multitenancy_enabled = config.multitenancy_enabled;
   App* self = app.get();
   api_options.ready = [self] { return self->ready_.load(); };
-  api_options.flush = [self] { return self->ingester_->FlushAll(); };
+  api_options.flush = [self](std::function<void(Status)> done) { self->Flush(std::move(done)); };
+  app->flush_thread_ = std::thread([self] { self->FlushLoop(); });
   if (app->generator_) api_options.render_generated = [self](bool openmetrics) { return self->generator_->Render(openmetrics); };
-  auto query_server = HttpServer::Bind(app->query_io_, config.http_listen_address, config.http_listen_port, 1 << 20,
+  // Connection caps from the file descriptor limit: ingest can never take the descriptors
+  // that the query API, the WAL and the blocks need.
+  rlimit files{};
+  uint64_t descriptors = getrlimit(RLIMIT_NOFILE, &files) == 0 ? uint64_t(files.rlim_cur) : 1024;
+  HttpServerOptions query_options;
+  query_options.body_limit = 1 << 20;
+  query_options.receiving_budget = 64ull << 20;
+  query_options.max_connections = std::max<uint64_t>(16, descriptors / 4);
+  auto query_server = HttpServer::Bind(app->query_io_, config.http_listen_address, config.http_listen_port, query_options,
                                        query::MakeQueryApiHandler(api_options, *app->reader_, app->metrics_));
   if (!query_server.ok()) return query_server.status();
   app->query_server_ = std::move(query_server).value();
@@ -72,17 +83,30 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
     if (!SplitHostPort(config.otlp_http_endpoint, host, port))
       return Status::InvalidArgument("bad OTLP/HTTP endpoint " + config.otlp_http_endpoint);
     // The body limit is the compressed size; the decompressed size is checked again after gunzip.
-    auto server = HttpServer::Bind(app->ingest_io_, host, port, config.max_request_bytes,
+    HttpServerOptions otlp_options;
+    otlp_options.body_limit = config.max_request_bytes;
+    otlp_options.receiving_budget = config.max_inflight_bytes;
+    otlp_options.max_connections = std::max<uint64_t>(16, descriptors / 2);
+    auto server = HttpServer::Bind(app->ingest_io_, host, port, otlp_options,
                                    receiver::MakeOtlpHttpHandler(*app->distributor_, config.max_request_bytes));
     if (!server.ok()) return server.status();
     app->otlp_http_server_ = std::move(server).value();
   }
   if (config.otlp_grpc_enabled) {
-    auto grpc = receiver::GrpcReceiver::Start(config.otlp_grpc_endpoint, config.max_request_bytes, *app->distributor_);
+    auto grpc = receiver::GrpcReceiver::Start(config.otlp_grpc_endpoint, config.max_request_bytes, config.max_inflight_bytes,
+                                              *app->distributor_);
     if (!grpc.ok()) return grpc.status();
     app->grpc_receiver_ = std::move(grpc).value();
   }
 
+  HttpServer* query_server_raw = app->query_server_.get();
+  HttpServer* otlp_server_raw = app->otlp_http_server_.get();
+  app->metrics_.AddCallbackGauge("tracery_http_connections_refused",
+                                 "Connections closed at once because a listener was at its connection cap (both HTTP listeners).",
+                                 [query_server_raw, otlp_server_raw] {
+                                   return double(query_server_raw->connections_refused() +
+                                                 (otlp_server_raw ? otlp_server_raw->connections_refused() : 0));
+                                 });
   app->query_server_->Start();
   if (app->otlp_http_server_) app->otlp_http_server_->Start();
   for (auto* io : {&app->ingest_io_, &app->query_io_}) {
@@ -101,11 +125,43 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   return app;
 }
 
+void App::Flush(std::function<void(Status)> done) {
+  {
+    std::lock_guard lock(flush_mutex_);
+    if (!flush_stopping_) {
+      flush_waiting_.push_back(std::move(done));
+      flush_wake_.notify_one();
+      return;
+    }
+  }
+  done(Status::Unavailable("stopping"));
+}
+
+void App::FlushLoop() {
+  std::unique_lock lock(flush_mutex_);
+  for (;;) {
+    flush_wake_.wait(lock, [&] { return flush_stopping_ || !flush_waiting_.empty(); });
+    if (flush_waiting_.empty()) return;
+    auto waiting = std::move(flush_waiting_);
+    flush_waiting_.clear();
+    lock.unlock();
+    Status status = ingester_->FlushAll();
+    for (auto& done : waiting) done(status);
+    lock.lock();
+  }
+}
+
 void App::Stop() {
   if (stopped_) return;
   stopped_ = true;
   ready_ = false;
   spdlog::info("tracery: stopping");
+  {
+    std::lock_guard lock(flush_mutex_);
+    flush_stopping_ = true;
+  }
+  flush_wake_.notify_all();
+  if (flush_thread_.joinable()) flush_thread_.join();  // answers what was asked before
   if (grpc_receiver_) grpc_receiver_->Shutdown();
   if (otlp_http_server_) otlp_http_server_->Stop();
   if (ingester_) {

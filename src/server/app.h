@@ -3,6 +3,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -44,6 +47,15 @@ class App {
   boost::asio::io_context ingest_io_{2}, query_io_{2};
   std::unique_ptr<HttpServer> otlp_http_server_, query_server_;
   std::vector<std::thread> threads_;
+  // POST /flush runs here, off the query threads; requests that come while one runs share
+  // the next one (which starts after them, so it covers their spans).
+  void Flush(std::function<void(Status)> done);
+  void FlushLoop();
+  std::mutex flush_mutex_;
+  std::condition_variable flush_wake_;
+  std::vector<std::function<void(Status)>> flush_waiting_;
+  bool flush_stopping_ = false;
+  std::thread flush_thread_;
   std::atomic<bool> ready_{false};
   bool stopped_ = false;
 };
