@@ -9,6 +9,7 @@
 // attributes, and only their attribute keys are compared.
 #include <algorithm>
 #include <bit>
+#include <cstring>
 
 #include "generator/span_fields.h"
 #include "otlp/wire.h"
@@ -37,42 +38,77 @@ class GroupIndex {
   std::vector<uint32_t> slots_;
 };
 
-size_t HashOf(std::string_view s) { return std::hash<std::string_view>()(s); }
-size_t Mix(size_t h, uint64_t v) { return (h ^ v) * 0x9E3779B97F4A7C15ull; }
+// Request-local tables only: a fast hash of short strings (names, services), seeded per
+// process so that crafted names cannot make one request's table degrade.
+size_t HashOf(std::string_view s, uint64_t seed) {
+  uint64_t h = seed ^ (s.size() * 0x9E3779B97F4A7C15ull);
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t chunk;
+    std::memcpy(&chunk, s.data() + i, 8);
+    h = (h ^ chunk) * 0xFF51AFD7ED558CCDull;
+    h ^= h >> 32;
+  }
+  uint64_t tail = 0;
+  std::memcpy(&tail, s.data() + i, s.size() - i);
+  h = (h ^ tail) * 0xC4CEB9FE1A85EC53ull;
+  return size_t(h ^ (h >> 29));
+}
+size_t Mix(size_t h, uint64_t v) {
+  uint64_t x = (h ^ v) * 0x9E3779B97F4A7C15ull;
+  return size_t(x ^ (x >> 32));
+}
 
 double SecondsOf(const otlp::SpanSummary& span) {
   return span.end_unix_nano > span.start_unix_nano ? double(span.end_unix_nano - span.start_unix_nano) / 1e9 : 0;
 }
 
-size_t BucketOf(const std::vector<double>& bounds, double value) {
-  return size_t(std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin());
-}
+constexpr uint32_t kNoExemplar = UINT32_MAX;
 
-// Histogram observations of a request for one series, bucketed with the family's bounds.
-struct LocalHistogram {
-  std::vector<uint64_t> counts;
-  std::vector<Registry::Batch::BucketExemplar> exemplars;  // the latest per bucket
-  double sum = 0;
-  uint64_t count = 0;
-  void Observe(const std::vector<double>& bounds, double value, std::string_view trace_id, std::string_view span_id) {
-    if (counts.empty()) {
-      counts.assign(bounds.size() + 1, 0);
-      exemplars.assign(bounds.size() + 1, {});
-    }
-    size_t bucket = BucketOf(bounds, value);
-    counts[bucket]++;
-    sum += value;
-    count++;
-    if (!trace_id.empty()) exemplars[bucket] = {trace_id, span_id, value};
+// A request's histogram observations, one row of buckets per label set, in flat arrays (no
+// allocation per label set). A bucket's exemplar is an index into the caller's list of
+// exemplars (the latest observed with IDs), resolved when merged.
+class LocalHistograms {
+ public:
+  explicit LocalHistograms(const std::vector<double>& bounds) : bounds_(bounds), width_(bounds.size() + 1) {}
+  uint32_t AddRow() {
+    counts_.resize(counts_.size() + width_, 0);
+    exemplars_.resize(exemplars_.size() + width_, kNoExemplar);
+    sums_.push_back(0);
+    totals_.push_back(0);
+    return uint32_t(sums_.size() - 1);
   }
-  void MergeInto(Registry::Batch& batch, Series& series) const {
-    for (size_t b = 0; b < counts.size() && b < series.bucket_counts.size(); ++b) {
-      series.bucket_counts[b] += counts[b];
-      if (!exemplars[b].trace_id.empty()) batch.SetExemplar(series, b, exemplars[b].trace_id, exemplars[b].span_id, exemplars[b].value);
-    }
-    series.sum += sum;
-    series.count += count;
+  void Observe(uint32_t row, double value, uint32_t exemplar) {
+    size_t bucket = size_t(std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
+    counts_[row * width_ + bucket]++;
+    sums_[row] += value;
+    totals_[row]++;
+    if (exemplar != kNoExemplar) exemplars_[row * width_ + bucket] = exemplar;
   }
+  uint64_t count(uint32_t row) const { return totals_[row]; }
+  // `exemplar_of(index, trace_id, span_id, value)` fills in an exemplar of the caller's list.
+  template <class ExemplarOf>
+  void MergeInto(uint32_t row, Registry::Batch& batch, Series& series, const ExemplarOf& exemplar_of) const {
+    for (size_t b = 0; b < width_ && b < series.bucket_counts.size(); ++b) {
+      series.bucket_counts[b] += counts_[row * width_ + b];
+      uint32_t e = exemplars_[row * width_ + b];
+      if (e == kNoExemplar) continue;
+      std::string_view trace_id, span_id;
+      double value = 0;
+      exemplar_of(e, trace_id, span_id, value);
+      batch.SetExemplar(series, b, trace_id, span_id, value);
+    }
+    series.sum += sums_[row];
+    series.count += totals_[row];
+  }
+
+ private:
+  const std::vector<double>& bounds_;
+  size_t width_;
+  std::vector<uint64_t> counts_;
+  std::vector<uint32_t> exemplars_;
+  std::vector<double> sums_;
+  std::vector<uint64_t> totals_;
 };
 
 // One span-metrics label set of a request.
@@ -84,67 +120,97 @@ struct SpanGroup {
   std::string extra;  // '\xff' + value for the status message and each dimension, when configured
   uint64_t calls = 0;
   double size = 0;
-  LocalHistogram latency;
+  uint32_t latency_row;
 };
 
 // One service-graph label set of a request (complete edges), and dropped halves.
 enum EdgeType : uint8_t { kPlainEdge, kVirtualNode, kMessagingSystem };
 const char* const kEdgeTypeNames[] = {"", "virtual_node", "messaging_system"};
+constexpr uint32_t kNamed = UINT32_MAX, kUser = UINT32_MAX - 1;
 struct EdgeGroup {
   size_t hash;
+  // Services by their slot in the request (kUser: the virtual node "user"), or by name
+  // (kNamed) for edges completed from the tenant's table of waiting halves.
+  uint32_t client_slot, server_slot;
   std::string client, server;
   uint8_t type;
   uint64_t total = 0, failed = 0;
-  LocalHistogram server_seconds, client_seconds;
+  uint32_t server_row = 0, client_row = 0;
+};
+
+// The IDs of an edge's exemplar, copied: a waiting half leaves the shared table once paired.
+struct EdgeExemplar {
+  std::array<char, 16> trace_id;
+  std::array<char, 8> span_id;
+  double value;
 };
 
 }  // namespace
 
-// A half edge seen in this request; services by resource index.
+// A half edge seen in this request; services by resource index, the span by its index (its
+// peer attributes are read only if it has to wait for its other half).
 struct Generator::LocalHalf {
   EdgeKey key;
-  bool has_client = false, has_server = false, failed = false, messaging = false, database = false,
-       peer_service = false, completed = false;
-  uint32_t client_resource = 0, server_resource = 0;
-  std::string virtual_peer;
+  bool has_client = false, has_server = false, failed = false, messaging = false, completed = false;
+  uint32_t client_resource = 0, server_resource = 0, span_index = 0;
   double client_seconds = 0, server_seconds = 0;
   std::string_view trace_id, span_id;  // exemplar IDs (views into the request); empty: not stored
 };
 
 namespace {
 
+// The key of an encoded KeyValue (field 1), by the common one-byte tag and length when it is
+// first, else by reading its fields.
+std::string_view KeyOf(std::string_view key_value) {
+  if (key_value.size() >= 2 && key_value[0] == 0x0A && uint8_t(key_value[1]) < 0x80 &&
+      size_t(uint8_t(key_value[1])) + 2 <= key_value.size())
+    return key_value.substr(2, uint8_t(key_value[1]));
+  ByteReader kv(key_value);
+  otlp::WireField k;
+  while (!kv.empty() && otlp::ReadField(kv, k))
+    if (k.number == 1) return k.bytes;
+  return {};
+}
+
 // The peer of a client span (the first of `peer_attributes` it carries) and whether it has
-// `db.system`: attribute keys are compared, values decoded only for keys that matter.
+// `db.system`. Runs on every client span, so it only looks at attribute keys, and at a key's
+// bytes only when its length is one of the wanted keys' lengths; values of the few keys that
+// match are decoded.
 struct Peer {
   std::string name;  // empty: none
   bool database = false, peer_service = false;
 };
-void ReadPeer(std::string_view body, const std::vector<std::string>& peer_attributes, std::string& value, Peer& half) {
+void ReadPeer(std::string_view body, const std::vector<std::string>& peer_attributes, uint64_t wanted_lengths,
+              std::string& value, Peer& peer) {
   ByteReader reader(body);
-  otlp::WireField f, k;
+  otlp::WireField f;
   size_t best = peer_attributes.size();
   while (!reader.empty() && otlp::ReadField(reader, f)) {
     if (f.number != 9 || f.type != otlp::kLengthDelimited) continue;
-    ByteReader kv(f.bytes);
-    std::string_view key;
-    while (!kv.empty() && otlp::ReadField(kv, k))
-      if (k.number == 1) {
-        key = k.bytes;
-        break;
-      }
-    bool wants_database = !half.database && key == "db.system";
+    std::string_view key = KeyOf(f.bytes);
+    bool may_match = key.size() < 64 ? ((wanted_lengths >> key.size()) & 1) != 0 : wanted_lengths == ~uint64_t(0);
+    if (!may_match) continue;
+    bool wants_database = !peer.database && key == "db.system";
     size_t p = 0;
     while (p < best && peer_attributes[p] != key) ++p;
     if (!wants_database && p >= best) continue;
     std::string_view one_field(f.start, size_t(reader.position() - f.start));
     if (!FindAttribute(one_field, 9, key, value)) continue;
-    if (wants_database) half.database = true;
+    if (wants_database) peer.database = true;
     if (p < best) {
       best = p;
-      half.name = value;
-      half.peer_service = key == "peer.service";
+      peer.name = value;
+      peer.peer_service = key == "peer.service";
     }
   }
+}
+
+// Bit n set: some key of `keys` (or db.system) is n bytes long (keys of 64 bytes or more are
+// compared always).
+uint64_t WantedLengths(const std::vector<std::string>& keys) {
+  uint64_t lengths = uint64_t(1) << std::string_view("db.system").size();
+  for (const auto& key : keys) lengths |= key.size() < 64 ? uint64_t(1) << key.size() : ~uint64_t(0);
+  return lengths;
 }
 
 // Joins a half into the entry waiting for it; false for a repeated half (dropped).
@@ -168,35 +234,76 @@ bool JoinHalves(Entry& entry, const Half& half, const TakeClient& take_client, c
 
 // Aggregated edges of one request, merged into the registry once.
 struct Generator::RequestEdges {
-  explicit RequestEdges(size_t max_groups) : index(max_groups), dropped_index(max_groups) {}
+  RequestEdges(size_t max_groups, const std::vector<double>& bounds, uint64_t seed)
+      : index(max_groups), dropped_index(max_groups), server_seconds(bounds), client_seconds(bounds), hash_seed(seed) {}
   std::vector<EdgeGroup> groups, dropped;
   GroupIndex index, dropped_index;
+  LocalHistograms server_seconds, client_seconds;
+  std::vector<EdgeExemplar> exemplars;
+  uint64_t hash_seed;
 
-  EdgeGroup& Group(std::vector<EdgeGroup>& list, GroupIndex& where, std::string_view client, std::string_view server,
-                   uint8_t type) {
-    size_t hash = Mix(Mix(HashOf(client), HashOf(server)), type);
+  EdgeGroup& NewGroup(std::vector<EdgeGroup>& list, uint32_t& slot, EdgeGroup group, bool with_rows) {
+    if (with_rows) {
+      group.server_row = server_seconds.AddRow();
+      group.client_row = client_seconds.AddRow();
+    }
+    list.push_back(std::move(group));
+    slot = uint32_t(list.size());
+    return list.back();
+  }
+  EdgeGroup& Group(std::vector<EdgeGroup>& list, GroupIndex& where, uint32_t client_slot, uint32_t server_slot,
+                   uint8_t type, bool with_rows) {
+    size_t hash = Mix(Mix(client_slot, uint64_t(server_slot) << 8 | type), hash_seed);
     uint32_t& slot = where.Find(hash, [&](uint32_t g) {
       const EdgeGroup& e = list[g];
-      return e.hash == hash && e.type == type && e.client == client && e.server == server;
+      return e.hash == hash && e.client_slot == client_slot && e.server_slot == server_slot && e.type == type;
     });
-    if (slot == 0) {
-      list.push_back({hash, std::string(client), std::string(server), type});
-      slot = uint32_t(list.size());
-    }
-    return list[slot - 1];
+    if (slot != 0) return list[slot - 1];
+    return NewGroup(list, slot, {hash, client_slot, server_slot, {}, {}, type}, with_rows);
   }
-  void AddComplete(const std::vector<double>& bounds, std::string_view client, std::string_view server, bool messaging,
-                   bool failed, double server_seconds, double client_seconds, std::string_view trace_id,
-                   std::string_view span_id) {
-    bool from_user = client == "user";
-    EdgeGroup& group = Group(groups, index, client, server, messaging ? kMessagingSystem : from_user ? kVirtualNode : kPlainEdge);
+  EdgeGroup& Group(std::vector<EdgeGroup>& list, GroupIndex& where, std::string_view client, std::string_view server,
+                   uint8_t type, bool with_rows) {
+    size_t hash = Mix(Mix(HashOf(client, hash_seed), HashOf(server, hash_seed)), type);
+    uint32_t& slot = where.Find(hash, [&](uint32_t g) {
+      const EdgeGroup& e = list[g];
+      return e.hash == hash && e.client_slot == kNamed && e.type == type && e.client == client && e.server == server;
+    });
+    if (slot != 0) return list[slot - 1];
+    return NewGroup(list, slot, {hash, kNamed, kNamed, std::string(client), std::string(server), type}, with_rows);
+  }
+  // A complete edge; `Client` and `Server` are both service slots or both names.
+  template <class Service>
+  void AddComplete(Service client, Service server, bool from_user, bool messaging, bool failed, double server_value,
+                   double client_value, std::string_view trace_id, std::string_view span_id) {
+    EdgeGroup& group =
+        Group(groups, index, client, server, messaging ? kMessagingSystem : from_user ? kVirtualNode : kPlainEdge, true);
     group.total++;
     group.failed += failed;
-    group.server_seconds.Observe(bounds, server_seconds, trace_id, span_id);
-    if (!from_user) group.client_seconds.Observe(bounds, client_seconds, trace_id, span_id);
+    uint32_t server_exemplar = kNoExemplar, client_exemplar = kNoExemplar;
+    if (trace_id.size() == 16 && span_id.size() == 8) {
+      EdgeExemplar e;
+      std::memcpy(e.trace_id.data(), trace_id.data(), 16);
+      std::memcpy(e.span_id.data(), span_id.data(), 8);
+      e.value = server_value;
+      server_exemplar = uint32_t(exemplars.size());
+      exemplars.push_back(e);
+      if (!from_user) {
+        e.value = client_value;
+        client_exemplar = uint32_t(exemplars.size());
+        exemplars.push_back(e);
+      }
+    }
+    server_seconds.Observe(group.server_row, server_value, server_exemplar);
+    if (!from_user) client_seconds.Observe(group.client_row, client_value, client_exemplar);
   }
   void AddDropped(std::string_view client, std::string_view server) {
-    Group(dropped, dropped_index, client, server, kPlainEdge).total++;
+    Group(dropped, dropped_index, client, server, kPlainEdge, false).total++;
+  }
+  void ExemplarOf(uint32_t index, std::string_view& trace_id, std::string_view& span_id, double& value) const {
+    const EdgeExemplar& e = exemplars[index];
+    trace_id = std::string_view(e.trace_id.data(), 16);
+    span_id = std::string_view(e.span_id.data(), 8);
+    value = e.value;
   }
 };
 
@@ -230,13 +337,15 @@ void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest
   // The service of each resource, and one slot per distinct service name.
   std::vector<std::string> services(split.resources.size());
   std::vector<uint32_t> service_slots(split.resources.size());
-  std::unordered_map<std::string_view, uint32_t> slot_of_service;
+  GroupIndex slot_of_service(split.resources.size());
   for (size_t r = 0; r < split.resources.size(); ++r) {
     if (!FindAttribute(split.resources[r], 1, "service.name", services[r])) services[r] = "unknown_service";
-    service_slots[r] = slot_of_service.try_emplace(services[r], uint32_t(r)).first->second;
+    uint32_t& slot = slot_of_service.Find(HashOf(services[r], hash_seed_), [&](uint32_t first) { return services[first] == services[r]; });
+    if (slot == 0) slot = uint32_t(r) + 1;
+    service_slots[r] = slot - 1;
   }
   if (options_.span_metrics) ConsumeSpanMetrics(tenant, split, accepted, services, service_slots);
-  if (options_.service_graphs) ConsumeServiceGraph(tenant, split, accepted, services);
+  if (options_.service_graphs) ConsumeServiceGraph(tenant, split, accepted, services, service_slots);
 }
 
 void Generator::ConsumeSpanMetrics(TenantState& tenant, const otlp::SplitRequest& split, const std::vector<bool>& accepted,
@@ -244,21 +353,22 @@ void Generator::ConsumeSpanMetrics(TenantState& tenant, const otlp::SplitRequest
   const bool with_extra = options_.intrinsic_status_message || !options_.span_metrics_dimensions.empty();
   std::vector<SpanGroup> groups;
   GroupIndex index(split.spans.size());
+  LocalHistograms latency(latency_bounds_);
   std::string extra, value;
   for (const auto& span : split.spans) {
     const std::string& service = services[span.resource_index];
     if (!options_.filter_policies.empty() && !PassesFilters(split, span, SpanBody(span.encoded), service)) continue;
     if (with_extra) ReadExtraLabels(split, span, extra, value);
     const uint32_t service_slot = service_slots[span.resource_index];
-    size_t hash = Mix(HashOf(span.name), (uint64_t(service_slot) << 16) | (span.kind << 8) | span.status_code);
-    if (with_extra) hash = Mix(hash, HashOf(extra));
+    size_t hash = Mix(HashOf(span.name, hash_seed_), (uint64_t(service_slot) << 16) | (span.kind << 8) | span.status_code);
+    if (with_extra) hash = Mix(hash, HashOf(extra, hash_seed_));
     uint32_t& slot = index.Find(hash, [&](uint32_t g) {
       const SpanGroup& group = groups[g];
       return group.hash == hash && group.service == service_slot && group.kind == span.kind &&
              group.status == span.status_code && group.name == span.name && group.extra == extra;
     });
     if (slot == 0) {
-      groups.push_back({hash, service_slot, span.kind, span.status_code, span.name, extra});
+      groups.push_back({hash, service_slot, span.kind, span.status_code, span.name, extra, 0, 0, latency.AddRow()});
       slot = uint32_t(groups.size());
     }
     SpanGroup& group = groups[slot - 1];
@@ -266,8 +376,7 @@ void Generator::ConsumeSpanMetrics(TenantState& tenant, const otlp::SplitRequest
     bool stored = span.fragment_index < accepted.size() && accepted[span.fragment_index];
     group.calls++;
     group.size += double(span.encoded.size());
-    group.latency.Observe(latency_bounds_, SecondsOf(span), stored ? split.fragments[span.fragment_index].trace_id.View() : "",
-                          stored ? span.span_id : "");
+    latency.Observe(group.latency_row, SecondsOf(span), stored ? uint32_t(&span - split.spans.data()) : kNoExemplar);
   }
   if (groups.empty()) return;
 
@@ -300,7 +409,14 @@ void Generator::ConsumeSpanMetrics(TenantState& tenant, const otlp::SplitRequest
     }
     if (Series* calls = SeriesOf(batch, set, 0, tenant.calls)) calls->value += double(group.calls);
     if (Series* size = SeriesOf(batch, set, 1, tenant.size)) size->value += group.size;
-    if (Series* latency = SeriesOf(batch, set, 2, tenant.latency)) group.latency.MergeInto(batch, *latency);
+    if (Series* series = SeriesOf(batch, set, 2, tenant.latency)) {
+      latency.MergeInto(group.latency_row, batch, *series, [&](uint32_t s, std::string_view& trace_id, std::string_view& span_id, double& value) {
+        const otlp::SpanSummary& span = split.spans[s];
+        trace_id = split.fragments[span.fragment_index].trace_id.View();
+        span_id = span.span_id;
+        value = SecondsOf(span);
+      });
+    }
   }
 }
 
@@ -330,8 +446,8 @@ void Generator::ReadExtraLabels(const otlp::SplitRequest& split, const otlp::Spa
 }
 
 void Generator::ConsumeServiceGraph(TenantState& tenant, const otlp::SplitRequest& split, const std::vector<bool>& accepted,
-                                   const std::vector<std::string>& services) {
-  RequestEdges edges(split.spans.size());
+                                   const std::vector<std::string>& services, const std::vector<uint32_t>& service_slots) {
+  RequestEdges edges(split.spans.size(), edge_bounds_, hash_seed_);
   std::vector<LocalHalf> halves;
   GroupIndex pairs(split.spans.size());
   std::string value;
@@ -348,12 +464,13 @@ void Generator::ConsumeServiceGraph(TenantState& tenant, const otlp::SplitReques
     const double seconds = SecondsOf(span);
     if (root_server) {
       // A root server span: its caller is the user, as Tempo draws it.
-      edges.AddComplete(edge_bounds_, "user", services[span.resource_index], false, failed, seconds, 0, trace_id, span_id);
+      edges.AddComplete(kUser, service_slots[span.resource_index], true, false, failed, seconds, 0, trace_id, span_id);
       continue;
     }
     LocalHalf half;
     half.key = MakeEdgeKey(split.fragments[span.fragment_index].trace_id, client_half ? span.span_id : span.parent_span_id);
     half.failed = failed;
+    half.span_index = uint32_t(&span - split.spans.data());
     half.trace_id = trace_id;
     half.span_id = span_id;
     if (client_half) {
@@ -361,11 +478,6 @@ void Generator::ConsumeServiceGraph(TenantState& tenant, const otlp::SplitReques
       half.client_resource = span.resource_index;
       half.client_seconds = seconds;
       half.messaging = span.kind == kProducer;
-      Peer peer;
-      ReadPeer(SpanBody(span.encoded), options_.peer_attributes, value, peer);
-      half.virtual_peer = std::move(peer.name);
-      half.database = peer.database;
-      half.peer_service = peer.peer_service;
     } else {
       half.has_server = true;
       half.server_resource = span.resource_index;
@@ -401,17 +513,19 @@ void Generator::ConsumeServiceGraph(TenantState& tenant, const otlp::SplitReques
         });
     if (!joined) continue;  // a repeated half
     entry.completed = true;
-    edges.AddComplete(edge_bounds_, services[entry.client_resource], services[entry.server_resource], entry.messaging,
+    edges.AddComplete(service_slots[entry.client_resource], service_slots[entry.server_resource], false, entry.messaging,
                       entry.failed, entry.server_seconds, entry.client_seconds, entry.trace_id, entry.span_id);
   }
-  JoinWaitingHalves(tenant, halves, services, edges);
-  MergeEdges(tenant, edges);
+  JoinWaitingHalves(tenant, split, halves, services, edges);
+  MergeEdges(tenant, services, edges);
 }
 
-void Generator::JoinWaitingHalves(TenantState& tenant, std::vector<LocalHalf>& halves,
+void Generator::JoinWaitingHalves(TenantState& tenant, const otlp::SplitRequest& split, std::vector<LocalHalf>& halves,
                                   const std::vector<std::string>& services, RequestEdges& edges) {
   // Halves without their other half in the request wait in the tenant's table, up to `wait`.
   auto now = std::chrono::steady_clock::now();
+  const uint64_t wanted_lengths = WantedLengths(options_.peer_attributes);
+  std::string value;
   std::lock_guard lock(tenant.edges_mutex);
   for (LocalHalf& half : halves) {
     if (half.completed) continue;
@@ -429,12 +543,17 @@ void Generator::JoinWaitingHalves(TenantState& tenant, std::vector<LocalHalf>& h
       edge.has_server = half.has_server;
       edge.client_service = client;
       edge.server_service = server;
-      edge.virtual_peer = std::move(half.virtual_peer);
+      if (half.has_client) {
+        // Should it expire alone, a client half becomes an edge to its peer (a database...).
+        Peer peer;
+        ReadPeer(SpanBody(split.spans[half.span_index].encoded), options_.peer_attributes, wanted_lengths, value, peer);
+        edge.virtual_peer = std::move(peer.name);
+        edge.database = peer.database;
+        edge.peer_service = peer.peer_service;
+      }
       edge.SetIds(half.trace_id, half.span_id);
       edge.failed = half.failed;
       edge.messaging = half.messaging;
-      edge.database = half.database;
-      edge.peer_service = half.peer_service;
       edge.client_seconds = half.client_seconds;
       edge.server_seconds = half.server_seconds;
       continue;
@@ -452,32 +571,42 @@ void Generator::JoinWaitingHalves(TenantState& tenant, std::vector<LocalHalf>& h
           if (!half.trace_id.empty()) edge.SetIds(half.trace_id, half.span_id);
         });
     if (!joined) continue;  // a repeated half
-    edges.AddComplete(edge_bounds_, edge.client_service, edge.server_service, edge.messaging, edge.failed,
-                      edge.server_seconds, edge.client_seconds, edge.TraceIdView(), edge.SpanIdView());
+    edges.AddComplete(std::string_view(edge.client_service), std::string_view(edge.server_service),
+                      edge.client_service == "user", edge.messaging, edge.failed, edge.server_seconds,
+                      edge.client_seconds, edge.TraceIdView(), edge.SpanIdView());
     tenant.edges.erase(it);
   }
 }
 
-void Generator::MergeEdges(TenantState& tenant, const RequestEdges& edges) {
+void Generator::MergeEdges(TenantState& tenant, const std::vector<std::string>& services, const RequestEdges& edges) {
   if (edges.groups.empty() && edges.dropped.empty()) return;
   Registry::Batch batch(tenant.registry);
   std::string key;
+  auto name_of = [&](uint32_t slot, const std::string& name) -> std::string_view {
+    return slot == kNamed ? std::string_view(name) : slot == kUser ? std::string_view("user") : std::string_view(services[slot]);
+  };
   for (const EdgeGroup& group : edges.groups) {
+    std::string_view client = name_of(group.client_slot, group.client), server = name_of(group.server_slot, group.server);
     key.clear();
     key += 'e';
-    key += group.client;
+    key += client;
     key += '\xff';
-    key += group.server;
+    key += server;
     key += '\xff';
     key += char('0' + group.type);
     auto [set, inserted] = LabelSetOf(tenant, batch, key);
-    if (inserted) set.label_values = {group.client, group.server, kEdgeTypeNames[group.type]};
+    if (inserted) set.label_values = {std::string(client), std::string(server), kEdgeTypeNames[group.type]};
     if (Series* total = SeriesOf(batch, set, 0, tenant.edges_total)) total->value += double(group.total);
     if (group.failed > 0)
       if (Series* failed = SeriesOf(batch, set, 1, tenant.edges_failed)) failed->value += double(group.failed);
-    if (Series* server = SeriesOf(batch, set, 2, tenant.server_seconds)) group.server_seconds.MergeInto(batch, *server);
-    if (group.client_seconds.count > 0)
-      if (Series* client = SeriesOf(batch, set, 3, tenant.client_seconds)) group.client_seconds.MergeInto(batch, *client);
+    auto exemplar_of = [&](uint32_t e, std::string_view& trace_id, std::string_view& span_id, double& value) {
+      edges.ExemplarOf(e, trace_id, span_id, value);
+    };
+    if (Series* server = SeriesOf(batch, set, 2, tenant.server_seconds))
+      edges.server_seconds.MergeInto(group.server_row, batch, *server, exemplar_of);
+    if (edges.client_seconds.count(group.client_row) > 0)
+      if (Series* client = SeriesOf(batch, set, 3, tenant.client_seconds))
+        edges.client_seconds.MergeInto(group.client_row, batch, *client, exemplar_of);
   }
   for (const EdgeGroup& group : edges.dropped) {
     key.clear();

@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <random>
 
 #include <spdlog/spdlog.h>
 
@@ -83,6 +84,7 @@ Generator::Generator(Options options, MetricsRegistry& self_metrics)
     : options_(std::move(options)),
       latency_bounds_(options_.span_metrics_buckets),
       edge_bounds_(options_.service_graph_buckets),
+      hash_seed_((uint64_t(std::random_device()()) << 32) | std::random_device()()),
       self_metrics_(self_metrics),
       spans_received_(self_metrics.GetCounter("tracery_generator_spans_received_total", "Spans seen by the metrics generator.")),
       edges_expired_(self_metrics.GetCounter("tracery_generator_service_graph_expired_edges_total",

@@ -100,10 +100,10 @@ class Generator {
   void ReadExtraLabels(const otlp::SplitRequest& split, const otlp::SpanSummary& span, std::string& extra,
                        std::string& value) const;
   void ConsumeServiceGraph(TenantState& tenant, const otlp::SplitRequest& split, const std::vector<bool>& accepted,
-                           const std::vector<std::string>& services);
-  void JoinWaitingHalves(TenantState& tenant, std::vector<LocalHalf>& halves, const std::vector<std::string>& services,
-                         RequestEdges& edges);
-  void MergeEdges(TenantState& tenant, const RequestEdges& edges);
+                           const std::vector<std::string>& services, const std::vector<uint32_t>& service_slots);
+  void JoinWaitingHalves(TenantState& tenant, const otlp::SplitRequest& split, std::vector<LocalHalf>& halves,
+                         const std::vector<std::string>& services, RequestEdges& edges);
+  void MergeEdges(TenantState& tenant, const std::vector<std::string>& services, const RequestEdges& edges);
   // The tenant's cached label set for `key` (inserted empty: the caller fills its labels).
   static constexpr size_t kMaxCachedLabelSets = 65536;
   static std::pair<CachedLabelSet&, bool> LabelSetOf(TenantState& tenant, const Registry::Batch& batch, std::string_view key);
@@ -124,6 +124,7 @@ class Generator {
 
   Options options_;
   std::vector<double> latency_bounds_, edge_bounds_;  // sorted, as the registry keeps them
+  uint64_t hash_seed_;  // of request-local tables
   MetricsRegistry& self_metrics_;
   std::mutex tenants_mutex_;
   std::map<std::string, std::unique_ptr<TenantState>> tenants_;

@@ -179,6 +179,7 @@ void Ingester::FinishCut(Tenant& tenant, const std::vector<TraceId>& plan, const
       trace.bytes -= trace.fragments[f].length;
     }
     if (cut == trace.fragments.size()) {
+      RememberSize(shard, key, trace.lifetime_bytes);
       memory -= kTraceEntryBytes + LocationsBytes(trace.fragments.capacity());
       shard.traces.erase(it);
       tenant.live_traces.fetch_sub(1, std::memory_order_relaxed);

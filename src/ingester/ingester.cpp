@@ -135,6 +135,24 @@ std::vector<std::shared_ptr<Ingester::Tenant>> Ingester::AllTenants() const {
   return out;
 }
 
+uint64_t Ingester::LifetimeBytes(Shard& shard, const LiveKey& key) {
+  if (auto it = shard.traces.find(key); it != shard.traces.end()) return it->second.lifetime_bytes;
+  if (auto it = shard.past_sizes.find(key); it != shard.past_sizes.end()) return it->second;
+  return 0;
+}
+
+void Ingester::RememberSize(Shard& shard, const LiveKey& key, uint64_t bytes) {
+  if (options_.max_bytes_per_trace == 0 || bytes < options_.max_bytes_per_trace / 8) return;
+  auto [it, inserted] = shard.past_sizes.insert_or_assign(key, bytes);
+  if (!inserted) return;
+  shard.past_order.push_back(key);
+  size_t bound = std::max<size_t>(1, options_.trace_size_records / kShards);
+  while (shard.past_order.size() > bound) {
+    shard.past_sizes.erase(shard.past_order.front());
+    shard.past_order.pop_front();
+  }
+}
+
 void Ingester::AddSegmentRefs(uint64_t segment, int64_t delta) {
   if (delta == 0) return;
   std::lock_guard lock(segments_mutex_);
@@ -156,6 +174,8 @@ void Ingester::InsertRecord(Tenant& tenant, const std::vector<RecordFragment>& l
     LiveTrace& trace = it->second;
     if (inserted) {
       trace.first_arrival = now;
+      // What earlier blocks already hold of it.
+      if (auto past = shard.past_sizes.find(key); past != shard.past_sizes.end()) trace.lifetime_bytes = past->second;
       tenant.live_traces.fetch_add(1, std::memory_order_relaxed);
       memory += kTraceEntryBytes;
     }
@@ -165,6 +185,7 @@ void Ingester::InsertRecord(Tenant& tenant, const std::vector<RecordFragment>& l
     trace.last_arrival = now;
     trace.span_count += f.span_count;
     trace.bytes += f.length;
+    trace.lifetime_bytes += f.length;
     trace.min_start_unix_nano = std::min(trace.min_start_unix_nano, f.min_start_unix_nano);
     trace.max_end_unix_nano = std::max(trace.max_end_unix_nano, f.max_end_unix_nano);
     trace.has_error |= f.has_error;
@@ -202,9 +223,8 @@ std::vector<bool> Ingester::Push(const std::string& tenant_name, const std::vect
       bool exists;
       {
         std::lock_guard lock(shard.mutex);
-        auto it = shard.traces.find(key);
-        exists = it != shard.traces.end();
-        if (exists) existing_bytes = it->second.bytes;
+        exists = shard.traces.count(key) > 0;
+        existing_bytes = LifetimeBytes(shard, key);
       }
       if (options_.max_bytes_per_trace > 0 && existing_bytes + f.bytes.size() > options_.max_bytes_per_trace) {
         outcome.rejected_spans += f.span_count;

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -53,6 +54,9 @@ struct Options {
   uint64_t max_traces_per_tenant = 0;        // 0: unlimited
   std::chrono::milliseconds sweep_interval{500};
   std::chrono::nanoseconds tenant_idle_eviction = std::chrono::minutes(15);
+  // How many sizes of traces that left the index are kept for max_bytes_per_trace (about
+  // 80 bytes each; only traces over an eighth of the limit are recorded).
+  uint64_t trace_size_records = 100'000;
   std::string dead_letter_directory;  // traces that cannot be encoded go here
   wal::Options wal;
   block::WriterOptions block;
@@ -114,7 +118,8 @@ class Ingester final : public storage::TraceSource {
     std::vector<FragmentLocation> fragments;
     uint32_t span_count = 0;
     uint32_t cutting = 0;  // fragments [0, cutting) are being written into a block
-    uint64_t bytes = 0;
+    uint64_t bytes = 0;           // of the fragments still in the index
+    uint64_t lifetime_bytes = 0;  // of every span the trace ever had (max_bytes_per_trace)
     int64_t first_arrival = 0, last_arrival = 0;  // monotonic ns
     uint64_t min_start_unix_nano = UINT64_MAX, max_end_unix_nano = 0;
     bool has_error = false, has_root = false;
@@ -132,7 +137,14 @@ class Ingester final : public storage::TraceSource {
   struct Shard {
     std::mutex mutex;
     std::unordered_map<LiveKey, LiveTrace, LiveKeyHash> traces;
+    // Sizes of large traces that left the index, so that max_bytes_per_trace holds across
+    // blocks for the trace's lifetime; oldest forgotten first, past a bound.
+    std::unordered_map<LiveKey, uint64_t, LiveKeyHash> past_sizes;
+    std::deque<LiveKey> past_order;
   };
+  // What a trace weighed before (its live entry, or the record of it), under the shard lock.
+  uint64_t LifetimeBytes(Shard& shard, const LiveKey& key);
+  void RememberSize(Shard& shard, const LiveKey& key, uint64_t bytes);
   struct Tenant {
     Tenant(std::string n, uint32_t i) : name(std::move(n)), id(i) {}
     const std::string name;

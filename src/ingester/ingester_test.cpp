@@ -108,6 +108,27 @@ TEST(IngesterTest, MaxBytesPerTraceRefusesOnlyTheOversizeTrace) {
   EXPECT_EQ(node.SpansOf("t", IdOf(1))->size(), 3u);
 }
 
+TEST(IngesterTest, MaxBytesPerTraceHoldsAcrossBlocks) {
+  // The limit is the trace's, not one live window's: spans already cut into blocks count.
+  FaultInjectionEnv env;
+  Options options = TestOptions();
+  options.max_bytes_per_trace = 3000;
+  Node node(env, options);
+  ASSERT_TRUE(node.Open().ok());
+  int accepted_windows = 0;
+  for (int window = 0; window < 6; ++window) {
+    PushOutcome outcome = node.Push("t", MakeRequest({1}, 2, window * 10, 400));
+    ASSERT_TRUE(outcome.status.ok());
+    if (outcome.rejected_spans == 0) accepted_windows++;
+    ASSERT_TRUE(node.ingester().FlushAll().ok());  // each window goes to its own block
+  }
+  EXPECT_LT(accepted_windows, 6);
+  EXPECT_GE(accepted_windows, 2);
+  auto spans = node.SpansOf("t", IdOf(1));
+  EXPECT_EQ(spans->size(), size_t(accepted_windows) * 2);
+  EXPECT_EQ(node.Push("t", MakeRequest({2}, 2, 0, 400)).rejected_spans, 0u) << "other traces are not affected";
+}
+
 TEST(IngesterTest, ATenantNamedLikeATemporaryFileKeepsItsBlocks) {
   FaultInjectionEnv env;
   Node node(env, TestOptions());

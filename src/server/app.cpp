@@ -26,6 +26,7 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   ingester_options.max_block_duration = config.max_block_duration;
   ingester_options.max_block_bytes = config.max_block_bytes;
   ingester_options.max_live_bytes = config.max_live_bytes;
+  ingester_options.trace_size_records = config.trace_size_records;
   ingester_options.max_bytes_per_trace = config.limits.max_bytes_per_trace;
   ingester_options.max_traces_per_tenant = config.limits.max_traces_per_user;
   ingester_options.wal.directory = config.wal_path;

@@ -361,6 +361,9 @@ const std::map<std::string, KeyRule>& Schema() {
           "Memory the ingester's index of waiting traces may take (spans themselves wait in the WAL on disk; "
           "about 170 bytes a trace). Past half of it traces complete after 1 s idle, past three quarters all "
           "complete and are cut; past it new requests get 429 / RESOURCE_EXHAUSTED until blocks are cut.");
+    number("ingester.trace_size_records", [](Config& c) -> uint64_t& { return c.trace_size_records; }, 0, 100'000'000,
+           "Sizes of large traces (over an eighth of max_bytes_per_trace) remembered after they leave memory, so "
+           "that the per-trace limit holds across blocks; about 80 bytes each, oldest forgotten first.");
     bytes("ingester.max_block_bytes", [](Config& c) -> uint64_t& { return c.max_block_bytes; },
           "A block is cut once its completed traces reach this many bytes (OTLP-encoded).");
     text("storage.trace.backend", &Config::storage_backend, "Where blocks live: `local`.",

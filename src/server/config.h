@@ -40,6 +40,7 @@ struct Config {
   std::chrono::nanoseconds trace_idle_period = std::chrono::seconds(10);
   std::chrono::nanoseconds max_block_duration = std::chrono::minutes(30);
   uint64_t max_block_bytes = 100ull << 20;
+  uint64_t trace_size_records = 100'000;
   uint64_t max_live_bytes = 192ull << 20;  // memory of the live-trace index (spans wait on disk)
 
   std::string storage_backend = "local";
