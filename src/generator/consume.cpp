@@ -72,11 +72,14 @@ class LocalHistograms {
  public:
   explicit LocalHistograms(const std::vector<double>& bounds) : bounds_(bounds), width_(bounds.size() + 1) {}
   uint32_t AddRow() {
-    counts_.resize(counts_.size() + width_, 0);
-    exemplars_.resize(exemplars_.size() + width_, kNoExemplar);
+    size_t row = sums_.size();
+    if (counts_.size() < (row + 1) * width_) {  // rows past the last one are zero and without exemplars
+      counts_.resize(std::max(counts_.size() * 2, 8 * width_), 0);
+      exemplars_.resize(counts_.size(), kNoExemplar);
+    }
     sums_.push_back(0);
     totals_.push_back(0);
-    return uint32_t(sums_.size() - 1);
+    return uint32_t(row);
   }
   void Observe(uint32_t row, double value, uint32_t exemplar) {
     size_t bucket = size_t(std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
@@ -450,7 +453,6 @@ void Generator::ConsumeServiceGraph(TenantState& tenant, const otlp::SplitReques
   RequestEdges edges(split.spans.size(), edge_bounds_, hash_seed_);
   std::vector<LocalHalf> halves;
   GroupIndex pairs(split.spans.size());
-  std::string value;
   for (const auto& span : split.spans) {
     const bool root_server = span.kind == kServer && span.parent_span_id.empty();
     const bool client_half = span.kind == kClient || span.kind == kProducer;

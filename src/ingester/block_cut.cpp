@@ -196,10 +196,14 @@ void Ingester::FinishCut(Tenant& tenant, const std::vector<TraceId>& plan, const
   memory_bytes_.fetch_add(memory, std::memory_order_relaxed);
   for (const auto& [segment, count] : released) AddSegmentRefs(segment, -count);
   if (!requeue.empty()) {
-    std::lock_guard lock(tenant.mutex);
-    if (tenant.complete.empty()) tenant.complete_since = now;
-    tenant.complete.insert(tenant.complete.end(), requeue.begin(), requeue.end());
-    tenant.complete_bytes += requeue_bytes;
+    {
+      std::lock_guard lock(tenant.mutex);
+      if (tenant.complete.empty()) tenant.complete_since = now;
+      tenant.complete.insert(tenant.complete.end(), requeue.begin(), requeue.end());
+      tenant.complete_bytes += requeue_bytes;
+    }
+    std::lock_guard lock(waiting_mutex_);
+    waiting_tenants_.insert(tenant.id);
   }
 }
 

@@ -378,9 +378,29 @@ void Ingester::Sweep(bool everything) {
     tenant->complete.insert(tenant->complete.end(), entry.first.begin(), entry.first.end());
     tenant->complete_bytes += entry.second;
   }
-  for (const auto& tenant : AllTenants()) {
+  // Only tenants with completed traces are looked at: many idle tenants cost no sweep time.
+  std::vector<uint32_t> candidates;
+  {
+    std::lock_guard lock(waiting_mutex_);
+    for (const auto& [tenant_id, entry] : completed) waiting_tenants_.insert(tenant_id);
+    candidates.assign(waiting_tenants_.begin(), waiting_tenants_.end());
+  }
+  for (uint32_t tenant_id : candidates) {
+    std::shared_ptr<Tenant> tenant = FindTenant(tenant_id);
+    auto forget = [&] {
+      std::lock_guard waiting_lock(waiting_mutex_);
+      waiting_tenants_.erase(tenant_id);
+    };
+    if (!tenant) {
+      forget();
+      continue;
+    }
     {
       std::lock_guard lock(tenant->mutex);
+      if (tenant->complete.empty() && !tenant->cutting) {
+        forget();  // a cut puts a tenant back when it leaves traces queued
+        continue;
+      }
       bool due = !tenant->complete.empty() &&
                  (everything || pressure || tenant->complete_bytes >= options_.max_block_bytes ||
                   now - tenant->complete_since >= max_age);
@@ -400,7 +420,10 @@ void Ingester::Sweep(bool everything) {
     }
   }
   RemoveFreeSegments();
-  EvictIdleTenants(now);
+  if (now >= next_eviction_) {
+    next_eviction_ = now + 60'000'000'000;
+    EvictIdleTenants(now);
+  }
 }
 
 Status Ingester::FlushAll() {

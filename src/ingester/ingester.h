@@ -28,6 +28,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "backend/object_store.h"
@@ -202,6 +203,9 @@ class Ingester final : public storage::TraceSource {
   std::unordered_map<std::string, std::shared_ptr<Tenant>> tenants_by_name_;
   std::unordered_map<uint32_t, std::shared_ptr<Tenant>> tenants_by_id_;
   uint32_t next_tenant_id_ = 1;
+  std::mutex waiting_mutex_;
+  std::unordered_set<uint32_t> waiting_tenants_;  // tenants that may have completed traces queued
+  int64_t next_eviction_ = 0;                     // sweeper thread (and FlushAll) only
 
   std::atomic<int64_t> memory_bytes_{0};  // what the live-trace index really takes
   std::mutex segments_mutex_;
