@@ -1,5 +1,7 @@
 #include "ingester/ingester.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <future>
 
@@ -423,6 +425,9 @@ void Ingester::Sweep(bool everything) {
   if (now >= next_eviction_) {
     next_eviction_ = now + 60'000'000'000;
     EvictIdleTenants(now);
+    // Give memory freed since (request bodies, cut blocks, index entries) back to the system:
+    // glibc keeps freed memory in its arenas otherwise, and RSS would stay at its peak.
+    malloc_trim(0);
   }
 }
 
