@@ -154,6 +154,7 @@ struct EdgeExemplar {
 // peer attributes are read only if it has to wait for its other half).
 struct Generator::LocalHalf {
   EdgeKey key;
+  uint64_t hash = 0;  // of the key, seeded
   bool has_client = false, has_server = false, failed = false, messaging = false, completed = false;
   uint32_t client_resource = 0, server_resource = 0, span_index = 0;
   double client_seconds = 0, server_seconds = 0;
@@ -487,8 +488,8 @@ void Generator::ConsumeServiceGraph(TenantState& tenant, const otlp::SplitReques
       half.messaging = span.kind == kConsumer;
     }
     // Whole traces usually come in one request: most halves meet here, without a lock.
-    size_t hash = EdgeKeyHash()(half.key);
-    uint32_t& slot = pairs.Find(hash, [&](uint32_t h) { return halves[h].key == half.key; });
+    half.hash = HashOf(half.key, hash_seed_);
+    uint32_t& slot = pairs.Find(half.hash, [&](uint32_t h) { return halves[h].hash == half.hash && halves[h].key == half.key; });
     if (slot == 0 || halves[slot - 1].completed) {
       if (slot == 0) {
         halves.push_back(std::move(half));
@@ -533,13 +534,14 @@ void Generator::JoinWaitingHalves(TenantState& tenant, const otlp::SplitRequest&
     if (half.completed) continue;
     std::string_view client = half.has_client ? std::string_view(services[half.client_resource]) : std::string_view();
     std::string_view server = half.has_server ? std::string_view(services[half.server_resource]) : std::string_view();
-    auto it = tenant.edges.find(half.key);
-    if (it == tenant.edges.end()) {
+    PendingEdge* waiting = tenant.edges.Find(half.key, half.hash);
+    if (waiting == nullptr) {
       if (tenant.edges.size() >= options_.service_graph_max_items) {
         edges.AddDropped(client, server);
         continue;
       }
-      PendingEdge& edge = tenant.edges[half.key];
+      PendingEdge& edge = tenant.edges.Insert(half.key, half.hash);
+      edge = PendingEdge();
       edge.created = now;
       edge.has_client = half.has_client;
       edge.has_server = half.has_server;
@@ -560,7 +562,7 @@ void Generator::JoinWaitingHalves(TenantState& tenant, const otlp::SplitRequest&
       edge.server_seconds = half.server_seconds;
       continue;
     }
-    PendingEdge& edge = it->second;
+    PendingEdge& edge = *waiting;
     bool joined = JoinHalves(
         edge, half,
         [&] {
@@ -576,7 +578,7 @@ void Generator::JoinWaitingHalves(TenantState& tenant, const otlp::SplitRequest&
     edges.AddComplete(std::string_view(edge.client_service), std::string_view(edge.server_service),
                       edge.client_service == "user", edge.messaging, edge.failed, edge.server_seconds,
                       edge.client_seconds, edge.TraceIdView(), edge.SpanIdView());
-    tenant.edges.erase(it);
+    tenant.edges.Erase(half.key, half.hash);
   }
 }
 

@@ -190,14 +190,8 @@ void Generator::ExpireEdges(TenantState& tenant, bool everything) {
   std::vector<PendingEdge> expired;
   {
     std::lock_guard lock(tenant.edges_mutex);
-    for (auto it = tenant.edges.begin(); it != tenant.edges.end();) {
-      if (everything || it->second.created <= deadline) {
-        expired.push_back(std::move(it->second));
-        it = tenant.edges.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    tenant.edges.RemoveIf([&](const PendingEdge& edge) { return everything || edge.created <= deadline; },
+                          [&](PendingEdge& edge) { expired.push_back(std::move(edge)); });
   }
   if (expired.empty()) return;
   edges_expired_.Add(expired.size());

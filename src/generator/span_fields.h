@@ -11,7 +11,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include <xxhash.h>
+
 #include "common/ids.h"
+#include "generator/edge_table.h"
 #include "generator/generator.h"
 #include "generator/registry.h"
 
@@ -35,9 +38,9 @@ struct EdgeKey {
   uint64_t span = 0;
   bool operator==(const EdgeKey&) const = default;
 };
-struct EdgeKeyHash {
-  size_t operator()(const EdgeKey& k) const { return k.trace.Hash() ^ (k.span * 0x9E3779B97F4A7C15ull); }
-};
+static_assert(sizeof(EdgeKey) == 24, "EdgeKey is hashed as its bytes");
+// Seeded: trace and span IDs come from the network, and the tenant's table lives long.
+inline uint64_t HashOf(const EdgeKey& key, uint64_t seed) { return XXH3_64bits_withSeed(&key, sizeof key, seed); }
 inline EdgeKey MakeEdgeKey(const TraceId& trace, std::string_view span_id) {
   EdgeKey key{trace, 0};
   std::memcpy(&key.span, span_id.data(), std::min<size_t>(8, span_id.size()));
@@ -88,7 +91,7 @@ struct Generator::TenantState {
   std::unordered_map<std::string, CachedLabelSet, StringViewHash, std::equal_to<>> label_sets;
   uint64_t label_sets_generation = 0;
   std::mutex edges_mutex;
-  std::unordered_map<EdgeKey, PendingEdge, EdgeKeyHash> edges;  // by trace ID and client span ID
+  EdgeTable<EdgeKey, PendingEdge> edges;  // by trace ID and client span ID
 };
 
 }  // namespace tracery::generator
