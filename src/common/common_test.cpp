@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/compression.h"
+#include "common/utf8.h"
 #include "common/crc32c.h"
 #include "common/duration.h"
 #include "common/ids.h"
@@ -418,6 +419,24 @@ TEST(MetricsTest, UnlabelledHistogramAndCallbackGauge) {
   EXPECT_NE(text.find("sizes_bucket{le=\"+Inf\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("sizes_count 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("answer 42\n"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace tracery
+
+namespace tracery {
+namespace {
+
+TEST(Utf8Test, AcceptsWellFormedTextAndRefusesEverythingElse) {
+  for (std::string good : {std::string(), std::string("plain ascii over eight bytes long"), std::string("caf\xc3\xa9"),
+                           std::string("\xe2\x82\xac"), std::string("\xf0\x9f\x9a\x80"), std::string("\xf4\x8f\xbf\xbf"),
+                           std::string("\xed\x9f\xbf"), std::string("0123456\xc3\xa9"), std::string("\0nul\0", 5)})
+    EXPECT_TRUE(IsValidUtf8(good)) << HexEncode(good);
+  for (std::string bad : {std::string("\xc3"), std::string("\xc0\xaf"), std::string("\xe0\x80\xaf"),
+                          std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"), std::string("\xf8\x88\x80\x80\x80"),
+                          std::string("\x80"), std::string("abcdefghijklmno\xff"), std::string("abcdefgh\xe2\x82"),
+                          std::string("\xe2\x28\xa1")})
+    EXPECT_FALSE(IsValidUtf8(bad)) << HexEncode(bad);
 }
 
 }  // namespace

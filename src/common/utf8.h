@@ -2,14 +2,33 @@
 // overlong forms, no surrogates, nothing past U+10FFFF).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
 
 namespace tracery {
 
+// True when every byte is below 0x80, branch-free over eight bytes at a time (the common case
+// of OTLP strings, checked first).
+inline bool IsAscii(const uint8_t* p, size_t n) {
+  if (n >= 8) {
+    uint64_t any = 0, word;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+      std::memcpy(&word, p + i, 8);
+      any |= word;
+    }
+    std::memcpy(&word, p + n - 8, 8);  // the tail, overlapping what was read
+    return ((any | word) & 0x8080808080808080ull) == 0;
+  }
+  uint8_t any = 0;
+  for (size_t i = 0; i < n; ++i) any |= p[i];
+  return any < 0x80;
+}
+
 inline bool IsValidUtf8(std::string_view text) {
   const auto* p = reinterpret_cast<const uint8_t*>(text.data());
+  if (IsAscii(p, text.size())) return true;
   const auto* end = p + text.size();
   while (p < end) {
     // ASCII runs eight bytes at a time.
