@@ -453,6 +453,7 @@ void Generator::ConsumeServiceGraph(TenantState& tenant, const otlp::SplitReques
                                    const std::vector<std::string>& services, const std::vector<uint32_t>& service_slots) {
   RequestEdges edges(split.spans.size(), edge_bounds_, hash_seed_);
   std::vector<LocalHalf> halves;
+  halves.reserve(split.spans.size());
   GroupIndex pairs(split.spans.size());
   for (const auto& span : split.spans) {
     const bool root_server = span.kind == kServer && span.parent_span_id.empty();

@@ -23,6 +23,7 @@ class EdgeTable {
     for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
       const Slot& slot = slots_[i];
       if (slot.entry == 0) return nullptr;
+      if (slot.tag != Tag(hash)) continue;  // most misses end without touching an entry
       Entry& entry = entries_[slot.entry - 1];
       if (entry.hash == hash && entry.key == key) return &entry.value;
     }
@@ -52,6 +53,7 @@ class EdgeTable {
     for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
       uint32_t e = slots_[i].entry;
       if (e == 0) return;
+      if (slots_[i].tag != Tag(hash)) continue;
       Entry& entry = entries_[e - 1];
       if (entry.hash != hash || !(entry.key == key)) continue;
       entry.live = false;
@@ -75,7 +77,9 @@ class EdgeTable {
  private:
   struct Slot {
     uint32_t entry = 0;  // entry index + 1; 0: empty
+    uint32_t tag = 0;    // high bits of the entry's hash
   };
+  static uint32_t Tag(uint64_t hash) { return uint32_t(hash >> 32); }
   struct Entry {
     Key key{};
     uint64_t hash = 0;
@@ -86,7 +90,7 @@ class EdgeTable {
   void Place(uint32_t index) {
     size_t i = entries_[index].hash & mask_;
     while (slots_[i].entry != 0) i = (i + 1) & mask_;
-    slots_[i].entry = index + 1;
+    slots_[i] = {index + 1, Tag(entries_[index].hash)};
   }
 
   void Grow() {
