@@ -5,8 +5,9 @@
 // table. Everything that touches shared state (the registry and its lock, the series lookups,
 // the table of half edges that wait for their other half) happens once per distinct label set
 // or once per unpaired half, after the request's spans were aggregated. Fields come from the
-// SpanSummary that SplitByTrace already read; only client spans are read again, for their peer
-// attributes, and only their attribute keys are compared.
+// SpanSummary that SplitByTrace already read; a span's bytes are read again only for the
+// configured dimensions or status message, and for the peer attributes of a client half that
+// has to wait for its server half.
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -177,9 +178,9 @@ std::string_view KeyOf(std::string_view key_value) {
 }
 
 // The peer of a client span (the first of `peer_attributes` it carries) and whether it has
-// `db.system`. Runs on every client span, so it only looks at attribute keys, and at a key's
-// bytes only when its length is one of the wanted keys' lengths; values of the few keys that
-// match are decoded.
+// `db.system`. Runs on every client half that waits (under the tenant's edge lock), so it
+// only looks at attribute keys, and at a key's bytes only when its length is one of the
+// wanted keys' lengths; values of the few keys that match are decoded.
 struct Peer {
   std::string name;  // empty: none
   bool database = false, peer_service = false;
@@ -517,7 +518,8 @@ void Generator::ConsumeServiceGraph(TenantState& tenant, const otlp::SplitReques
         });
     if (!joined) continue;  // a repeated half
     entry.completed = true;
-    edges.AddComplete(service_slots[entry.client_resource], service_slots[entry.server_resource], false, entry.messaging,
+    edges.AddComplete(service_slots[entry.client_resource], service_slots[entry.server_resource],
+                      services[entry.client_resource] == "user", entry.messaging,
                       entry.failed, entry.server_seconds, entry.client_seconds, entry.trace_id, entry.span_id);
   }
   JoinWaitingHalves(tenant, split, halves, services, edges);

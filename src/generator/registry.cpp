@@ -85,20 +85,6 @@ void Registry::Batch::SetExemplar(Series& series, size_t bucket, std::string_vie
   exemplar.sent = false;
 }
 
-void Registry::Batch::Merge(size_t family, const std::string& key, const std::vector<std::string>& label_values,
-                            const std::vector<uint64_t>& bucket_counts, double sum, uint64_t count,
-                            const std::vector<BucketExemplar>& exemplars) {
-  Series* series = Find(family, key, label_values);
-  if (!series) return;
-  for (size_t b = 0; b < bucket_counts.size() && b < series->bucket_counts.size(); ++b) {
-    series->bucket_counts[b] += bucket_counts[b];
-    const BucketExemplar& e = exemplars[b];
-    if (!e.trace_id.empty()) SetExemplar(*series, b, e.trace_id, e.span_id, e.value);
-  }
-  series->sum += sum;
-  series->count += count;
-}
-
 void Registry::Collect(const std::function<void(Family&)>& visit) {
   std::lock_guard lock(mutex_);
   auto stale_before = std::chrono::steady_clock::now() - stale_duration_;

@@ -70,16 +70,6 @@ class Registry {
       Observe(family, Key(label_values), label_values, value, trace_id, span_id);
     }
 
-    // Adds observations already bucketed (same bounds as the family), with the latest
-    // exemplar per bucket (raw trace and span IDs; empty trace ID: none).
-    struct BucketExemplar {
-      std::string_view trace_id, span_id;
-      double value = 0;
-    };
-    void Merge(size_t family, const std::string& key, const std::vector<std::string>& label_values,
-               const std::vector<uint64_t>& bucket_counts, double sum, uint64_t count,
-               const std::vector<BucketExemplar>& exemplars);
-
     // The series of `family` with these labels, created if new (nullptr: refused by
     // max_active_series). The pointer stays valid while generation() is unchanged; a caller
     // that keeps it (a cache of label sets) checks that and marks its use with Touch.

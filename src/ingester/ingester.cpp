@@ -360,7 +360,12 @@ void Ingester::Sweep(bool everything) {
   int64_t max_age = options_.max_block_duration.count();
 
   std::unordered_map<uint32_t, std::pair<std::vector<TraceId>, uint64_t>> completed;
+  // Walking every live trace is the sweep's cost (it was 14 % of a saturated core at every
+  // 500 ms): walk them a fifth of the idle period apart, and at once under pressure.
+  bool walk = everything || pressure || now >= next_idle_walk_;
+  if (walk) next_idle_walk_ = now + std::max<int64_t>(options_.sweep_interval.count() * 1'000'000, idle / 5);
   for (auto& shard : shards_) {
+    if (!walk) break;
     std::lock_guard lock(shard.mutex);
     for (auto& [key, trace] : shard.traces) {
       if (trace.complete || trace.cutting > 0) continue;

@@ -205,7 +205,8 @@ class Ingester final : public storage::TraceSource {
   uint32_t next_tenant_id_ = 1;
   std::mutex waiting_mutex_;
   std::unordered_set<uint32_t> waiting_tenants_;  // tenants that may have completed traces queued
-  int64_t next_eviction_ = 0;                     // sweeper thread (and FlushAll) only
+  std::atomic<int64_t> next_eviction_{0};         // sweeps (the sweeper thread and FlushAll)
+  std::atomic<int64_t> next_idle_walk_{0};
 
   std::atomic<int64_t> memory_bytes_{0};  // what the live-trace index really takes
   std::mutex segments_mutex_;
