@@ -76,7 +76,7 @@ wait_ready "http://127.0.0.1:$PROM_PORT/-/ready" prometheus
 
 # ---- traffic: the trace count that makes SECONDS_OF_LOAD at RATE -------------------------
 # loadgen prints the pool's spans per trace; one short probe run tells us (it is not measured).
-pool_line=$("$LOADGEN" --endpoint 127.0.0.1:1 --traces 1 --timeout 0.1 --spans-per-request "$SPANS_PER_REQUEST" 2>/dev/null | grep -m1 'spans/trace' || true)
+pool_line=$("$LOADGEN" --endpoint 127.0.0.1:1 --traces 1 --timeout 0.1 --seed 1 --spans-per-request "$SPANS_PER_REQUEST" 2>/dev/null | grep -m1 'spans/trace' || true)
 spans_per_trace=$(sed -n 's/.*[^0-9.]\([0-9.]*\) spans\/trace.*/\1/p' <<<"$pool_line")
 spans_per_trace=${spans_per_trace:-16}
 TRACES=$(calc "%d" "$RATE * $SECONDS_OF_LOAD / $spans_per_trace")
@@ -144,10 +144,9 @@ run_once() {  # index generator(0|1)
   stop_pid "$SERVER_PID"
   SERVER_PID=""
   rm -rf "$dir"
-  local spans rate failed
+  local spans rate
   spans=$(awk '$1 == "spans_acknowledged" { print $2 }' "$RESULTS_DIR/$name.loadgen.txt")
   rate=$(awk '$1 == "spans_per_second" { print $2 }' "$RESULTS_DIR/$name.loadgen.txt")
-  failed=$(grep -c 'requests_failed' "$RESULTS_DIR/$name.loadgen.txt" || true)
   [[ -n "$spans" && "$spans" -gt 0 ]] || fail "no spans acknowledged in $name"
   local per_load per_all
   per_load=$(calc "%.3f" "($cpu_load - $cpu_start) * 1000000 / $spans")
@@ -162,7 +161,7 @@ for pair in $(seq "$PAIRS"); do
   run_once "$pair" 1
 done
 
-samples_sent=$(curl -s "http://127.0.0.1:$PROM_PORT/api/v1/query?query=count(traces_spanmetrics_calls_total)" || true)
+series_in_prometheus=$(curl -s "http://127.0.0.1:$PROM_PORT/api/v1/query?query=count(traces_spanmetrics_calls_total)" || true)
 stats() { printf '%s\n' "$@" | awk '{ s += $1; if (NR == 1 || $1 < lo) lo = $1; if ($1 > hi) hi = $1 } END { printf "%.3f (%.3f-%.3f)", s / NR, lo, hi }'; }
 mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.6f", s / NR }'; }
 {
@@ -170,6 +169,6 @@ mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.6f", s / NR }'; }
   echo "generator cost: $PAIRS off/on pairs, $TRACES traces a run at $RATE spans/s, server on CPU 0"
   echo "  CPU s per million spans, during load: off $(stats "${LOAD_OFF[@]}")  on $(stats "${LOAD_ON[@]}")  ratio $(calc "%+.1f %%" "($(mean "${LOAD_ON[@]}") / $(mean "${LOAD_OFF[@]}") - 1) * 100")"
   echo "  CPU s per million spans, all-in:      off $(stats "${ALL_OFF[@]}")  on $(stats "${ALL_ON[@]}")  ratio $(calc "%+.1f %%" "($(mean "${ALL_ON[@]}") / $(mean "${ALL_OFF[@]}") - 1) * 100")"
-  echo "  Prometheus: count(traces_spanmetrics_calls_total) = $(sed -n 's/.*"value":\[[^,]*,"\([0-9]*\)".*/\1/p' <<<"$samples_sent")"
+  echo "  Prometheus: count(traces_spanmetrics_calls_total) = $(sed -n 's/.*"value":\[[^,]*,"\([0-9]*\)".*/\1/p' <<<"$series_in_prometheus")"
   echo "  results in $RESULTS_DIR"
 } | tee -a "$RESULTS_DIR/summary.txt"
