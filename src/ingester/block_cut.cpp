@@ -220,6 +220,7 @@ Status Ingester::Quarantine(const std::string& tenant, const std::string& what, 
 }
 
 void Ingester::RemoveFreeSegments() {
+  std::lock_guard removing(remove_segments_mutex_);  // cuts and sweeps may both get here
   for (uint64_t segment : wal_->SealedSegments()) {
     {
       std::lock_guard lock(segments_mutex_);

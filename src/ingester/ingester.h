@@ -210,6 +210,7 @@ class Ingester final : public storage::TraceSource {
 
   std::atomic<int64_t> memory_bytes_{0};  // what the live-trace index really takes
   std::mutex segments_mutex_;
+  std::mutex remove_segments_mutex_;
   std::map<uint64_t, int64_t> segment_refs_;  // live fragments per WAL segment
 
   std::mutex cut_mutex_;  // guards cuts_running_ and last_cut_status_
