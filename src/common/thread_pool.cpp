@@ -22,11 +22,6 @@ bool ThreadPool::Submit(std::function<void()> task) {
   return true;
 }
 
-void ThreadPool::Drain() {
-  std::unique_lock lock(mutex_);
-  idle_.wait(lock, [&] { return tasks_.empty() && running_ == 0; });
-}
-
 void ThreadPool::Stop() {
   {
     std::lock_guard lock(mutex_);
@@ -48,12 +43,9 @@ void ThreadPool::Run(int nice) {
     if (tasks_.empty()) return;  // stopping, and nothing left to run
     auto task = std::move(tasks_.front());
     tasks_.pop_front();
-    running_++;
     lock.unlock();
     task();
     lock.lock();
-    running_--;
-    if (tasks_.empty() && running_ == 0) idle_.notify_all();
   }
 }
 

@@ -24,8 +24,6 @@ class ThreadPool {
 
   // Queues a task; false (and the task is not run) once the pool is stopping.
   bool Submit(std::function<void()> task);
-  // Waits until every task queued so far has run.
-  void Drain();
   void Stop();
   size_t size() const { return threads_.size(); }
 
@@ -33,9 +31,8 @@ class ThreadPool {
   void Run(int nice);
 
   std::mutex mutex_;
-  std::condition_variable wake_, idle_;
+  std::condition_variable wake_;
   std::deque<std::function<void()>> tasks_;
-  size_t running_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };
