@@ -338,7 +338,8 @@ Series* Generator::SeriesOf(Registry::Batch& batch, CachedLabelSet& set, size_t 
 void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest& split, const std::vector<bool>& accepted) {
   if (!options_.enabled() || split.spans.empty()) return;
   spans_received_.Add(split.spans.size());
-  TenantState& tenant = Tenant(tenant_name);
+  std::shared_ptr<TenantState> held = Tenant(tenant_name);
+  TenantState& tenant = *held;
   // The service of each resource, and one slot per distinct service name.
   std::vector<std::string> services(split.resources.size());
   std::vector<uint32_t> service_slots(split.resources.size());

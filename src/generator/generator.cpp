@@ -158,11 +158,11 @@ void Generator::Stop() {
   writer_->Stop();
 }
 
-Generator::TenantState& Generator::Tenant(const std::string& name) {
+std::shared_ptr<Generator::TenantState> Generator::Tenant(const std::string& name) {
   std::lock_guard lock(tenants_mutex_);
   auto& slot = tenants_[name];
   if (!slot) {
-    slot = std::make_unique<TenantState>(options_);
+    slot = std::make_shared<TenantState>(options_);
     TenantState& t = *slot;
     std::vector<std::string> labels;
     if (options_.intrinsic_service) labels.push_back("service");
@@ -182,7 +182,28 @@ Generator::TenantState& Generator::Tenant(const std::string& name) {
     t.unpaired = t.registry.AddCounter("traces_service_graph_unpaired_spans_total", {"client", "server"});
     t.dropped = t.registry.AddCounter("traces_service_graph_dropped_spans_total", {"client", "server"});
   }
-  return *slot;
+  // Set under the tenants lock, so that eviction never drops a tenant a caller just took.
+  slot->last_used = std::chrono::steady_clock::now();
+  return slot;
+}
+
+size_t Generator::TenantCount() {
+  std::lock_guard lock(tenants_mutex_);
+  return tenants_.size();
+}
+
+void Generator::EvictIdleTenants() {
+  auto idle_before = std::chrono::steady_clock::now() - options_.stale_duration;
+  std::lock_guard lock(tenants_mutex_);
+  for (auto it = tenants_.begin(); it != tenants_.end();) {
+    TenantState& tenant = *it->second;
+    bool idle = tenant.last_used < idle_before && tenant.registry.active_series() == 0;
+    if (idle) {
+      std::lock_guard edges_lock(tenant.edges_mutex);
+      idle = tenant.edges.size() == 0;
+    }
+    it = idle ? tenants_.erase(it) : std::next(it);
+  }
 }
 
 void Generator::ExpireEdges(TenantState& tenant, bool everything) {
@@ -217,17 +238,19 @@ void Generator::Loop() {
     loop_wake_.wait_for(lock, std::chrono::milliseconds(500));
     if (stopping_) break;
     lock.unlock();
-    std::vector<TenantState*> tenants;
+    std::vector<std::shared_ptr<TenantState>> tenants;
     {
       std::lock_guard tenants_lock(tenants_mutex_);
-      for (auto& [name, tenant] : tenants_) tenants.push_back(tenant.get());
+      for (auto& [name, tenant] : tenants_) tenants.push_back(tenant);
     }
-    for (auto* tenant : tenants) ExpireEdges(*tenant, false);
+    for (auto& tenant : tenants) ExpireEdges(*tenant, false);
     if (std::chrono::steady_clock::now() >= next_collection) {
       next_collection += options_.collection_interval;
       CollectNow();
       // Series expire on their own clock, whether or not anything writes or scrapes them.
-      for (auto* tenant : tenants) tenant->registry.Collect([](Family&) {});
+      for (auto& tenant : tenants) tenant->registry.Collect([](Family&) {});
+      tenants.clear();
+      EvictIdleTenants();
     }
     lock.lock();
   }
@@ -293,10 +316,10 @@ std::vector<Generator::WriteBatch> Generator::BuildWriteRequests(TenantState& te
 
 void Generator::CollectNow() {
   if (!options_.enabled() || writer_->target_count() == 0) return;
-  std::vector<std::pair<std::string, TenantState*>> tenants;
+  std::vector<std::pair<std::string, std::shared_ptr<TenantState>>> tenants;
   {
     std::lock_guard lock(tenants_mutex_);
-    for (auto& [name, tenant] : tenants_) tenants.emplace_back(name, tenant.get());
+    for (auto& [name, tenant] : tenants_) tenants.emplace_back(name, tenant);
   }
   int64_t now_ms = NowMs();
   for (auto& [name, tenant] : tenants) {
@@ -321,10 +344,10 @@ void Generator::CollectNow() {
 
 std::string Generator::Render(bool openmetrics) {
   std::string out;
-  std::vector<std::pair<std::string, TenantState*>> tenants;
+  std::vector<std::pair<std::string, std::shared_ptr<TenantState>>> tenants;
   {
     std::lock_guard lock(tenants_mutex_);
-    for (auto& [name, tenant] : tenants_) tenants.emplace_back(name, tenant.get());
+    for (auto& [name, tenant] : tenants_) tenants.emplace_back(name, tenant);
   }
   std::map<std::string, std::string> bodies;  // family name -> sample lines, across tenants
   std::map<std::string, bool> is_histogram;

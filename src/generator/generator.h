@@ -88,13 +88,18 @@ class Generator {
 
   // Runs one collection now (tests and shutdown).
   void CollectNow();
+  size_t TenantCount();  // tenants with state (idle ones are evicted)
 
  private:
   struct TenantState;
   struct PendingEdge;
   struct LocalHalf;
   struct RequestEdges;
-  TenantState& Tenant(const std::string& name);
+  // The tenant's state, made on first use; held by the caller while it works on it.
+  std::shared_ptr<TenantState> Tenant(const std::string& name);
+  // Drops tenants idle past stale_duration whose series have all expired and that have no
+  // half edge waiting: many tenants that came once do not hold memory for ever.
+  void EvictIdleTenants();
   void ConsumeSpanMetrics(TenantState& tenant, const otlp::SplitRequest& split, const std::vector<bool>& accepted,
                           const std::vector<std::string>& services, const std::vector<uint32_t>& service_slots);
   void ReadExtraLabels(const otlp::SplitRequest& split, const otlp::SpanSummary& span, std::string& extra,
@@ -127,7 +132,7 @@ class Generator {
   uint64_t hash_seed_;  // of request-local tables
   MetricsRegistry& self_metrics_;
   std::mutex tenants_mutex_;
-  std::map<std::string, std::unique_ptr<TenantState>> tenants_;
+  std::map<std::string, std::shared_ptr<TenantState>> tenants_;
   std::unique_ptr<RemoteWriter> writer_;
   std::mutex loop_mutex_;
   std::condition_variable loop_wake_;

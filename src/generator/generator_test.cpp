@@ -156,5 +156,21 @@ TEST(GeneratorTest, StaleSeriesAreRemoved) {
   EXPECT_EQ(generator.Render(false).find("service=\"a\""), std::string::npos);
 }
 
+TEST(GeneratorTest, IdleTenantsAreEvictedOnTheirOwnClock) {
+  Options options;
+  options.span_metrics = true;
+  options.stale_duration = std::chrono::milliseconds(50);
+  options.collection_interval = std::chrono::milliseconds(100);
+  Generator generator(options, SelfMetrics());
+  generator.Start();
+  Feed(generator, {{"a", "one", kServer, 1, 1, 0, 1}});
+  EXPECT_EQ(generator.TenantCount(), 1u);
+  for (int i = 0; i < 50 && generator.TenantCount() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(generator.TenantCount(), 0u) << "no series left and idle: the tenant's state goes, with no scrape or write";
+  Feed(generator, {{"a", "two", kServer, 2, 2, 0, 1}});
+  EXPECT_NE(generator.Render(false).find("span_name=\"two\""), std::string::npos) << "and comes back with its next spans";
+  generator.Stop();
+}
+
 }  // namespace
 }  // namespace tracery::generator

@@ -92,6 +92,7 @@ struct Generator::TenantState {
   uint64_t label_sets_generation = 0;
   std::mutex edges_mutex;
   EdgeTable<EdgeKey, PendingEdge> edges;  // by trace ID and client span ID
+  std::chrono::steady_clock::time_point last_used;  // guarded by the generator's tenants lock
 };
 
 }  // namespace tracery::generator
