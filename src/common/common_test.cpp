@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/compression.h"
+#include "common/compress_for_tests.h"
 #include "common/utf8.h"
 #include "common/crc32c.h"
 #include "common/duration.h"
@@ -217,29 +218,8 @@ TEST(ByteSizeTest, OverflowIsRejected) {
 
 // ---- gzip -----------------------------------------------------------------------------------
 
-std::string Gzip(std::string_view data) {
-  z_stream stream{};
-  EXPECT_EQ(deflateInit2(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  std::string out(deflateBound(&stream, uLong(data.size())) + 64, '\0');
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  stream.avail_in = uInt(data.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = uInt(out.size());
-  EXPECT_EQ(deflate(&stream, Z_FINISH), Z_STREAM_END);
-  out.resize(stream.total_out);
-  deflateEnd(&stream);
-  return out;
-}
-
-std::string ZlibCompress(std::string_view data) {
-  uLongf size = compressBound(uLong(data.size()));
-  std::string out(size, '\0');
-  EXPECT_EQ(compress2(reinterpret_cast<Bytef*>(out.data()), &size, reinterpret_cast<const Bytef*>(data.data()),
-                      uLong(data.size()), 6),
-            Z_OK);
-  out.resize(size);
-  return out;
-}
+std::string Gzip(std::string_view data) { return CompressForTests(data, CompressedFormat::kGzip); }
+std::string ZlibCompress(std::string_view data) { return CompressForTests(data, CompressedFormat::kZlib); }
 
 std::string RandomText(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);

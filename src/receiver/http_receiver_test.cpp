@@ -2,11 +2,11 @@
 // bodies OTLP clients read.
 #include <gtest/gtest.h>
 
-#include <zlib.h>
 
 #include <future>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "common/compress_for_tests.h"
 #include "receiver/receivers.h"
 #include "server/pipeline_for_tests.h"
 
@@ -27,19 +27,7 @@ HttpResponse Send(const HttpHandler& handler, http::verb method, const std::stri
   return answer.get_future().get();
 }
 
-std::string Gzip(const std::string& data) {
-  z_stream stream{};
-  deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&stream, data.size()), '\0');
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  stream.avail_in = uInt(data.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = uInt(out.size());
-  deflate(&stream, Z_FINISH);
-  out.resize(stream.total_out);
-  deflateEnd(&stream);
-  return out;
-}
+std::string Gzip(const std::string& data) { return CompressForTests(data, CompressedFormat::kGzip); }
 
 TEST(OtlpHttpHandlerTest, AcceptsProtobufJsonAndGzip) {
   Pipeline pipeline;

@@ -5,13 +5,13 @@
 // and a valid request must still be stored afterwards. Seeded, so a failure repeats.
 #include <gtest/gtest.h>
 
-#include <zlib.h>
 
 #include <chrono>
 #include <future>
 #include <map>
 #include <random>
 
+#include "common/compress_for_tests.h"
 #include "otlp/json.h"
 #include "otlp/model.h"
 #include "receiver/receivers.h"
@@ -22,20 +22,6 @@ namespace {
 
 using tracery::testing::Pipeline;
 namespace http = boost::beast::http;
-
-std::string Compress(const std::string& data, int window_bits) {
-  z_stream stream{};
-  deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&stream, data.size()) + 16, '\0');
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  stream.avail_in = uInt(data.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = uInt(out.size());
-  deflate(&stream, Z_FINISH);
-  out.resize(stream.total_out);
-  deflateEnd(&stream);
-  return out;
-}
 
 std::string Mutate(std::string data, const std::vector<std::string>& corpus, std::mt19937_64& rng) {
   int edits = 1 + int(rng() % 4);
@@ -88,8 +74,8 @@ TEST(ReceiverFuzzTest, MutatedRequestsGetAnAnswerAndNeverA5xx) {
     const std::string& seed = corpus[rng() % corpus.size()];
     std::string body = Mutate(seed, corpus, rng);
     const char* encoding = encodings[rng() % 5];
-    if (std::string(encoding) == "gzip") body = rng() % 2 ? Compress(body, 31) : Mutate(Compress(body, 31), corpus, rng);
-    if (std::string(encoding) == "deflate") body = rng() % 2 ? Compress(body, 15) : Mutate(Compress(body, 15), corpus, rng);
+    if (std::string(encoding) == "gzip") body = rng() % 2 ? CompressForTests(body, CompressedFormat::kGzip) : Mutate(CompressForTests(body, CompressedFormat::kGzip), corpus, rng);
+    if (std::string(encoding) == "deflate") body = rng() % 2 ? CompressForTests(body, CompressedFormat::kZlib) : Mutate(CompressForTests(body, CompressedFormat::kZlib), corpus, rng);
     HttpRequest request(http::verb::post, "/v1/traces", 11);
     request.set(http::field::content_type, types[rng() % 4]);
     if (*encoding) request.set(http::field::content_encoding, encoding);
