@@ -1,7 +1,6 @@
 // Unit tests of the common utilities: checksums, ID codecs, durations and sizes, gzip with a
 // limit, tenant IDs and the metrics registry.
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <random>
 #include <string>
