@@ -10,7 +10,7 @@ debian_packages=(
   libboost-dev libboost-system-dev
   libzstd-dev libsnappy-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
   libyaml-cpp-dev rapidjson-dev libsimdjson-dev libcli11-dev libfmt-dev libspdlog-dev
-  libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libxxhash-dev libre2-dev libgtest-dev libgmock-dev libbenchmark-dev
   prometheus procps
 )
 # Node.js runs the end-to-end tests; a machine that already has node and npm keeps its own.

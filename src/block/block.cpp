@@ -325,19 +325,19 @@ bool BlockReader::MayContain(const TraceId& id) const {
   return (*index)->blooms[BloomFilter::ShardOf(id, meta_.bloom_shards)].MayContain(id);
 }
 
-Result<std::optional<otlp::TracesData>> BlockReader::FindTrace(const TraceId& id) const {
-  auto loaded = Index();
-  if (!loaded.ok()) return loaded.status();
-  const BlockIndex& index = **loaded;
+Result<std::optional<std::pair<uint32_t, uint32_t>>> BlockReader::Locate(const BlockIndex& index,
+                                                                         const TraceId& id) const {
+  using Position = std::optional<std::pair<uint32_t, uint32_t>>;
   const auto& sparse = index.sparse_index;
   if (!index.blooms[BloomFilter::ShardOf(id, meta_.bloom_shards)].MayContain(id) || sparse.empty() || id < sparse.front())
-    return std::optional<otlp::TracesData>();
+    return Position();
   size_t page = size_t(std::upper_bound(sparse.begin(), sparse.end(), id) - sparse.begin()) - 1;
   uint64_t first = page * kIndexPageEntries;
   uint64_t count = std::min<uint64_t>(kIndexPageEntries, meta_.trace_count - first);
   Result<std::string> entries =
       store_.ReadRange(ObjectName("index"), meta_.index_entries_offset + first * kIndexEntryBytes, count * kIndexEntryBytes);
   if (!entries.ok()) return entries.status();
+  if (entries->size() != count * kIndexEntryBytes) return Status::Corruption(ObjectName("index") + ": short index page");
   // Binary search within the page.
   size_t lo = 0, hi = count;
   while (lo < hi) {
@@ -346,12 +346,29 @@ Result<std::optional<otlp::TracesData>> BlockReader::FindTrace(const TraceId& id
     if (at < id) lo = mid + 1;
     else hi = mid;
   }
-  if (lo == count || TraceId::FromBytes({entries->data() + lo * kIndexEntryBytes, 16}) != id)
-    return std::optional<otlp::TracesData>();
+  if (lo == count || TraceId::FromBytes({entries->data() + lo * kIndexEntryBytes, 16}) != id) return Position();
   uint32_t row_group = LoadFixed32(entries->data() + lo * kIndexEntryBytes + 16);
   uint32_t ordinal = LoadFixed32(entries->data() + lo * kIndexEntryBytes + 20);
   if (row_group >= index.row_groups.size()) return Status::Corruption(ObjectName("index") + ": entry names a missing row group");
-  const RowGroupStats& rg = index.row_groups[row_group];
+  return Position(std::make_pair(row_group, ordinal));
+}
+
+Result<bool> BlockReader::Contains(const TraceId& id) const {
+  auto loaded = Index();
+  if (!loaded.ok()) return loaded.status();
+  auto position = Locate(**loaded, id);
+  if (!position.ok()) return position.status();
+  return position->has_value();
+}
+
+Result<std::optional<otlp::TracesData>> BlockReader::FindTrace(const TraceId& id) const {
+  auto loaded = Index();
+  if (!loaded.ok()) return loaded.status();
+  auto position = Locate(**loaded, id);
+  if (!position.ok()) return position.status();
+  if (!position->has_value()) return std::optional<otlp::TracesData>();
+  auto [row_group, ordinal] = **position;
+  const RowGroupStats& rg = (*loaded)->row_groups[row_group];
   Result<std::string> bytes = store_.ReadRange(ObjectName("data"), rg.offset, rg.size);
   if (!bytes.ok()) return bytes.status();
   otlp::TracesData trace;
@@ -360,6 +377,21 @@ Result<std::optional<otlp::TracesData>> BlockReader::FindTrace(const TraceId& id
   if (!status.ok()) return Status::Corruption(ObjectName("data") + ": " + status.message());
   if (found != id) return Status::Corruption(ObjectName("data") + ": index points at another trace");
   return std::optional<otlp::TracesData>(std::move(trace));
+}
+
+Status BlockReader::ScanRowGroup(uint32_t row_group,
+                                 const std::function<bool(const TraceId&, otlp::TracesData&)>& visit) const {
+  auto loaded = Index();
+  if (!loaded.ok()) return loaded.status();
+  if (row_group >= (*loaded)->row_groups.size())
+    return Status::InvalidArgument(ObjectName("data") + ": no row group " + std::to_string(row_group));
+  const RowGroupStats& rg = (*loaded)->row_groups[row_group];
+  Result<std::string> bytes = store_.ReadRange(ObjectName("data"), rg.offset, rg.size);
+  if (!bytes.ok()) return bytes.status();
+  if (bytes->size() != rg.size) return Status::Corruption(ObjectName("data") + ": short row group");
+  Status status = block::ScanRowGroup(*bytes, visit);
+  if (!status.ok()) return Status::Corruption(ObjectName("data") + ": " + status.message());
+  return Status::Ok();
 }
 
 Result<std::vector<TraceEntry>> BlockReader::ListTraces(uint32_t row_group) const {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -122,6 +123,10 @@ class BlockReader {
   bool MayContain(const TraceId& id) const;
   // The trace's spans, or nullopt when the block does not hold it.
   Result<std::optional<otlp::TracesData>> FindTrace(const TraceId& id) const;
+  // Whether the block holds the trace: the Bloom filter, then an index page (no span read).
+  Result<bool> Contains(const TraceId& id) const;
+  // Decodes every trace of one row group, in ID order, until `visit` returns false.
+  Status ScanRowGroup(uint32_t row_group, const std::function<bool(const TraceId&, otlp::TracesData&)>& visit) const;
   // The traces of one row group (IDs, span counts, starts), reading only its trace columns.
   Result<std::vector<TraceEntry>> ListTraces(uint32_t row_group) const;
 
@@ -129,6 +134,8 @@ class BlockReader {
   BlockReader(backend::ObjectStore& store, BlockMeta meta) : store_(store), meta_(std::move(meta)) {}
   std::string ObjectName(std::string_view object) const;
   Result<std::shared_ptr<const BlockIndex>> LoadIndex() const;
+  // Where the index puts a trace: its row group and ordinal, or nullopt when absent.
+  Result<std::optional<std::pair<uint32_t, uint32_t>>> Locate(const BlockIndex& index, const TraceId& id) const;
 
   backend::ObjectStore& store_;
   BlockMeta meta_;

@@ -506,6 +506,8 @@ class RowGroupDecoder {
       return false;
     id = TraceId::FromBytes(raw_id);
     trace_start_ += uint64_t(UnZigZag(start_delta));
+    resource_of_.clear();  // positions within this trace's resource_spans
+    scope_of_.clear();
     std::vector<std::string> span_ids(span_count);
     struct Placed { uint32_t resource, scope; otlp::Span span; };
     std::vector<Placed> spans(out ? span_count : 0);
@@ -685,6 +687,20 @@ Status ListTracesInRowGroup(std::string_view row_group, std::vector<TraceEntry>&
   RowGroupDecoder decoder;
   TRACERY_RETURN_IF_ERROR(decoder.Open(row_group, &wanted));
   return decoder.ListTraces(out);
+}
+
+Status ScanRowGroup(std::string_view row_group, const std::function<bool(const TraceId&, otlp::TracesData&)>& visit) {
+  RowGroupDecoder decoder;
+  TRACERY_RETURN_IF_ERROR(decoder.Open(row_group));
+  std::vector<TraceEntry> entries;  // how many traces there are (a decode failure is not the end)
+  TRACERY_RETURN_IF_ERROR(ListTracesInRowGroup(row_group, entries));
+  for (size_t i = 0; i < entries.size(); ++i) {
+    TraceId id;
+    otlp::TracesData trace;
+    if (!decoder.NextTrace(id, &trace)) return Status::Corruption("row group: trace does not decode");
+    if (!visit(id, trace)) break;
+  }
+  return Status::Ok();
 }
 
 Status ReadTraceFromRowGroup(std::string_view row_group, uint32_t ordinal, TraceId& id, otlp::TracesData& out) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -91,6 +92,10 @@ struct TraceEntry {
 // Lists a row group's traces, decompressing only the three trace columns (of about forty):
 // what compaction and trace-level search filters need without reading spans.
 Status ListTracesInRowGroup(std::string_view row_group, std::vector<TraceEntry>& out);
+
+// Decodes every trace of a row group in ID order, handing each to `visit` (which may take
+// the spans) until it returns false: what a search scan reads.
+Status ScanRowGroup(std::string_view row_group, const std::function<bool(const TraceId&, otlp::TracesData&)>& visit);
 
 // Decodes the trace at `ordinal` (0-based within the row group) from an encoded row group.
 Status ReadTraceFromRowGroup(std::string_view row_group, uint32_t ordinal, TraceId& id, otlp::TracesData& out);

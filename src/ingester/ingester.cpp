@@ -323,6 +323,20 @@ Status Ingester::CollectTrace(const std::string& tenant_name, const TraceId& id,
   return Status::Ok();
 }
 
+std::vector<storage::LiveTraceSummary> Ingester::ListLiveTraces(const std::string& tenant_name,
+                                                                const storage::TimeRange& range) {
+  std::vector<storage::LiveTraceSummary> out;
+  std::shared_ptr<Tenant> tenant = FindTenant(tenant_name);
+  if (!tenant) return out;
+  for (Shard& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    for (const auto& [key, trace] : shard.traces)
+      if (key.tenant == tenant->id && range.Overlaps(trace.min_start_unix_nano, trace.max_end_unix_nano))
+        out.push_back({key.id, trace.min_start_unix_nano, trace.max_end_unix_nano});
+  }
+  return out;
+}
+
 Status Ingester::ReadFragments(const std::vector<FragmentLocation>& fragments, std::string& out) {
   size_t total = out.size();
   for (const auto& f : fragments) total += f.length;

@@ -69,7 +69,7 @@ struct PushOutcome {
   std::string rejected_reason;
 };
 
-class Ingester final : public storage::TraceSource {
+class Ingester final : public storage::TraceSource, public storage::LiveTraceLister {
  public:
   using Done = std::function<void(PushOutcome)>;
 
@@ -87,6 +87,9 @@ class Ingester final : public storage::TraceSource {
   // Live traces and traces waiting for their block, read back from the WAL.
   Status CollectTrace(const std::string& tenant, const TraceId& id, const storage::TimeRange& range,
                       otlp::TracesData& into, bool& found) override;
+
+  // Live traces and traces waiting for their block, for search.
+  std::vector<storage::LiveTraceSummary> ListLiveTraces(const std::string& tenant, const storage::TimeRange& range) override;
 
   // Cuts every waiting trace into blocks now (the /flush endpoint, and shutdown).
   Status FlushAll();

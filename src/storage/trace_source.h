@@ -30,6 +30,21 @@ class TraceSource {
                               otlp::TracesData& into, bool& found) = 0;
 };
 
+// A trace not yet in a block, as its source summarises it without reading its spans.
+struct LiveTraceSummary {
+  TraceId id;
+  uint64_t start_unix_nano = 0, end_unix_nano = 0;
+};
+
+// A source of traces that are not (all) in blocks yet: search lists them and reads each one
+// whole through a TraceReader.
+class LiveTraceLister {
+ public:
+  virtual ~LiveTraceLister() = default;
+  // The tenant's live traces with spans overlapping `range`.
+  virtual std::vector<LiveTraceSummary> ListLiveTraces(const std::string& tenant, const TimeRange& range) = 0;
+};
+
 // Looks a trace up in every source, in order, and merges what they hold with duplicates
 // removed. Sources must be given in the order traces move through them (live first, blocks
 // last): a trace that moves during a lookup is then seen in one place or the other.
