@@ -134,6 +134,7 @@ class Node {
 
   Ingester& ingester() { return *ingester_; }
   storage::BlockList& blocks() { return *blocks_; }
+  storage::TraceReader& reader() { return *reader_; }
   MetricsRegistry& metrics() { return *metrics_; }
 
  private:

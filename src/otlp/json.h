@@ -18,6 +18,9 @@ Status ParseJsonRequest(std::string_view json, TracesData& out);
 // Appends `[ResourceSpans, ...]` as a JSON array.
 void WriteJsonResourceSpans(const TracesData& data, std::string& out);
 
+// Appends one AnyValue (`{"stringValue":...}`) / a `[KeyValue, ...]` array, as in spans.
+void WriteJsonAnyValue(const AnyValue& value, std::string& out);
+void WriteJsonKeyValues(const Attributes& attributes, std::string& out);
 // JSON string escaping, shared by every JSON writer of the project.
 void AppendJsonString(std::string& out, std::string_view text);
 

@@ -216,3 +216,10 @@ void WriteJsonResourceSpans(const TracesData& data, std::string& out) {
 }
 
 }  // namespace tracery::otlp
+
+namespace tracery::otlp {
+
+void WriteJsonAnyValue(const AnyValue& value, std::string& out) { WriteAnyValue(out, value); }
+void WriteJsonKeyValues(const Attributes& attributes, std::string& out) { WriteKeyValues(out, attributes); }
+
+}  // namespace tracery::otlp

@@ -6,70 +6,12 @@
 #include "common/tenant.h"
 #include "otlp/json.h"
 #include "otlp/wire.h"
+#include "query/http_params.h"
 
 namespace tracery::query {
 namespace {
 
 namespace http = boost::beast::http;
-
-struct Target {
-  std::string path;
-  std::vector<std::pair<std::string, std::string>> params;
-  std::optional<std::string> Param(const std::string& name) const {
-    for (const auto& [k, v] : params)
-      if (k == name) return v;
-    return std::nullopt;
-  }
-};
-
-std::string UrlDecode(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size()) {
-      int value = 0;
-      auto [p, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
-      if (ec == std::errc() && p == text.data() + i + 3) {
-        out += char(value);
-        i += 2;
-        continue;
-      }
-    }
-    out += text[i] == '+' ? ' ' : text[i];
-  }
-  return out;
-}
-
-Target ParseTarget(std::string_view target) {
-  Target t;
-  size_t q = target.find('?');
-  t.path = std::string(target.substr(0, q));
-  if (q == std::string_view::npos) return t;
-  std::string_view query = target.substr(q + 1);
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    size_t eq = pair.find('=');
-    t.params.emplace_back(UrlDecode(pair.substr(0, eq)), eq == std::string_view::npos ? "" : UrlDecode(pair.substr(eq + 1)));
-    if (amp == std::string_view::npos) break;
-    query = query.substr(amp + 1);
-  }
-  return t;
-}
-
-// Tempo takes start/end in unix seconds.
-bool ParseSeconds(const std::optional<std::string>& text, uint64_t& out_nanos) {
-  if (!text || text->empty()) return true;
-  uint64_t seconds;
-  auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), seconds);
-  if (ec != std::errc() || p != text->data() + text->size() || seconds > UINT64_MAX / 1'000'000'000) return false;
-  out_nanos = seconds * 1'000'000'000;
-  return true;
-}
-
-// The last nanosecond of the second `end_nanos` starts, without wrapping past the largest time.
-uint64_t EndOfSecond(uint64_t end_nanos) {
-  return end_nanos > UINT64_MAX - 999'999'999 ? UINT64_MAX : end_nanos + 999'999'999;
-}
 
 bool WantsProtobuf(const HttpRequest& request) {
   std::string_view accept(request[http::field::accept]);
@@ -159,6 +101,28 @@ HttpHandler MakeQueryApiHandler(ApiOptions options, storage::TraceReader& reader
                   openmetrics ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
                               : "text/plain; version=0.0.4; charset=utf-8",
                   std::move(body), {}};
+    } else if (options.searcher && options.query_pool && IsSearchApiPath(path)) {
+      std::optional<std::string_view> org_id;
+      if (auto it = request.find("X-Scope-OrgID"); it != request.end()) org_id = std::string_view(it->value());
+      auto tenant = ResolveTenant(options.multitenancy_enabled, org_id);
+      if (!tenant.ok()) {
+        response = HttpResponse::Text(HttpStatusFor(tenant.status()), tenant.status().message() + "\n");
+      } else {
+        // Answered on the query pool: the HTTP threads stay free for /ready and trace lookups.
+        auto endpoint_name = std::make_shared<std::string>();
+        HandleSearchApi(request, target, *tenant, *options.searcher, options.search, *options.query_pool, *endpoint_name,
+                        [&metrics, respond, started, endpoint_name](HttpResponse response) {
+                          double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+                          metrics.GetCounter("tracery_query_requests_total", "Query API requests, by endpoint and status code.",
+                                             {{"endpoint", *endpoint_name}, {"status_code", std::to_string(response.status)}})
+                              .Add();
+                          metrics.GetHistogram("tracery_query_duration_seconds", "Query API latency, by endpoint.",
+                                               kLatencyBounds, {{"endpoint", *endpoint_name}})
+                              .Observe(seconds);
+                          respond(std::move(response));
+                        });
+        return;
+      }
     } else if (path.rfind("/api/traces/", 0) == 0) {
       endpoint = "/api/traces";
       response = TraceById(request, target, std::string_view(path).substr(12), false, options, reader);

@@ -7,6 +7,8 @@
 
 #include "common/http_server.h"
 #include "common/metrics.h"
+#include "query/search.h"
+#include "query/search_api.h"
 #include "storage/trace_source.h"
 
 namespace tracery::query {
@@ -18,6 +20,10 @@ struct ApiOptions {
   // POST /flush: cut every waiting trace into blocks now, off the query threads; `done` runs
   // (on any thread) when the cut is over.
   std::function<void(std::function<void(Status)> done)> flush;
+  // Search, tags and TraceQL metrics; answered on `query_pool`. Off when null.
+  Searcher* searcher = nullptr;
+  ThreadPool* query_pool = nullptr;
+  SearchApiOptions search;
 };
 
 HttpHandler MakeQueryApiHandler(ApiOptions options, storage::TraceReader& reader, MetricsRegistry& metrics);

@@ -40,6 +40,10 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   app->ingester_ = std::move(ingester).value();
   // Live traces first, blocks last: the order traces move in (storage/trace_source.h).
   app->reader_ = std::make_unique<storage::TraceReader>(std::vector<storage::TraceSource*>{app->ingester_.get(), app->blocks_.get()});
+  app->query_pool_ = std::make_unique<ThreadPool>(2);
+  app->search_pool_ = std::make_unique<ThreadPool>(2);
+  app->searcher_ = std::make_unique<query::Searcher>(*app->blocks_, *app->ingester_, *app->reader_, *app->search_pool_,
+                                                     query::SearchOptions{});
   storage::BlockList* blocks = app->blocks_.get();
   app->metrics_.AddCallbackGauge("tracery_blocks", "Blocks open for queries.", [blocks] { return double(blocks->BlockCount()); });
   app->metrics_.AddCallbackGauge("tracery_block_index_cache_bytes", "Memory of block indexes (Bloom filters, row-group stats) kept loaded.",
@@ -63,6 +67,8 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   App* self = app.get();
   api_options.ready = [self] { return self->ready_.load(); };
   api_options.flush = [self](std::function<void(Status)> done) { self->Flush(std::move(done)); };
+  api_options.searcher = app->searcher_.get();
+  api_options.query_pool = app->query_pool_.get();
   app->flush_thread_ = std::thread([self] { self->FlushLoop(); });
   if (app->generator_) api_options.render_generated = [self](bool openmetrics) { return self->generator_->Render(openmetrics); };
   // Connection caps from the file descriptor limit: ingest can never take the descriptors
@@ -73,6 +79,16 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   query_options.body_limit = 1 << 20;
   query_options.receiving_budget = 64ull << 20;
   query_options.max_connections = std::max<uint64_t>(16, descriptors / 4);
+  if (config.stream_over_http_enabled) {
+    query::StreamingOptions streaming_options;
+    streaming_options.multitenancy_enabled = config.multitenancy_enabled;
+    streaming_options.search = api_options.search;
+    auto streaming = query::StreamingServer::Start(*app->searcher_, streaming_options);
+    if (!streaming.ok()) return streaming.status();
+    app->streaming_ = std::move(streaming).value();
+    query::StreamingServer* streaming_raw = app->streaming_.get();
+    query_options.http2_handoff = [streaming_raw](int fd) { streaming_raw->AddConnection(fd); };
+  }
   auto query_server = HttpServer::Bind(app->query_io_, config.http_listen_address, config.http_listen_port, query_options,
                                        query::MakeQueryApiHandler(api_options, *app->reader_, app->metrics_));
   if (!query_server.ok()) return query_server.status();
@@ -119,8 +135,9 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
     }
   }
   app->ready_ = true;
-  spdlog::info("tracery {} ready: query API on {}:{}, OTLP/gRPC {}, OTLP/HTTP {}", TRACERY_VERSION,
+  spdlog::info("tracery {} ready: query API on {}:{}{}, OTLP/gRPC {}, OTLP/HTTP {}", TRACERY_VERSION,
                config.http_listen_address, app->query_server_->port(),
+               app->streaming_ ? " (with gRPC streaming)" : "",
                config.otlp_grpc_enabled ? config.otlp_grpc_endpoint : "off",
                config.otlp_http_enabled ? config.otlp_http_endpoint : "off");
   return app;
@@ -171,10 +188,13 @@ void App::Stop() {
   }
   if (generator_) generator_->Stop();  // a last collection and remote write
   if (query_server_) query_server_->Stop();
+  if (streaming_) streaming_->Shutdown();  // its searches use the pools stopped below
   ingest_io_.stop();
   query_io_.stop();
   for (auto& thread : threads_) thread.join();
   threads_.clear();
+  if (query_pool_) query_pool_->Stop();  // searches read the ingester: they end first
+  if (search_pool_) search_pool_->Stop();
   if (ingester_) ingester_->Stop();
   if (background_) background_->Stop();
 }

@@ -18,6 +18,8 @@
 #include "common/thread_pool.h"
 #include "distributor/distributor.h"
 #include "ingester/ingester.h"
+#include "query/search.h"
+#include "query/streaming.h"
 #include "receiver/receivers.h"
 #include "server/config.h"
 #include "storage/block_list.h"
@@ -41,6 +43,12 @@ class App {
   std::unique_ptr<storage::BlockList> blocks_;
   std::unique_ptr<ingester::Ingester> ingester_;
   std::unique_ptr<storage::TraceReader> reader_;
+  // Search: requests run on query_pool_ (off the HTTP threads); each one's scan jobs run on
+  // search_pool_ and on its own thread.
+  std::unique_ptr<ThreadPool> query_pool_, search_pool_;
+  std::unique_ptr<query::Searcher> searcher_;
+  // Tempo's streaming API, fed HTTP/2 connections by query_server_ (stream_over_http_enabled).
+  std::unique_ptr<query::StreamingServer> streaming_;
   std::unique_ptr<generator::Generator> generator_;
   std::unique_ptr<distributor::Distributor> distributor_;
   std::unique_ptr<receiver::GrpcReceiver> grpc_receiver_;

@@ -1,0 +1,387 @@
+#include "query/search.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <unordered_set>
+
+#include "traceql/trace_view.h"
+
+namespace tracery::query {
+namespace {
+
+// How far apart in time two fragments of one trace may lie in different blocks and still be
+// found to belong together: blocks whose spans are all further than this from a fragment
+// are not asked whether they hold the rest of its trace.
+constexpr uint64_t kSplitTraceWindowNanos = 3600ull * 1'000'000'000;
+
+// A live trace is read whole per job of this many.
+constexpr size_t kLiveTracesPerJob = 256;
+
+struct Job {
+  std::shared_ptr<block::BlockReader> block;  // null: a job of live traces
+  uint32_t row_group = 0;
+  uint64_t max_end_unix_nano = 0;
+  uint64_t bytes = 0;
+  std::vector<storage::LiveTraceSummary> live;
+};
+
+bool PassesPrune(const block::RowGroupStats& rg, const traceql::PruneConditions& prune) {
+  if (!prune.services_any_of.empty() &&
+      std::none_of(prune.services_any_of.begin(), prune.services_any_of.end(),
+                   [&](const std::string& s) { return rg.services.count(s) > 0; }))
+    return false;
+  for (const auto& key : prune.span_attribute_keys)
+    if (!rg.attribute_keys.count(key)) return false;
+  if (prune.min_span_duration_nanos > rg.max_duration_nano) return false;
+  return true;
+}
+
+void TimeBounds(const otlp::TracesData& data, uint64_t& start, uint64_t& end) {
+  start = UINT64_MAX;
+  end = 0;
+  for (const auto& rs : data.resource_spans)
+    for (const auto& ss : rs.scope_spans)
+      for (const auto& span : ss.spans) {
+        start = std::min(start, span.start_time_unix_nano);
+        end = std::max(end, span.end_time_unix_nano);
+      }
+  if (start == UINT64_MAX) start = 0;
+}
+
+// The scan's shared state: jobs are taken in order by whoever is free (pool threads and the
+// caller); a job that starts after a budget ran out is skipped.
+struct ScanState {
+  std::vector<Job> jobs;
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> bytes{0}, traces{0}, spans{0};
+  std::atomic<uint32_t> completed{0};
+  std::unique_ptr<std::atomic<bool>[]> finished_jobs;  // per job: run or skipped (progress reports)
+  std::mutex mutex;
+  std::condition_variable finished;
+  size_t running_workers = 0;
+  std::string budget_message;  // set once, under mutex
+  std::unordered_set<TraceId, TraceIdHasher> judged_whole;  // split traces already visited, under mutex
+  Status error;  // first read error, under mutex
+};
+
+}  // namespace
+
+Status Searcher::ScanAll(const std::string& tenant, const storage::TimeRange& range,
+                         const traceql::PruneConditions& prune, const Visit& visit, SearchStats& stats, bool& partial,
+                         std::string& message) {
+  return Scan(tenant, range, prune, visit, nullptr, nullptr, stats, partial, message);
+}
+
+Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range,
+                      const traceql::PruneConditions& prune, const Visit& visit, const SkipJob& skip,
+                      const AfterJob& after_job, SearchStats& stats, bool& partial, std::string& message) {
+  auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+  auto state = std::make_shared<ScanState>();
+
+  // Live traces: every one is known (a block fragment of a live trace is judged with it).
+  std::vector<storage::LiveTraceSummary> live = live_.ListLiveTraces(tenant, storage::TimeRange{});
+  std::unordered_set<TraceId, TraceIdHasher> live_ids;
+  live_ids.reserve(live.size());
+  std::vector<storage::LiveTraceSummary> live_in_range;
+  for (const auto& trace : live) {
+    live_ids.insert(trace.id);
+    if (range.Overlaps(trace.start_unix_nano, trace.end_unix_nano)) live_in_range.push_back(trace);
+  }
+  std::sort(live_in_range.begin(), live_in_range.end(),
+            [](const auto& a, const auto& b) { return a.end_unix_nano > b.end_unix_nano; });
+  for (size_t i = 0; i < live_in_range.size(); i += kLiveTracesPerJob) {
+    Job job;
+    size_t end = std::min(live_in_range.size(), i + kLiveTracesPerJob);
+    job.live.assign(live_in_range.begin() + long(i), live_in_range.begin() + long(end));
+    job.max_end_unix_nano = job.live.front().end_unix_nano;
+    state->jobs.push_back(std::move(job));
+  }
+
+  // Blocks: one job per row group that overlaps the range and that the stats do not rule out.
+  std::vector<std::shared_ptr<block::BlockReader>> all_blocks = blocks_.Blocks(tenant);
+  for (const auto& block : all_blocks) {
+    const block::BlockMeta& meta = block->meta();
+    if (!range.Overlaps(meta.min_start_unix_nano, meta.max_end_unix_nano)) continue;
+    stats.total_blocks++;
+    stats.total_block_bytes += meta.data_bytes;
+    auto index = block->Index();
+    if (!index.ok()) return index.status();
+    const auto& row_groups = (*index)->row_groups;
+    for (uint32_t r = 0; r < row_groups.size(); ++r) {
+      const block::RowGroupStats& rg = row_groups[r];
+      if (!range.Overlaps(rg.min_start_unix_nano, rg.max_end_unix_nano) || !PassesPrune(rg, prune)) continue;
+      Job job;
+      job.block = block;
+      job.row_group = r;
+      job.max_end_unix_nano = rg.max_end_unix_nano;
+      job.bytes = rg.size;
+      state->jobs.push_back(std::move(job));
+    }
+  }
+  // Newest first, so that a top-N search can stop early; stable, so the order is the same
+  // on every run.
+  std::stable_sort(state->jobs.begin(), state->jobs.end(),
+                   [](const Job& a, const Job& b) { return a.max_end_unix_nano > b.max_end_unix_nano; });
+  stats.total_jobs = uint32_t(state->jobs.size());
+  state->finished_jobs = std::make_unique<std::atomic<bool>[]>(state->jobs.size());
+
+  auto visit_whole = [&](const TraceId& id) -> bool {
+    auto whole = reader_.FindTrace(tenant, id);
+    if (!whole.ok()) {
+      std::lock_guard lock(state->mutex);
+      if (state->error.ok()) state->error = whole.status();
+      state->stop = true;
+      return false;
+    }
+    if (!whole->has_value()) return true;  // gone (retention) since it was listed
+    return visit(id, **whole);
+  };
+
+  // Whether a fragment's trace has spans in another block (or is live): then it is read whole.
+  auto is_split = [&](const TraceId& id, const block::BlockReader* holder, uint64_t start, uint64_t end) -> Result<bool> {
+    uint64_t low = start > kSplitTraceWindowNanos ? start - kSplitTraceWindowNanos : 0;
+    uint64_t high = end > UINT64_MAX - kSplitTraceWindowNanos ? UINT64_MAX : end + kSplitTraceWindowNanos;
+    for (const auto& other : all_blocks) {
+      if (other.get() == holder) continue;
+      const block::BlockMeta& meta = other->meta();
+      if (meta.max_end_unix_nano < low || meta.min_start_unix_nano > high) continue;
+      if (!other->MayContain(id)) continue;
+      auto contains = other->Contains(id);
+      if (!contains.ok()) return contains.status();
+      if (*contains) return true;
+    }
+    return false;
+  };
+
+  auto run_job = [&](const Job& job) {
+    if (!job.block) {
+      for (const auto& trace : job.live) {
+        if (state->stop) return;
+        if (!visit_whole(trace.id)) {
+          state->stop = true;
+          return;
+        }
+        state->traces.fetch_add(1, std::memory_order_relaxed);
+      }
+      return;
+    }
+    state->bytes.fetch_add(job.bytes, std::memory_order_relaxed);
+    Status status = job.block->ScanRowGroup(job.row_group, [&](const TraceId& id, otlp::TracesData& fragment) {
+      if (state->stop) return false;
+      state->traces.fetch_add(1, std::memory_order_relaxed);
+      if (live_ids.count(id)) return true;  // judged whole with the live traces
+      uint64_t start, end;
+      TimeBounds(fragment, start, end);
+      auto split = is_split(id, job.block.get(), start, end);
+      if (!split.ok()) {
+        std::lock_guard lock(state->mutex);
+        if (state->error.ok()) state->error = split.status();
+        state->stop = true;
+        return false;
+      }
+      if (*split) {
+        {
+          std::lock_guard lock(state->mutex);
+          if (!state->judged_whole.insert(id).second) return true;
+        }
+        return visit_whole(id);
+      }
+      if (!range.Overlaps(start, end)) return true;
+      return visit(id, fragment);
+    });
+    if (!status.ok()) {
+      std::lock_guard lock(state->mutex);
+      if (state->error.ok()) state->error = status;
+      state->stop = true;
+    }
+  };
+
+  auto over_budget = [&]() -> bool {
+    std::string why;
+    if (std::chrono::steady_clock::now() > deadline)
+      why = "search timed out after " + std::to_string(options_.timeout.count()) + " ms";
+    else if (options_.max_bytes_per_search && state->bytes.load() > options_.max_bytes_per_search)
+      why = "search read its limit of " + std::to_string(options_.max_bytes_per_search) + " bytes";
+    if (why.empty()) return false;
+    std::lock_guard lock(state->mutex);
+    if (state->budget_message.empty()) state->budget_message = why;
+    return true;
+  };
+
+  // Takes the next job and runs it; false when none is left or the scan stopped.
+  auto take_and_run = [&]() -> bool {
+    if (state->stop) return false;
+    size_t j = state->next.fetch_add(1);
+    if (j >= state->jobs.size()) return false;
+    const Job& job = state->jobs[j];
+    if (!(skip && skip(job.max_end_unix_nano))) {
+      if (over_budget()) {
+        state->stop = true;
+        return false;
+      }
+      run_job(job);
+    }
+    state->finished_jobs[j].store(true);
+    state->completed.fetch_add(1);
+    return true;
+  };
+
+  size_t helpers = std::min(pool_.size(), state->jobs.size() > 1 ? state->jobs.size() - 1 : 0);
+  {
+    std::lock_guard lock(state->mutex);
+    state->running_workers = helpers;
+  }
+  for (size_t i = 0; i < helpers; ++i) {
+    bool submitted = pool_.Submit([&, state]() {
+      while (take_and_run()) {
+      }
+      std::lock_guard lock(state->mutex);
+      if (--state->running_workers == 0) state->finished.notify_all();
+    });
+    if (!submitted) {
+      std::lock_guard lock(state->mutex);
+      --state->running_workers;
+    }
+  }
+  // The caller works too, and reports progress between its jobs. Jobs are sorted newest
+  // first, so the first unfinished one has the newest end time of all unfinished ones.
+  size_t first_unfinished = 0;
+  while (take_and_run()) {
+    if (!after_job) continue;
+    while (first_unfinished < state->jobs.size() && state->finished_jobs[first_unfinished].load()) ++first_unfinished;
+    SearchStats so_far = stats;
+    so_far.inspected_bytes += state->bytes.load();
+    so_far.inspected_traces += state->traces.load();
+    so_far.completed_jobs = state->completed.load();
+    after_job(so_far, first_unfinished < state->jobs.size() ? state->jobs[first_unfinished].max_end_unix_nano : 0);
+  }
+  {
+    std::unique_lock lock(state->mutex);
+    state->finished.wait(lock, [&] { return state->running_workers == 0; });
+  }
+  stats.inspected_bytes += state->bytes.load();
+  stats.inspected_traces += state->traces.load();
+  stats.completed_jobs = state->completed.load();
+  if (!state->error.ok()) return state->error;
+  if (!state->budget_message.empty()) {
+    partial = true;
+    message = state->budget_message;
+  }
+  return Status::Ok();
+}
+
+}  // namespace tracery::query
+
+namespace tracery::query {
+namespace {
+
+bool Newer(const FoundTrace& a, const FoundTrace& b) {
+  if (a.start_unix_nano != b.start_unix_nano) return a.start_unix_nano > b.start_unix_nano;
+  return a.id < b.id;
+}
+
+FoundTrace Describe(const traceql::TraceView& view, std::vector<traceql::ResultSpanset>& spansets,
+                    uint32_t spans_per_spanset) {
+  FoundTrace found;
+  found.id = view.id;
+  found.start_unix_nano = view.start_unix_nano;
+  found.duration_nanos = view.DurationNanos();
+  found.has_root = view.root >= 0;
+  if (found.has_root) {
+    found.root_service_name.assign(view.RootServiceName());
+    found.root_span_name.assign(view.RootSpanName());
+  }
+  for (const traceql::SpanRef& ref : view.spans) {
+    ServiceStats& stats = found.service_stats[std::string(traceql::ServiceName(*ref.resource))];
+    stats.span_count++;
+    if (ref.span->status_code == otlp::StatusCode::kError) stats.error_count++;
+  }
+  for (auto& set : spansets) {
+    FoundSpanset& out = found.spansets.emplace_back();
+    out.matched = uint32_t(set.spans.size());
+    out.attributes = std::move(set.attributes);
+    size_t keep = std::min<size_t>(set.spans.size(), spans_per_spanset);
+    for (size_t i = 0; i < keep; ++i) {
+      const traceql::SpanRef& ref = view.spans[set.spans[i].index];
+      FoundSpan& span = out.spans.emplace_back();
+      span.span_id = ref.span->span_id;
+      span.name = ref.span->name;
+      span.start_unix_nano = ref.span->start_time_unix_nano;
+      span.duration_nanos = ref.DurationNanos();
+      span.attributes = std::move(set.spans[i].attributes);
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
+Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progress& progress,
+                                      std::chrono::milliseconds progress_interval) {
+  SearchResult result;
+  const size_t limit = std::max<uint32_t>(1, request.limit);
+  std::mutex mutex;  // guards result.traces: the newest `limit` found so far, newest first
+  std::atomic<uint64_t> spans{0};
+
+  // The oldest start a trace may have and still enter the result (under mutex).
+  auto cannot_enter = [&](uint64_t start, const TraceId& id) {
+    if (result.traces.size() < limit) return false;
+    const FoundTrace& last = result.traces.back();
+    return start < last.start_unix_nano || (start == last.start_unix_nano && !(id < last.id));
+  };
+
+  Visit visit = [&](const TraceId& id, const otlp::TracesData& data) {
+    traceql::TraceView view = traceql::BuildTraceView(id, data);
+    spans.fetch_add(view.spans.size(), std::memory_order_relaxed);
+    if (view.spans.empty() || !request.range.Overlaps(view.start_unix_nano, view.end_unix_nano)) return true;
+    uint64_t duration = view.DurationNanos();
+    if (duration < request.min_trace_duration_nanos) return true;
+    if (request.max_trace_duration_nanos && duration > request.max_trace_duration_nanos) return true;
+    {
+      std::lock_guard lock(mutex);
+      if (cannot_enter(view.start_unix_nano, id)) return true;
+    }
+    std::vector<traceql::ResultSpanset> spansets = traceql::EvaluateSearch(*request.query, view);
+    if (spansets.empty()) return true;
+    FoundTrace found = Describe(view, spansets, request.spans_per_spanset);
+    std::lock_guard lock(mutex);
+    if (cannot_enter(found.start_unix_nano, id)) return true;
+    auto at = std::lower_bound(result.traces.begin(), result.traces.end(), found, Newer);
+    result.traces.insert(at, std::move(found));
+    if (result.traces.size() > limit) result.traces.pop_back();
+    return true;
+  };
+  SkipJob skip = [&](uint64_t max_end) {
+    std::lock_guard lock(mutex);
+    return result.traces.size() >= limit && max_end < result.traces.back().start_unix_nano;
+  };
+  AfterJob after_job;
+  auto last_progress = std::chrono::steady_clock::now();
+  if (progress)
+    after_job = [&](const SearchStats& so_far, uint64_t unfinished_max_end) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_progress < progress_interval) return;
+      last_progress = now;
+      SearchResult snapshot;
+      {
+        // Only traces no unfinished job can displace: a trace that job could still find
+        // starts no later than the job's newest end.
+        std::lock_guard lock(mutex);
+        for (const FoundTrace& trace : result.traces) {
+          if (unfinished_max_end && trace.start_unix_nano <= unfinished_max_end) break;
+          snapshot.traces.push_back(trace);
+        }
+      }
+      snapshot.stats = so_far;
+      snapshot.stats.inspected_spans = spans.load();
+      progress(snapshot);
+    };
+  TRACERY_RETURN_IF_ERROR(Scan(request.tenant, request.range, traceql::PlanPruning(*request.query), visit, skip,
+                               after_job, result.stats, result.partial, result.message));
+  result.stats.inspected_spans = spans.load();
+  return result;
+}
+
+}  // namespace tracery::query
