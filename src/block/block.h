@@ -125,8 +125,12 @@ class BlockReader {
   Result<std::optional<otlp::TracesData>> FindTrace(const TraceId& id) const;
   // Whether the block holds the trace: the Bloom filter, then an index page (no span read).
   Result<bool> Contains(const TraceId& id) const;
-  // Decodes every trace of one row group, in ID order, until `visit` returns false.
-  Status ScanRowGroup(uint32_t row_group, const std::function<bool(const TraceId&, otlp::TracesData&)>& visit) const;
+  // Decodes the traces of one row group that have a span passing `filter` (every trace when
+  // it is empty), in ID order, until `visit` returns false. Adds the spans checked against
+  // the filter to `spans_checked`.
+  Status ScanRowGroup(uint32_t row_group, const SpanFilter& filter,
+                      const std::function<bool(const TraceId&, otlp::TracesData&)>& visit,
+                      uint64_t* spans_checked = nullptr) const;
   // The traces of one row group (IDs, span counts, starts), reading only its trace columns.
   Result<std::vector<TraceEntry>> ListTraces(uint32_t row_group) const;
 

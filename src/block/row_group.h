@@ -14,6 +14,7 @@
 
 #include <zstd.h>
 
+#include "block/span_filter.h"
 #include "common/ids.h"
 #include "common/status.h"
 #include "otlp/model.h"
@@ -96,6 +97,13 @@ Status ListTracesInRowGroup(std::string_view row_group, std::vector<TraceEntry>&
 // Decodes every trace of a row group in ID order, handing each to `visit` (which may take
 // the spans) until it returns false: what a search scan reads.
 Status ScanRowGroup(std::string_view row_group, const std::function<bool(const TraceId&, otlp::TracesData&)>& visit);
+
+// As ScanRowGroup, but only traces with a span that passes `filter` (checked on the columns,
+// before any span is decoded) are decoded and visited. Adds the spans checked to
+// `spans_checked` when given.
+Status ScanRowGroupFiltered(std::string_view row_group, const SpanFilter& filter,
+                            const std::function<bool(const TraceId&, otlp::TracesData&)>& visit,
+                            uint64_t* spans_checked = nullptr);
 
 // Decodes the trace at `ordinal` (0-based within the row group) from an encoded row group.
 Status ReadTraceFromRowGroup(std::string_view row_group, uint32_t ordinal, TraceId& id, otlp::TracesData& out);

@@ -21,6 +21,8 @@ void WriteJsonResourceSpans(const TracesData& data, std::string& out);
 // Appends one AnyValue (`{"stringValue":...}`) / a `[KeyValue, ...]` array, as in spans.
 void WriteJsonAnyValue(const AnyValue& value, std::string& out);
 void WriteJsonKeyValues(const Attributes& attributes, std::string& out);
+// A double as Go's encoding/json writes it (NaN and infinities as strings, as jsonpb does).
+void AppendJsonDouble(std::string& out, double value);
 // JSON string escaping, shared by every JSON writer of the project.
 void AppendJsonString(std::string& out, std::string_view text);
 

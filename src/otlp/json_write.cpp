@@ -6,6 +6,27 @@
 
 namespace tracery::otlp {
 
+void AppendJsonDouble(std::string& out, double v) {
+  if (std::isnan(v)) { out += "\"NaN\""; return; }
+  if (std::isinf(v)) { out += v > 0 ? "\"Infinity\"" : "\"-Infinity\""; return; }
+  if (v == 0 && std::signbit(v)) {  // "-0" would read back as the integer 0
+    out += "-0.0";
+    return;
+  }
+  // As Go's encoding/json: the shortest text that reads back the same, plain from 1e-6 up to
+  // 1e21, with an exponent outside it, written "1e-7" rather than "1e-07".
+  double magnitude = std::fabs(v);
+  bool plain = magnitude == 0 || (magnitude >= 1e-6 && magnitude < 1e21);
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, plain ? std::chars_format::fixed : std::chars_format::scientific);
+  size_t n = size_t(end - buf);
+  if (!plain && n >= 4 && buf[n - 4] == 'e' && buf[n - 3] == '-' && buf[n - 2] == '0') {
+    buf[n - 2] = buf[n - 1];
+    --n;
+  }
+  out.append(buf, n);
+}
+
 void AppendJsonString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
@@ -64,17 +85,7 @@ class ObjectWriter {
 
 void WriteAttributes(ObjectWriter& object, const Attributes& attributes);
 
-void WriteDouble(std::string& out, double v) {
-  if (std::isnan(v)) { out += "\"NaN\""; return; }
-  if (std::isinf(v)) { out += v > 0 ? "\"Infinity\"" : "\"-Infinity\""; return; }
-  if (v == 0 && std::signbit(v)) {  // "-0" would read back as the integer 0
-    out += "-0.0";
-    return;
-  }
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, end);
-}
+void WriteDouble(std::string& out, double v) { AppendJsonDouble(out, v); }
 
 void WriteAnyValue(std::string& out, const AnyValue& v) {
   ObjectWriter object(out);

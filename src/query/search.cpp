@@ -136,19 +136,37 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
       return false;
     }
     if (!whole->has_value()) return true;  // gone (retention) since it was listed
+    state->spans.fetch_add((**whole).SpanCount(), std::memory_order_relaxed);
     return visit(id, **whole);
   };
 
-  // Whether a fragment's trace has spans in another block (or is live): then it is read whole.
-  auto is_split = [&](const TraceId& id, const block::BlockReader* holder, uint64_t start, uint64_t end) -> Result<bool> {
-    uint64_t low = start > kSplitTraceWindowNanos ? start - kSplitTraceWindowNanos : 0;
-    uint64_t high = end > UINT64_MAX - kSplitTraceWindowNanos ? UINT64_MAX : end + kSplitTraceWindowNanos;
+  // The blocks that may hold the rest of a trace whose fragment lies in `holder`: those within
+  // the split window of it in time, with their indexes (Bloom filters) loaded once per job.
+  struct Neighbour {
+    const block::BlockReader* block;
+    std::shared_ptr<const block::BlockIndex> index;
+  };
+  auto neighbours_of = [&](const block::BlockReader* holder) -> Result<std::vector<Neighbour>> {
+    const block::BlockMeta& own = holder->meta();
+    uint64_t low = own.min_start_unix_nano > kSplitTraceWindowNanos ? own.min_start_unix_nano - kSplitTraceWindowNanos : 0;
+    uint64_t high = own.max_end_unix_nano > UINT64_MAX - kSplitTraceWindowNanos ? UINT64_MAX
+                                                                                 : own.max_end_unix_nano + kSplitTraceWindowNanos;
+    std::vector<Neighbour> out;
     for (const auto& other : all_blocks) {
       if (other.get() == holder) continue;
       const block::BlockMeta& meta = other->meta();
       if (meta.max_end_unix_nano < low || meta.min_start_unix_nano > high) continue;
-      if (!other->MayContain(id)) continue;
-      auto contains = other->Contains(id);
+      auto index = other->Index();
+      if (!index.ok()) return index.status();
+      out.push_back({other.get(), *index});
+    }
+    return out;
+  };
+  // Whether a fragment's trace has spans in another block: then it is read whole.
+  auto is_split = [&](const TraceId& id, const std::vector<Neighbour>& neighbours) -> Result<bool> {
+    for (const Neighbour& n : neighbours) {
+      if (!n.index->blooms[block::BloomFilter::ShardOf(id, n.block->meta().bloom_shards)].MayContain(id)) continue;
+      auto contains = n.block->Contains(id);
       if (!contains.ok()) return contains.status();
       if (*contains) return true;
     }
@@ -168,13 +186,21 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
       return;
     }
     state->bytes.fetch_add(job.bytes, std::memory_order_relaxed);
-    Status status = job.block->ScanRowGroup(job.row_group, [&](const TraceId& id, otlp::TracesData& fragment) {
+    auto neighbours = neighbours_of(job.block.get());
+    if (!neighbours.ok()) {
+      std::lock_guard lock(state->mutex);
+      if (state->error.ok()) state->error = neighbours.status();
+      state->stop = true;
+      return;
+    }
+    uint64_t checked = 0;
+    Status status = job.block->ScanRowGroup(job.row_group, prune.span_filter, [&](const TraceId& id, otlp::TracesData& fragment) {
       if (state->stop) return false;
       state->traces.fetch_add(1, std::memory_order_relaxed);
       if (live_ids.count(id)) return true;  // judged whole with the live traces
       uint64_t start, end;
       TimeBounds(fragment, start, end);
-      auto split = is_split(id, job.block.get(), start, end);
+      auto split = is_split(id, *neighbours);
       if (!split.ok()) {
         std::lock_guard lock(state->mutex);
         if (state->error.ok()) state->error = split.status();
@@ -190,7 +216,8 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
       }
       if (!range.Overlaps(start, end)) return true;
       return visit(id, fragment);
-    });
+    }, &checked);
+    state->spans.fetch_add(checked, std::memory_order_relaxed);
     if (!status.ok()) {
       std::lock_guard lock(state->mutex);
       if (state->error.ok()) state->error = status;
@@ -254,6 +281,7 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
     SearchStats so_far = stats;
     so_far.inspected_bytes += state->bytes.load();
     so_far.inspected_traces += state->traces.load();
+    so_far.inspected_spans += state->spans.load();
     so_far.completed_jobs = state->completed.load();
     after_job(so_far, first_unfinished < state->jobs.size() ? state->jobs[first_unfinished].max_end_unix_nano : 0);
   }
@@ -263,6 +291,7 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
   }
   stats.inspected_bytes += state->bytes.load();
   stats.inspected_traces += state->traces.load();
+  stats.inspected_spans += state->spans.load();
   stats.completed_jobs = state->completed.load();
   if (!state->error.ok()) return state->error;
   if (!state->budget_message.empty()) {
@@ -323,8 +352,6 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
   SearchResult result;
   const size_t limit = std::max<uint32_t>(1, request.limit);
   std::mutex mutex;  // guards result.traces: the newest `limit` found so far, newest first
-  std::atomic<uint64_t> spans{0};
-
   // The oldest start a trace may have and still enter the result (under mutex).
   auto cannot_enter = [&](uint64_t start, const TraceId& id) {
     if (result.traces.size() < limit) return false;
@@ -334,7 +361,6 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
 
   Visit visit = [&](const TraceId& id, const otlp::TracesData& data) {
     traceql::TraceView view = traceql::BuildTraceView(id, data);
-    spans.fetch_add(view.spans.size(), std::memory_order_relaxed);
     if (view.spans.empty() || !request.range.Overlaps(view.start_unix_nano, view.end_unix_nano)) return true;
     uint64_t duration = view.DurationNanos();
     if (duration < request.min_trace_duration_nanos) return true;
@@ -375,12 +401,10 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
         }
       }
       snapshot.stats = so_far;
-      snapshot.stats.inspected_spans = spans.load();
       progress(snapshot);
     };
   TRACERY_RETURN_IF_ERROR(Scan(request.tenant, request.range, traceql::PlanPruning(*request.query), visit, skip,
                                after_job, result.stats, result.partial, result.message));
-  result.stats.inspected_spans = spans.load();
   return result;
 }
 

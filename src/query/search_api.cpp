@@ -30,6 +30,13 @@ uint64_t NowUnixNanos() {
 
 HttpResponse BadRequest(std::string message) { return HttpResponse::Text(400, std::move(message) + "\n"); }
 
+// 400 for a query that does not parse or validate, with Tempo's prefix (once).
+HttpResponse InvalidQuery(const Status& status) {
+  static const std::string kPrefix = "invalid TraceQL query: ";
+  const std::string& message = status.message();
+  return BadRequest(message.rfind(kPrefix, 0) == 0 ? message : kPrefix + message);
+}
+
 HttpResponse ErrorResponse(const Status& status) {
   return HttpResponse::Text(HttpStatusFor(status), status.message() + "\n");
 }

@@ -1,6 +1,7 @@
 #include "query/search_json.h"
 
 #include <cmath>
+#include <charconv>
 #include <cstdio>
 
 #include "otlp/json.h"
@@ -38,27 +39,7 @@ class Object {
   bool first_ = true;
 };
 
-// jsonpb writes doubles as JSON numbers, and NaN and infinities as strings.
-void AppendDouble(std::string& out, double value) {
-  if (std::isnan(value)) {
-    out += "\"NaN\"";
-  } else if (std::isinf(value)) {
-    out += value > 0 ? "\"Infinity\"" : "\"-Infinity\"";
-  } else {
-    char buffer[32];
-    int n = std::snprintf(buffer, sizeof buffer, "%.17g", value);
-    // Shortest form that reads back the same.
-    for (int precision = 1; precision <= 17; ++precision) {
-      char shorter[32];
-      int m = std::snprintf(shorter, sizeof shorter, "%.*g", precision, value);
-      if (std::strtod(shorter, nullptr) == value) {
-        out.append(shorter, size_t(m));
-        return;
-      }
-    }
-    out.append(buffer, size_t(n));
-  }
-}
+void AppendDouble(std::string& out, double value) { otlp::AppendJsonDouble(out, value); }
 
 void AppendKeyValues(std::string& out, const std::vector<otlp::KeyValue>& values) { otlp::WriteJsonKeyValues(values, out); }
 

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "block/span_filter.h"
 #include "common/status.h"
 #include "otlp/model.h"
 #include "traceql/trace_view.h"
@@ -64,6 +65,9 @@ struct PruneConditions {
   uint64_t min_span_duration_nanos = 0;
   // The trace lasts at least this long (trace:duration / traceDuration lower bound).
   uint64_t min_trace_duration_nanos = 0;
+  // A span every matching trace has meets these conditions (checked on block columns
+  // before spans are decoded).
+  block::SpanFilter span_filter;
 };
 PruneConditions PlanPruning(const Query& query);
 

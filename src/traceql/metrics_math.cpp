@@ -287,9 +287,12 @@ otlp::KeyValue DoubleLabel(std::string key, double value) {
   return label;
 }
 
+// Tempo writes a nil label value as the string "nil".
 otlp::KeyValue NilLabel(std::string key) {
   otlp::KeyValue label;
   label.key = std::move(key);
+  label.value.type = otlp::AnyValue::Type::kString;
+  label.value.string_value = "nil";
   return label;
 }
 

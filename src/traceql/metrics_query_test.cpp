@@ -208,9 +208,10 @@ TEST(TraceQLMetricsQuery, GroupedLabelsAreTypedAndNilsDropped) {
             Lines({"{resource.service.name=\"api\"} 0:0 60:2 120:0 180:0",
                    "{resource.service.name=\"db\"} 0:0 60:1 120:1 180:0",
                    "{resource.service.name=\"web\"} 0:0 60:0 120:0 180:1"}));
-  // db spans have no status code: the only by() value is nil, so the label is kept as nil.
+  // db spans have no status code: the only by() value is nil, so the label is kept, with the
+  // value "nil" as Tempo writes it.
   EXPECT_EQ(Describe(RunQuery("{ } | count_over_time() by (span.http.status_code)", traces)),
-            Lines({"{span.http.status_code=nil} 0:0 60:1 120:1 180:0",
+            Lines({"{span.http.status_code=\"nil\"} 0:0 60:1 120:1 180:0",
                    "{span.http.status_code=200} 0:0 60:1 120:0 180:1",
                    "{span.http.status_code=500} 0:0 60:1 120:0 180:0"}));
   // With another value present the nil one is left out.
@@ -324,9 +325,9 @@ TEST(TraceQLMetricsQuery, CompareSelectionAgainstBaseline) {
   EXPECT_TRUE(has("{__meta_type=\"selection\",span.http.status_code=500} 180:1"));
   EXPECT_TRUE(has("{__meta_type=\"selection\",status=\"error\"} 180:1"));
   EXPECT_TRUE(has("{__meta_type=\"baseline\",status=\"unset\"} 180:4"));
-  EXPECT_TRUE(has("{__meta_type=\"baseline_total\",resource.service.name=nil} 180:4"));
-  EXPECT_TRUE(has("{__meta_type=\"baseline_total\",span.http.status_code=nil} 180:2"));
-  EXPECT_TRUE(has("{__meta_type=\"selection_total\",kind=nil} 180:1"));
+  EXPECT_TRUE(has("{__meta_type=\"baseline_total\",resource.service.name=\"nil\"} 180:4"));
+  EXPECT_TRUE(has("{__meta_type=\"baseline_total\",span.http.status_code=\"nil\"} 180:2"));
+  EXPECT_TRUE(has("{__meta_type=\"selection_total\",kind=\"nil\"} 180:1"));
   EXPECT_FALSE(has("{__meta_type=\"selection\",resource.service.name=\"db\"} 180:0"));
   for (const auto& line : lines) EXPECT_EQ(line.find("__meta_error"), std::string::npos) << line;
 
@@ -334,7 +335,7 @@ TEST(TraceQLMetricsQuery, CompareSelectionAgainstBaseline) {
   auto capped = RunQuery("{ } | compare({ status = error }, 2)", traces, range);
   auto capped_lines = Describe(capped);
   EXPECT_NE(std::find(capped_lines.begin(), capped_lines.end(),
-                      "{__meta_error=\"__too_many_values__\",resource.service.name=nil} "),
+                      "{__meta_error=\"__too_many_values__\",resource.service.name=\"nil\"} "),
             capped_lines.end());
   EXPECT_NE(std::find(capped_lines.begin(), capped_lines.end(),
                       "{__meta_type=\"baseline\",resource.service.name=\"db\"} 180:2"),
@@ -358,7 +359,7 @@ TEST(TraceQLMetricsQuery, CompareTimeWindowNarrowsTheSelection) {
   auto has = [&](const std::string& line) { return std::find(lines.begin(), lines.end(), line) != lines.end(); };
   EXPECT_TRUE(has("{__meta_type=\"selection\",resource.service.name=\"web\"} 180:1"));
   EXPECT_TRUE(has("{__meta_type=\"baseline\",span.http.status_code=200} 180:1"));
-  EXPECT_TRUE(has("{__meta_type=\"selection_total\",resource.service.name=nil} 180:1"));
+  EXPECT_TRUE(has("{__meta_type=\"selection_total\",resource.service.name=\"nil\"} 180:1"));
 }
 
 TEST(TraceQLMetricsQuery, ExemplarsAreBoundedDeterministicAndCarryIds) {

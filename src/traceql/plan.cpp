@@ -16,6 +16,77 @@ bool IsLiteral(const FieldExpr& expr, ValueType type) {
   return expr.kind == FieldExpr::Kind::kStatic && expr.literal.type == type;
 }
 
+// The same comparison as a column test, when the columns can answer it: span name, status,
+// kind, duration, and span, resource or unscoped attributes against a literal.
+void AddSpanCondition(const Attribute& a, Operator op, const FieldExpr& literal,
+                      const std::shared_ptr<const re2::RE2>& regex, block::SpanFilter& filter) {
+  using Field = block::SpanCondition::Field;
+  using Op = block::SpanCondition::Op;
+  using Type = block::SpanCondition::Type;
+  block::SpanCondition c;
+  switch (op) {
+    case Operator::kEqual: c.op = Op::kEqual; break;
+    case Operator::kNotEqual: c.op = Op::kNotEqual; break;
+    case Operator::kLess: c.op = Op::kLess; break;
+    case Operator::kLessEqual: c.op = Op::kLessEqual; break;
+    case Operator::kGreater: c.op = Op::kGreater; break;
+    case Operator::kGreaterEqual: c.op = Op::kGreaterEqual; break;
+    case Operator::kRegex: c.op = Op::kRegex; break;
+    case Operator::kNotRegex: c.op = Op::kNotRegex; break;
+    default: return;
+  }
+  if (c.op == Op::kRegex || c.op == Op::kNotRegex) {
+    if (!regex) return;
+    c.regex = regex;
+  }
+  const Value& value = literal.literal;
+  auto set_literal = [&]() {
+    switch (value.type) {
+      case ValueType::kString: c.type = Type::kString; c.string_value = literal.string_literal; return true;
+      case ValueType::kInt: c.type = Type::kInt; c.int_value = value.int_value; return true;
+      case ValueType::kFloat: c.type = Type::kFloat; c.float_value = value.float_value; return true;
+      case ValueType::kBool: c.type = Type::kBool; c.bool_value = value.bool_value; return true;
+      default: return false;
+    }
+  };
+  switch (a.intrinsic) {
+    case Intrinsic::kName:
+      if (value.type != ValueType::kString && !c.regex) return;
+      c.field = Field::kName;
+      set_literal();
+      break;
+    case Intrinsic::kStatus:
+      if (value.type != ValueType::kStatus) return;
+      c.field = Field::kStatus;
+      c.type = Type::kInt;
+      c.int_value = value.int_value;
+      break;
+    case Intrinsic::kKind:
+      if (value.type != ValueType::kKind) return;
+      c.field = Field::kKind;
+      c.type = Type::kInt;
+      c.int_value = value.int_value;
+      break;
+    case Intrinsic::kDuration:
+      if (value.type != ValueType::kDuration) return;
+      c.field = Field::kDuration;
+      c.type = Type::kInt;
+      c.int_value = value.int_value;
+      break;
+    case Intrinsic::kNone:
+      if (a.parent) return;
+      if (a.scope == AttributeScope::kSpan) c.field = Field::kSpanAttribute;
+      else if (a.scope == AttributeScope::kResource) c.field = Field::kResourceAttribute;
+      else if (a.scope == AttributeScope::kNone) c.field = Field::kAnyAttribute;
+      else return;
+      c.key = a.name;
+      if (!set_literal() && !c.regex) return;
+      break;
+    default: return;
+  }
+  filter.all_of.push_back(std::move(c));
+}
+
 void FromCondition(const FieldExpr& expr, PruneConditions& out) {
   if (expr.kind == FieldExpr::Kind::kBinary && expr.op == Operator::kAnd) {
     FromCondition(*expr.lhs, out);
@@ -56,6 +127,7 @@ void FromCondition(const FieldExpr& expr, PruneConditions& out) {
       op == Operator::kEqual && IsLiteral(*literal, ValueType::kString) && out.services_any_of.empty()) {
     out.services_any_of.push_back(literal->string_literal);
   }
+  AddSpanCondition(a, op, *literal, expr.regex, out.span_filter);
   bool lower_bound = op == Operator::kGreater || op == Operator::kGreaterEqual || op == Operator::kEqual;
   if (lower_bound && IsLiteral(*literal, ValueType::kDuration) && literal->literal.int_value > 0) {
     auto bound = static_cast<uint64_t>(literal->literal.int_value);
@@ -73,10 +145,12 @@ void MergeSameSpan(PruneConditions& out, const PruneConditions& in) {
   out.span_attribute_keys.insert(out.span_attribute_keys.end(), in.span_attribute_keys.begin(), in.span_attribute_keys.end());
   out.min_span_duration_nanos = std::max(out.min_span_duration_nanos, in.min_span_duration_nanos);
   out.min_trace_duration_nanos = std::max(out.min_trace_duration_nanos, in.min_trace_duration_nanos);
+  out.span_filter.all_of.insert(out.span_filter.all_of.end(), in.span_filter.all_of.begin(), in.span_filter.all_of.end());
 }
 
 size_t Weight(const PruneConditions& c) {
-  return (c.services_any_of.empty() ? 0 : 4) + c.span_attribute_keys.size() + (c.min_span_duration_nanos ? 1 : 0);
+  return (c.services_any_of.empty() ? 0 : 4) + c.span_attribute_keys.size() + (c.min_span_duration_nanos ? 1 : 0) +
+         c.span_filter.all_of.size();
 }
 
 // What one span of every match must satisfy. The two sides of `&&` or a structural operator

@@ -1232,3 +1232,11 @@ export function staticToAnyValue(s) {
 }
 
 export { EvaluationError, STATUS_VALUES, KIND_VALUES };
+
+// ---------------------------------------------------------------------------------------
+// For the metrics reference (metrics_reference.mjs): one field expression evaluated on one
+// span, outside any event or link (by() values, a function's attribute, compare()'s filter).
+
+export function evaluateSpanField(node, span, view) {
+  return evaluateField(node, { span, view, event: null, link: null });
+}

@@ -1,0 +1,276 @@
+// Scanning a row group with a span filter: the filter's columns are decompressed and checked
+// span by span first, and only the traces with a passing span are decoded.
+#include <re2/re2.h>
+
+#include <cmath>
+
+#include "block/row_group.h"
+#include "block/row_group_internal.h"
+#include "block/span_filter.h"
+
+namespace tracery::block {
+using namespace internal;
+namespace {
+
+using Op = SpanCondition::Op;
+using Field = SpanCondition::Field;
+using Type = SpanCondition::Type;
+
+template <typename T>
+bool Compare(const T& value, Op op, const T& literal) {
+  switch (op) {
+    case Op::kEqual: return value == literal;
+    case Op::kNotEqual: return value != literal;
+    case Op::kLess: return value < literal;
+    case Op::kLessEqual: return value <= literal;
+    case Op::kGreater: return value > literal;
+    case Op::kGreaterEqual: return value >= literal;
+    default: return true;
+  }
+}
+
+bool StringPasses(std::string_view value, const SpanCondition& c) {
+  if (c.op == Op::kRegex || c.op == Op::kNotRegex) {
+    if (!c.regex) return true;
+    bool matched = re2::RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *c.regex);
+    return c.op == Op::kRegex ? matched : !matched;
+  }
+  if (c.type != Type::kString) return true;  // the query engine decides what other comparisons mean
+  return Compare(value, c.op, std::string_view(c.string_value));
+}
+
+bool NumberPasses(double value, const SpanCondition& c) {
+  if (c.type == Type::kInt) return Compare(value, c.op, double(c.int_value));
+  if (c.type == Type::kFloat) return Compare(value, c.op, c.float_value);
+  return true;
+}
+
+bool IntPasses(int64_t value, const SpanCondition& c) {
+  if (c.type == Type::kInt) return Compare(value, c.op, c.int_value);
+  if (c.type == Type::kFloat) return Compare(double(value), c.op, c.float_value);
+  return true;
+}
+
+bool AnyValuePasses(const otlp::AnyValue& value, const SpanCondition& c) {
+  switch (value.type) {
+    case otlp::AnyValue::Type::kString: return StringPasses(value.string_value, c);
+    case otlp::AnyValue::Type::kInt: return IntPasses(value.int_value, c);
+    case otlp::AnyValue::Type::kDouble: return NumberPasses(value.double_value, c);
+    case otlp::AnyValue::Type::kBool:
+      return c.type == Type::kBool ? Compare(value.bool_value, c.op, c.bool_value) : true;
+    default: return true;  // arrays and the rest: left to the query engine
+  }
+}
+
+// One condition, resolved against a row group's dictionary and resources.
+struct Resolved {
+  const SpanCondition* condition = nullptr;
+  uint32_t key = UINT32_MAX;               // attribute key's dictionary ID; UINT32_MAX: not in the row group
+  std::vector<int8_t> dictionary_result;   // string tests by dictionary ID: -1 not computed yet
+  std::vector<uint8_t> resource_passes;    // resource attribute tests, by resource
+  bool possible = true;                    // false: no span of the row group can pass
+
+  bool DictionaryPasses(uint32_t id, const std::vector<std::string_view>& dictionary) {
+    if (id >= dictionary.size()) return true;
+    int8_t& cached = dictionary_result[id];
+    if (cached < 0) cached = StringPasses(dictionary[id], *condition) ? 1 : 0;
+    return cached == 1;
+  }
+};
+
+}  // namespace
+
+Status ScanRowGroupFiltered(std::string_view row_group, const SpanFilter& filter,
+                            const std::function<bool(const TraceId&, otlp::TracesData&)>& visit,
+                            uint64_t* spans_checked) {
+  if (filter.empty()) {
+    if (spans_checked) {
+      std::vector<TraceEntry> entries;
+      TRACERY_RETURN_IF_ERROR(ListTracesInRowGroup(row_group, entries));
+      for (const auto& entry : entries) *spans_checked += entry.span_count;
+    }
+    return ScanRowGroup(row_group, visit);
+  }
+  bool names = false, kinds = false, statuses = false, durations = false, resources = false, attributes = false;
+  for (const SpanCondition& c : filter.all_of) {
+    names |= c.field == Field::kName;
+    kinds |= c.field == Field::kKind;
+    statuses |= c.field == Field::kStatus;
+    durations |= c.field == Field::kDuration;
+    resources |= c.field == Field::kResourceAttribute || c.field == Field::kAnyAttribute;
+    attributes |= c.field == Field::kSpanAttribute || c.field == Field::kAnyAttribute;
+  }
+  std::vector<bool> wanted(kColumnCount, false);
+  wanted[kDictionary] = true;
+  wanted[kTraceIds] = wanted[kTraceSpanCounts] = wanted[kTraceStarts] = true;
+  wanted[kNames] = names;
+  wanted[kKinds] = kinds;
+  wanted[kStatusCodes] = statuses;
+  wanted[kDurations] = durations;
+  wanted[kResources] = wanted[kResourceRefs] = resources;
+  for (uint32_t k = 0; k < kAttributeColumns; ++k) wanted[AttributeColumn(kSpanAttributes, k)] = attributes;
+  RowGroupDecoder columns;
+  TRACERY_RETURN_IF_ERROR(columns.Open(row_group, &wanted));
+  const auto& dictionary = columns.dictionary();
+
+  // Resolve each condition once for the row group.
+  std::vector<Resolved> resolved(filter.all_of.size());
+  std::vector<otlp::Resource> decoded_resources;
+  if (resources) {
+    for (const auto& [encoded, schema] : columns.resources()) {
+      otlp::Resource& resource = decoded_resources.emplace_back();
+      if (!otlp::DecodeResource(encoded, resource).ok()) return Status::Corruption("row group: bad resource");
+    }
+  }
+  for (size_t i = 0; i < resolved.size(); ++i) {
+    Resolved& r = resolved[i];
+    r.condition = &filter.all_of[i];
+    const SpanCondition& c = *r.condition;
+    if (c.field == Field::kName) r.dictionary_result.assign(dictionary.size(), -1);
+    if (c.field == Field::kSpanAttribute || c.field == Field::kAnyAttribute) {
+      for (uint32_t id = 0; id < dictionary.size(); ++id)
+        if (dictionary[id] == c.key) r.key = id;
+      r.dictionary_result.assign(dictionary.size(), -1);
+    }
+    bool any_resource = false;
+    if (c.field == Field::kResourceAttribute || c.field == Field::kAnyAttribute) {
+      for (const otlp::Resource& resource : decoded_resources) {
+        bool passes = false;
+        for (const auto& kv : resource.attributes)
+          if (kv.key == c.key && AnyValuePasses(kv.value, c)) passes = true;
+        r.resource_passes.push_back(passes);
+        any_resource |= passes;
+      }
+    }
+    // A missing attribute fails every comparison: a key the row group lacks rules it out.
+    if (c.field == Field::kSpanAttribute) r.possible = r.key != UINT32_MAX;
+    if (c.field == Field::kResourceAttribute) r.possible = any_resource;
+    if (c.field == Field::kAnyAttribute) r.possible = r.key != UINT32_MAX || any_resource;
+    if (c.field == Field::kName && c.op == Op::kEqual && c.type == Type::kString) {
+      bool present = false;
+      for (const auto& text : dictionary) present |= text == c.string_value;
+      r.possible = present;
+    }
+    if (!r.possible) return Status::Ok();
+  }
+
+  std::vector<TraceEntry> traces;
+  TRACERY_RETURN_IF_ERROR(columns.ListTraces(traces));
+  std::vector<bool> candidate(traces.size(), false);
+  std::vector<uint8_t> satisfied(resolved.size());
+  bool any_candidate = false;
+  uint64_t checked = 0;
+  ByteReader& attribute_counts = columns.Column(AttributeColumn(kSpanAttributes, 0));
+  ByteReader& attribute_keys = columns.Column(AttributeColumn(kSpanAttributes, 1));
+  ByteReader& attribute_types = columns.Column(AttributeColumn(kSpanAttributes, 2));
+  ByteReader& attribute_strings = columns.Column(AttributeColumn(kSpanAttributes, 3));
+  ByteReader& attribute_ints = columns.Column(AttributeColumn(kSpanAttributes, 4));
+  ByteReader& attribute_others = columns.Column(AttributeColumn(kSpanAttributes, 5));
+  const Status bad = Status::Corruption("row group: bad span columns");
+  for (size_t t = 0; t < traces.size(); ++t) {
+    for (uint32_t s = 0; s < traces[t].span_count; ++s) {
+      ++checked;
+      uint64_t name = 0, resource = 0, duration = 0;
+      std::string_view kind, status;
+      if ((names && !columns.Column(kNames).ReadVarint(name)) ||
+          (resources && !columns.Column(kResourceRefs).ReadVarint(resource)) ||
+          (kinds && !columns.Column(kKinds).ReadBytes(1, kind)) ||
+          (statuses && !columns.Column(kStatusCodes).ReadBytes(1, status)) ||
+          (durations && !columns.Column(kDurations).ReadVarint(duration)))
+        return bad;
+      for (size_t i = 0; i < resolved.size(); ++i) {
+        Resolved& r = resolved[i];
+        const SpanCondition& c = *r.condition;
+        switch (c.field) {
+          case Field::kName: satisfied[i] = r.DictionaryPasses(uint32_t(name), dictionary); break;
+          case Field::kKind: {
+            int64_t code = uint8_t(kind[0]) <= 5 ? uint8_t(kind[0]) : 0;  // as the decoder reads it
+            satisfied[i] = c.op == Op::kEqual ? code == c.int_value : c.op == Op::kNotEqual ? code != c.int_value : true;
+            break;
+          }
+          case Field::kStatus: {
+            int64_t code = uint8_t(status[0]) <= 2 ? uint8_t(status[0]) : 0;
+            satisfied[i] = c.op == Op::kEqual ? code == c.int_value : c.op == Op::kNotEqual ? code != c.int_value : true;
+            break;
+          }
+          case Field::kDuration: {
+            int64_t nanos = std::max<int64_t>(0, UnZigZag(duration));
+            satisfied[i] = IntPasses(nanos, c);
+            break;
+          }
+          case Field::kResourceAttribute:
+            satisfied[i] = resource < r.resource_passes.size() ? r.resource_passes[resource] : true;
+            break;
+          case Field::kSpanAttribute: satisfied[i] = false; break;  // set below
+          case Field::kAnyAttribute:
+            satisfied[i] = resource < r.resource_passes.size() ? r.resource_passes[resource] : false;
+            break;
+        }
+      }
+      if (attributes) {
+        uint64_t count;
+        if (!attribute_counts.ReadVarint(count)) return bad;
+        for (uint64_t a = 0; a < count; ++a) {
+          uint64_t key;
+          std::string_view type;
+          if (!attribute_keys.ReadVarint(key) || !attribute_types.ReadBytes(1, type)) return bad;
+          uint64_t string_id = 0, zigzag = 0, bits = 0;
+          std::string_view complex;
+          switch (uint8_t(type[0])) {
+            case kString: if (!attribute_strings.ReadVarint(string_id)) return bad; break;
+            case kInt: if (!attribute_ints.ReadVarint(zigzag)) return bad; break;
+            case kDouble: if (!attribute_others.ReadFixed64(bits)) return bad; break;
+            case kComplex: if (!attribute_others.ReadLengthPrefixed(complex)) return bad; break;
+            default: break;
+          }
+          for (size_t i = 0; i < resolved.size(); ++i) {
+            Resolved& r = resolved[i];
+            const SpanCondition& c = *r.condition;
+            if (satisfied[i] || r.key != key || (c.field != Field::kSpanAttribute && c.field != Field::kAnyAttribute))
+              continue;
+            switch (uint8_t(type[0])) {
+              case kString: satisfied[i] = r.DictionaryPasses(uint32_t(string_id), dictionary); break;
+              case kInt: satisfied[i] = IntPasses(UnZigZag(zigzag), c); break;
+              case kDouble: {
+                double value;
+                std::memcpy(&value, &bits, 8);
+                satisfied[i] = NumberPasses(value, c);
+                break;
+              }
+              case kTrue:
+              case kFalse:
+                satisfied[i] = c.type == Type::kBool ? Compare(uint8_t(type[0]) == kTrue, c.op, c.bool_value) : true;
+                break;
+              default: satisfied[i] = true; break;
+            }
+          }
+        }
+      }
+      bool passes = true;
+      for (uint8_t ok : satisfied) passes = passes && ok;
+      if (passes && !candidate[t]) {
+        candidate[t] = true;
+        any_candidate = true;
+      }
+    }
+  }
+  if (spans_checked) *spans_checked += checked;
+  if (!any_candidate) return Status::Ok();
+
+  // Decode the candidates, reading past the others.
+  RowGroupDecoder decoder;
+  TRACERY_RETURN_IF_ERROR(decoder.Open(row_group));
+  for (size_t t = 0; t < traces.size(); ++t) {
+    TraceId id;
+    if (!candidate[t]) {
+      if (!decoder.NextTrace(id, nullptr)) return Status::Corruption("row group: trace does not decode");
+      continue;
+    }
+    otlp::TracesData trace;
+    if (!decoder.NextTrace(id, &trace)) return Status::Corruption("row group: trace does not decode");
+    if (!visit(id, trace)) break;
+  }
+  return Status::Ok();
+}
+
+}  // namespace tracery::block

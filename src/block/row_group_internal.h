@@ -1,0 +1,305 @@
+// The row group format's private parts, shared by the files of block/ that read it: column
+// IDs (on-disk format: docs/block-format.md) and the decoder.
+#pragma once
+
+#include <zstd.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "block/row_group.h"
+#include "common/coding.h"
+#include "common/crc32c.h"
+
+namespace tracery::block::internal {
+
+constexpr uint32_t kRowGroupMagic = 0x47525254;  // "TRRG"
+
+// Column IDs are part of the on-disk format (docs/block-format.md): never renumber.
+enum Column : uint32_t {
+  kDictionary = 0, kResources, kScopes,
+  kTraceIds, kTraceSpanCounts, kTraceStarts,
+  kSpanIds, kParents, kParentRaw, kNames, kResourceRefs, kScopeRefs, kKinds, kStatusCodes,
+  kStatusMessages, kStarts, kDurations, kFlags, kTraceStates, kDroppedCounts,
+  kEventCounts, kEventTimes, kEventNames, kEventDropped,
+  kLinkCounts, kLinkTraceIds, kLinkSpanIds, kLinkTraceStates, kLinkFlags, kLinkDropped,
+  kAttributeBase,  // three attribute sets (span, event, link), kAttributeColumns columns each
+};
+constexpr uint32_t kAttributeColumns = 6;  // count, key, type, string, int, other
+enum AttributeSet { kSpanAttributes = 0, kEventAttributes = 1, kLinkAttributes = 2 };
+constexpr uint32_t kColumnCount = kAttributeBase + 3 * kAttributeColumns;
+
+enum ValueType : uint8_t { kEmpty = 0, kString, kFalse, kTrue, kInt, kDouble, kComplex };
+
+inline uint32_t AttributeColumn(int set, uint32_t which) { return kAttributeBase + uint32_t(set) * kAttributeColumns + which; }
+
+
+class RowGroupDecoder {
+ public:
+  // Decompresses the columns in `wanted` (all when null); the others are neither checked nor
+  // decompressed, and reading them fails.
+  Status Open(std::string_view bytes, const std::vector<bool>* wanted = nullptr) {
+    ByteReader header(bytes);
+    uint32_t magic;
+    uint64_t columns, dictionary_size, resource_count, scope_count;
+    if (!header.ReadFixed32(magic) || magic != kRowGroupMagic) return Status::Corruption("row group: bad magic");
+    if (!header.ReadVarint(columns) || columns < kColumnCount || columns > 4096 || !header.ReadVarint(dictionary_size) ||
+        !header.ReadVarint(resource_count) || !header.ReadVarint(scope_count))
+      return Status::Corruption("row group: bad header");
+    struct Chunk { uint64_t raw, compressed; uint32_t crc; };
+    std::vector<Chunk> chunks(columns);
+    for (auto& chunk : chunks)
+      if (!header.ReadVarint(chunk.raw) || !header.ReadVarint(chunk.compressed) || !header.ReadFixed32(chunk.crc))
+        return Status::Corruption("row group: bad column table");
+    size_t offset = bytes.size() - header.remaining();
+    columns_.assign(columns, std::string());
+    for (uint64_t c = 0; c < columns; ++c) {
+      if (offset + chunks[c].compressed > bytes.size()) return Status::Corruption("row group: truncated column");
+      std::string_view compressed = bytes.substr(offset, chunks[c].compressed);
+      offset += chunks[c].compressed;
+      if (wanted && (c >= wanted->size() || !(*wanted)[c])) continue;
+      if (Crc32c(compressed) != chunks[c].crc) return Status::Corruption("row group: column checksum mismatch");
+      if (chunks[c].raw == 0) continue;
+      if (chunks[c].raw > (1ull << 31)) return Status::Corruption("row group: column too large");
+      columns_[c].resize(chunks[c].raw);
+      if (chunks[c].compressed == chunks[c].raw) {  // stored raw
+        columns_[c].assign(compressed);
+        continue;
+      }
+      // One decompression context per thread, reused: creating one costs more than a small column.
+      static thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(), ZSTD_freeDCtx);
+      size_t n = ZSTD_decompressDCtx(context.get(), columns_[c].data(), chunks[c].raw, compressed.data(), compressed.size());
+      if (ZSTD_isError(n) || n != chunks[c].raw) return Status::Corruption("row group: column does not decompress");
+    }
+    readers_.clear();
+    for (const auto& column : columns_) readers_.emplace_back(column);
+    // A partial read: the caller reads its columns itself, with the tables it asked for.
+    auto has = [&](uint32_t c) { return !wanted || (c < wanted->size() && (*wanted)[c]); };
+    if (!has(kDictionary)) return Status::Ok();
+    for (uint64_t i = 0; i < dictionary_size; ++i) {
+      std::string_view text;
+      if (!readers_[kDictionary].ReadLengthPrefixed(text)) return Status::Corruption("row group: bad dictionary");
+      dictionary_.push_back(text);
+    }
+    for (uint64_t i = 0; i < (has(kResources) ? resource_count : 0); ++i) {
+      std::string_view encoded, schema;
+      if (!readers_[kResources].ReadLengthPrefixed(encoded) || !readers_[kResources].ReadLengthPrefixed(schema))
+        return Status::Corruption("row group: bad resource table");
+      resources_.push_back({encoded, schema});
+    }
+    for (uint64_t i = 0; i < (has(kScopes) ? scope_count : 0); ++i) {
+      std::string_view encoded, schema;
+      if (!readers_[kScopes].ReadLengthPrefixed(encoded) || !readers_[kScopes].ReadLengthPrefixed(schema))
+        return Status::Corruption("row group: bad scope table");
+      scopes_.push_back({encoded, schema});
+    }
+    return Status::Ok();
+  }
+
+  ByteReader& Column(uint32_t column) { return readers_[column]; }
+  const std::vector<std::string_view>& dictionary() const { return dictionary_; }
+  const std::vector<std::pair<std::string_view, std::string_view>>& resources() const { return resources_; }
+
+  // The trace columns alone: IDs, span counts, start times.
+  Status ListTraces(std::vector<TraceEntry>& out) {
+    out.clear();
+    uint64_t start = 0;
+    while (!readers_[kTraceIds].empty()) {
+      std::string_view raw_id;
+      uint64_t span_count, start_delta;
+      if (!readers_[kTraceIds].ReadBytes(16, raw_id) || !readers_[kTraceSpanCounts].ReadVarint(span_count) ||
+          !readers_[kTraceStarts].ReadVarint(start_delta) || span_count > UINT32_MAX)
+        return Status::Corruption("row group: bad trace columns");
+      start += uint64_t(UnZigZag(start_delta));
+      out.push_back({TraceId::FromBytes(raw_id), uint32_t(span_count), start});
+    }
+    return Status::Ok();
+  }
+
+  // Decodes the next trace; when `out` is null the trace is read past and dropped.
+  bool NextTrace(TraceId& id, otlp::TracesData* out) {
+    std::string_view raw_id;
+    uint64_t span_count, start_delta;
+    if (!readers_[kTraceIds].ReadBytes(16, raw_id) || !readers_[kTraceSpanCounts].ReadVarint(span_count) ||
+        !readers_[kTraceStarts].ReadVarint(start_delta))
+      return false;
+    id = TraceId::FromBytes(raw_id);
+    trace_start_ += uint64_t(UnZigZag(start_delta));
+    resource_of_.clear();  // positions within this trace's resource_spans
+    scope_of_.clear();
+    std::vector<std::string> span_ids(span_count);
+    struct Placed { uint32_t resource, scope; otlp::Span span; };
+    std::vector<Placed> spans(out ? span_count : 0);
+    otlp::Span scratch;
+    std::vector<uint64_t> parent_codes(span_count);
+    for (uint64_t i = 0; i < span_count; ++i) {
+      otlp::Span& s = out ? spans[i].span : scratch;
+      s = otlp::Span();
+      uint64_t resource = 0, scope = 0;
+      if (!ReadSpan(s, parent_codes[i], resource, scope)) return false;
+      s.trace_id.assign(raw_id);
+      span_ids[i] = s.span_id;
+      if (out) {
+        if (resource >= resources_.size() || scope >= scopes_.size()) return false;
+        spans[i].resource = uint32_t(resource);
+        spans[i].scope = uint32_t(scope);
+      }
+    }
+    if (!out) return true;
+    for (uint64_t i = 0; i < span_count; ++i) {
+      if (parent_codes[i] >= 2) {
+        if (parent_codes[i] - 2 >= span_count) return false;
+        spans[i].span.parent_span_id = span_ids[parent_codes[i] - 2];
+      }
+    }
+    // Group by (resource, scope) in order of first appearance, as the spans were stored.
+    for (auto& placed : spans) {
+      otlp::ResourceSpans* rs = nullptr;
+      for (size_t r = 0; r < out->resource_spans.size(); ++r)
+        if (resource_of_[r] == placed.resource) rs = &out->resource_spans[r];
+      if (!rs) {
+        rs = &out->resource_spans.emplace_back();
+        resource_of_.push_back(placed.resource);
+        scope_of_.emplace_back();
+        if (!otlp::DecodeResource(resources_[placed.resource].first, rs->resource).ok()) return false;
+        rs->schema_url.assign(resources_[placed.resource].second);
+      }
+      size_t r = size_t(rs - out->resource_spans.data());
+      otlp::ScopeSpans* ss = nullptr;
+      for (size_t k = 0; k < rs->scope_spans.size(); ++k)
+        if (scope_of_[r][k] == placed.scope) ss = &rs->scope_spans[k];
+      if (!ss) {
+        ss = &rs->scope_spans.emplace_back();
+        scope_of_[r].push_back(placed.scope);
+        if (!otlp::DecodeScope(scopes_[placed.scope].first, ss->scope).ok()) return false;
+        ss->schema_url.assign(scopes_[placed.scope].second);
+      }
+      ss->spans.push_back(std::move(placed.span));
+    }
+    return true;
+  }
+
+ private:
+  bool Text(uint32_t column, std::string& out) {
+    uint64_t index;
+    if (!readers_[column].ReadVarint(index) || index >= dictionary_.size()) return false;
+    out.assign(dictionary_[index]);
+    return true;
+  }
+
+  bool Byte(uint32_t column, uint8_t& out) {
+    std::string_view b;
+    if (!readers_[column].ReadBytes(1, b)) return false;
+    out = uint8_t(b[0]);
+    return true;
+  }
+
+  template <typename T>
+  bool Small(uint32_t column, T& out) {
+    uint64_t v;
+    if (!readers_[column].ReadVarint(v)) return false;
+    out = static_cast<T>(v);
+    return true;
+  }
+
+  bool Attributes(int set, otlp::Attributes& out) {
+    uint64_t count;
+    if (!readers_[AttributeColumn(set, 0)].ReadVarint(count) || count > readers_[AttributeColumn(set, 2)].remaining())
+      return false;
+    out.resize(count);
+    for (auto& kv : out) {
+      uint8_t type;
+      if (!Text(AttributeColumn(set, 1), kv.key) || !Byte(AttributeColumn(set, 2), type)) return false;
+      otlp::AnyValue& v = kv.value;
+      switch (type) {
+        case kEmpty: v = otlp::AnyValue(); break;
+        case kString: v.type = otlp::AnyValue::Type::kString; if (!Text(AttributeColumn(set, 3), v.string_value)) return false; break;
+        case kFalse: case kTrue: v.type = otlp::AnyValue::Type::kBool; v.bool_value = type == kTrue; break;
+        case kInt: {
+          uint64_t z;
+          if (!readers_[AttributeColumn(set, 4)].ReadVarint(z)) return false;
+          v.type = otlp::AnyValue::Type::kInt;
+          v.int_value = UnZigZag(z);
+          break;
+        }
+        case kDouble: {
+          uint64_t bits;
+          if (!readers_[AttributeColumn(set, 5)].ReadFixed64(bits)) return false;
+          v.type = otlp::AnyValue::Type::kDouble;
+          std::memcpy(&v.double_value, &bits, 8);
+          break;
+        }
+        case kComplex: {
+          std::string_view encoded;
+          otlp::Attributes one;
+          if (!readers_[AttributeColumn(set, 5)].ReadLengthPrefixed(encoded) ||
+              !otlp::DecodeAttributes(encoded, one).ok() || one.size() != 1)
+            return false;
+          v = std::move(one[0].value);
+          break;
+        }
+        default: return false;
+      }
+    }
+    return true;
+  }
+
+  bool ReadSpan(otlp::Span& s, uint64_t& parent_code, uint64_t& resource, uint64_t& scope) {
+    std::string_view raw;
+    uint8_t kind, code;
+    uint64_t start_offset, duration, event_count, link_count;
+    if (!readers_[kSpanIds].ReadBytes(8, raw)) return false;
+    s.span_id.assign(raw);
+    if (!readers_[kParents].ReadVarint(parent_code)) return false;
+    if (parent_code == 1) {
+      if (!readers_[kParentRaw].ReadBytes(8, raw)) return false;
+      s.parent_span_id.assign(raw);
+    }
+    if (!Text(kNames, s.name) || !readers_[kResourceRefs].ReadVarint(resource) ||
+        !readers_[kScopeRefs].ReadVarint(scope) || !Byte(kKinds, kind) || !Byte(kStatusCodes, code) ||
+        !Text(kStatusMessages, s.status_message) || !readers_[kStarts].ReadVarint(start_offset) ||
+        !readers_[kDurations].ReadVarint(duration) || !Small(kFlags, s.flags) || !Text(kTraceStates, s.trace_state) ||
+        !Small(kDroppedCounts, s.dropped_attributes_count) || !Small(kDroppedCounts, s.dropped_events_count) ||
+        !Small(kDroppedCounts, s.dropped_links_count) || !Attributes(kSpanAttributes, s.attributes) ||
+        !readers_[kEventCounts].ReadVarint(event_count) || event_count > readers_[kEventTimes].remaining())
+      return false;
+    s.kind = otlp::SpanKind(kind <= 5 ? kind : 0);
+    s.status_code = otlp::StatusCode(code <= 2 ? code : 0);
+    s.start_time_unix_nano = trace_start_ + start_offset;
+    s.end_time_unix_nano = s.start_time_unix_nano + uint64_t(UnZigZag(duration));
+    s.events.resize(event_count);
+    for (auto& e : s.events) {
+      uint64_t delta;
+      if (!readers_[kEventTimes].ReadVarint(delta) || !Text(kEventNames, e.name) ||
+          !Small(kEventDropped, e.dropped_attributes_count) || !Attributes(kEventAttributes, e.attributes))
+        return false;
+      e.time_unix_nano = s.start_time_unix_nano + uint64_t(UnZigZag(delta));
+    }
+    if (!readers_[kLinkCounts].ReadVarint(link_count) || link_count > readers_[kLinkTraceIds].remaining()) return false;
+    s.links.resize(link_count);
+    for (auto& l : s.links) {
+      std::string_view trace_id, span_id;
+      if (!readers_[kLinkTraceIds].ReadLengthPrefixed(trace_id) || !readers_[kLinkSpanIds].ReadLengthPrefixed(span_id) ||
+          !Text(kLinkTraceStates, l.trace_state) || !Small(kLinkFlags, l.flags) ||
+          !Small(kLinkDropped, l.dropped_attributes_count) || !Attributes(kLinkAttributes, l.attributes))
+        return false;
+      l.trace_id.assign(trace_id);
+      l.span_id.assign(span_id);
+    }
+    return true;
+  }
+
+  std::vector<std::string> columns_;
+  std::vector<ByteReader> readers_;
+  std::vector<std::string_view> dictionary_;
+  std::vector<std::pair<std::string_view, std::string_view>> resources_, scopes_;
+  std::vector<uint32_t> resource_of_;
+  std::vector<std::vector<uint32_t>> scope_of_;
+  uint64_t trace_start_ = 0;
+};
+
+
+}  // namespace tracery::block::internal
