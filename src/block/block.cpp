@@ -395,6 +395,21 @@ Status BlockReader::ScanRowGroup(uint32_t row_group, const SpanFilter& filter,
   return Status::Ok();
 }
 
+Status BlockReader::ScanRowGroupProjected(uint32_t row_group, const SpanFilter& filter, const Projection& projection,
+                                          const DecodedTraceVisit& visit, uint64_t* spans_checked) const {
+  auto loaded = Index();
+  if (!loaded.ok()) return loaded.status();
+  if (row_group >= (*loaded)->row_groups.size())
+    return Status::InvalidArgument(ObjectName("data") + ": no row group " + std::to_string(row_group));
+  const RowGroupStats& rg = (*loaded)->row_groups[row_group];
+  Result<std::string> bytes = store_.ReadRange(ObjectName("data"), rg.offset, rg.size);
+  if (!bytes.ok()) return bytes.status();
+  if (bytes->size() != rg.size) return Status::Corruption(ObjectName("data") + ": short row group");
+  Status status = block::ScanRowGroupProjected(*bytes, filter, projection, visit, spans_checked);
+  if (!status.ok()) return Status::Corruption(ObjectName("data") + ": " + status.message());
+  return Status::Ok();
+}
+
 Result<std::vector<TraceEntry>> BlockReader::ListTraces(uint32_t row_group) const {
   auto loaded = Index();
   if (!loaded.ok()) return loaded.status();

@@ -131,6 +131,9 @@ class BlockReader {
   Status ScanRowGroup(uint32_t row_group, const SpanFilter& filter,
                       const std::function<bool(const TraceId&, otlp::TracesData&)>& visit,
                       uint64_t* spans_checked = nullptr) const;
+  // The same, decoding only the projection's columns into reused buffers.
+  Status ScanRowGroupProjected(uint32_t row_group, const SpanFilter& filter, const Projection& projection,
+                               const DecodedTraceVisit& visit, uint64_t* spans_checked = nullptr) const;
   // The traces of one row group (IDs, span counts, starts), reading only its trace columns.
   Result<std::vector<TraceEntry>> ListTraces(uint32_t row_group) const;
 

@@ -94,6 +94,20 @@ struct TraceEntry {
 // what compaction and trace-level search filters need without reading spans.
 Status ListTracesInRowGroup(std::string_view row_group, std::vector<TraceEntry>& out);
 
+// A span as a projected scan decodes it, with its resource and scope as indexes into the
+// row group's tables.
+struct DecodedSpan {
+  otlp::Span span;
+  uint32_t resource = 0, scope = 0;
+};
+struct RowGroupTables {
+  std::vector<otlp::Resource> resources;
+  std::vector<otlp::Scope> scopes;
+};
+// One trace of a projected scan: spans[0, count) are its spans. Valid during the call only.
+using DecodedTraceVisit =
+    std::function<bool(const TraceId&, const std::vector<DecodedSpan>& spans, size_t count, const RowGroupTables&)>;
+
 // Decodes every trace of a row group in ID order, handing each to `visit` (which may take
 // the spans) until it returns false: what a search scan reads.
 Status ScanRowGroup(std::string_view row_group, const std::function<bool(const TraceId&, otlp::TracesData&)>& visit);
@@ -104,6 +118,11 @@ Status ScanRowGroup(std::string_view row_group, const std::function<bool(const T
 Status ScanRowGroupFiltered(std::string_view row_group, const SpanFilter& filter,
                             const std::function<bool(const TraceId&, otlp::TracesData&)>& visit,
                             uint64_t* spans_checked = nullptr);
+
+// The scan search and metrics use: the traces with a span passing `filter` (all when it is
+// empty), decoding only the projection's columns, into buffers reused from trace to trace.
+Status ScanRowGroupProjected(std::string_view row_group, const SpanFilter& filter, const Projection& projection,
+                             const DecodedTraceVisit& visit, uint64_t* spans_checked = nullptr);
 
 // Decodes the trace at `ordinal` (0-based within the row group) from an encoded row group.
 Status ReadTraceFromRowGroup(std::string_view row_group, uint32_t ordinal, TraceId& id, otlp::TracesData& out);

@@ -80,17 +80,10 @@ struct Resolved {
 
 }  // namespace
 
-Status ScanRowGroupFiltered(std::string_view row_group, const SpanFilter& filter,
-                            const std::function<bool(const TraceId&, otlp::TracesData&)>& visit,
-                            uint64_t* spans_checked) {
-  if (filter.empty()) {
-    if (spans_checked) {
-      std::vector<TraceEntry> entries;
-      TRACERY_RETURN_IF_ERROR(ListTracesInRowGroup(row_group, entries));
-      for (const auto& entry : entries) *spans_checked += entry.span_count;
-    }
-    return ScanRowGroup(row_group, visit);
-  }
+// Marks the traces of a row group that have a span passing `filter` (not empty); `traces`
+// receives the row group's trace list. Returns whether any trace passed.
+static Result<bool> MarkCandidates(std::string_view row_group, const SpanFilter& filter, std::vector<TraceEntry>& traces,
+                            std::vector<bool>& candidate, uint64_t* spans_checked) {
   bool names = false, kinds = false, statuses = false, durations = false, resources = false, attributes = false;
   for (const SpanCondition& c : filter.all_of) {
     names |= c.field == Field::kName;
@@ -151,12 +144,11 @@ Status ScanRowGroupFiltered(std::string_view row_group, const SpanFilter& filter
       for (const auto& text : dictionary) present |= text == c.string_value;
       r.possible = present;
     }
-    if (!r.possible) return Status::Ok();
+    if (!r.possible) return false;
   }
 
-  std::vector<TraceEntry> traces;
   TRACERY_RETURN_IF_ERROR(columns.ListTraces(traces));
-  std::vector<bool> candidate(traces.size(), false);
+  candidate.assign(traces.size(), false);
   std::vector<uint8_t> satisfied(resolved.size());
   bool any_candidate = false;
   uint64_t checked = 0;
@@ -255,8 +247,25 @@ Status ScanRowGroupFiltered(std::string_view row_group, const SpanFilter& filter
     }
   }
   if (spans_checked) *spans_checked += checked;
-  if (!any_candidate) return Status::Ok();
+  return any_candidate;
+}
 
+Status ScanRowGroupFiltered(std::string_view row_group, const SpanFilter& filter,
+                            const std::function<bool(const TraceId&, otlp::TracesData&)>& visit,
+                            uint64_t* spans_checked) {
+  if (filter.empty()) {
+    if (spans_checked) {
+      std::vector<TraceEntry> entries;
+      TRACERY_RETURN_IF_ERROR(ListTracesInRowGroup(row_group, entries));
+      for (const auto& entry : entries) *spans_checked += entry.span_count;
+    }
+    return ScanRowGroup(row_group, visit);
+  }
+  std::vector<TraceEntry> traces;
+  std::vector<bool> candidate;
+  auto any = MarkCandidates(row_group, filter, traces, candidate, spans_checked);
+  if (!any.ok()) return any.status();
+  if (!*any) return Status::Ok();
   // Decode the candidates, reading past the others.
   RowGroupDecoder decoder;
   TRACERY_RETURN_IF_ERROR(decoder.Open(row_group));
@@ -269,6 +278,36 @@ Status ScanRowGroupFiltered(std::string_view row_group, const SpanFilter& filter
     otlp::TracesData trace;
     if (!decoder.NextTrace(id, &trace)) return Status::Corruption("row group: trace does not decode");
     if (!visit(id, trace)) break;
+  }
+  return Status::Ok();
+}
+
+Status ScanRowGroupProjected(std::string_view row_group, const SpanFilter& filter, const Projection& projection,
+                             const DecodedTraceVisit& visit, uint64_t* spans_checked) {
+  std::vector<TraceEntry> traces;
+  std::vector<bool> candidate;
+  if (filter.empty()) {
+    TRACERY_RETURN_IF_ERROR(ListTracesInRowGroup(row_group, traces));
+    candidate.assign(traces.size(), true);
+    if (spans_checked)
+      for (const auto& entry : traces) *spans_checked += entry.span_count;
+  } else {
+    auto any = MarkCandidates(row_group, filter, traces, candidate, spans_checked);
+    if (!any.ok()) return any.status();
+    if (!*any) return Status::Ok();
+  }
+  RowGroupDecoder decoder;
+  std::vector<bool> wanted = RowGroupDecoder::ColumnsFor(projection);
+  TRACERY_RETURN_IF_ERROR(decoder.Open(row_group, &wanted));
+  RowGroupTables tables;
+  TRACERY_RETURN_IF_ERROR(decoder.DecodeTables(tables.resources, tables.scopes));
+  // Span objects and their buffers are reused from trace to trace and row group to row group.
+  thread_local std::vector<DecodedSpan> spans;
+  for (size_t t = 0; t < traces.size(); ++t) {
+    TraceId id;
+    size_t count = 0;
+    if (!decoder.NextTraceSpans(id, spans, count, projection)) return Status::Corruption("row group: trace does not decode");
+    if (candidate[t] && !visit(id, spans, count, tables)) break;
   }
   return Status::Ok();
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "block/row_group.h"
+#include "block/span_filter.h"
 #include "common/coding.h"
 #include "common/crc32c.h"
 
@@ -97,6 +98,67 @@ class RowGroupDecoder {
       scopes_.push_back({encoded, schema});
     }
     return Status::Ok();
+  }
+
+  // The columns a projected scan decompresses.
+  static std::vector<bool> ColumnsFor(const Projection& projection) {
+    std::vector<bool> wanted(kColumnCount, false);
+    for (uint32_t c : {kDictionary, kResources, kScopes, kTraceIds, kTraceSpanCounts, kTraceStarts, kSpanIds, kParents,
+                       kParentRaw, kNames, kResourceRefs, kScopeRefs, kKinds, kStatusCodes, kStarts, kDurations})
+      wanted[c] = true;
+    wanted[kStatusMessages] = projection.status_message;
+    for (uint32_t k = 0; k < kAttributeColumns; ++k) {
+      wanted[AttributeColumn(kSpanAttributes, k)] = projection.span_attributes;
+      wanted[AttributeColumn(kEventAttributes, k)] = projection.events;
+      wanted[AttributeColumn(kLinkAttributes, k)] = projection.links;
+    }
+    for (uint32_t c : {kEventCounts, kEventTimes, kEventNames, kEventDropped}) wanted[c] = projection.events;
+    for (uint32_t c : {kLinkCounts, kLinkTraceIds, kLinkSpanIds, kLinkTraceStates, kLinkFlags, kLinkDropped})
+      wanted[c] = projection.links;
+    return wanted;
+  }
+
+  // The resource and scope tables, decoded (once per row group: spans point into them).
+  Status DecodeTables(std::vector<otlp::Resource>& resources, std::vector<otlp::Scope>& scopes) const {
+    resources.assign(resources_.size(), otlp::Resource());
+    scopes.assign(scopes_.size(), otlp::Scope());
+    for (size_t i = 0; i < resources_.size(); ++i)
+      if (!otlp::DecodeResource(resources_[i].first, resources[i]).ok()) return Status::Corruption("row group: bad resource");
+    for (size_t i = 0; i < scopes_.size(); ++i)
+      if (!otlp::DecodeScope(scopes_[i].first, scopes[i]).ok()) return Status::Corruption("row group: bad scope");
+    return Status::Ok();
+  }
+
+  // Decodes the next trace's spans into `spans` (reusing its objects and their buffers:
+  // no allocation once warm), reading only the projection's columns (Open must have
+  // decompressed ColumnsFor(projection)). `count` is set to the trace's span count.
+  bool NextTraceSpans(TraceId& id, std::vector<DecodedSpan>& spans, size_t& count, const Projection& projection) {
+    std::string_view raw_id;
+    uint64_t span_count, start_delta;
+    if (!readers_[kTraceIds].ReadBytes(16, raw_id) || !readers_[kTraceSpanCounts].ReadVarint(span_count) ||
+        !readers_[kTraceStarts].ReadVarint(start_delta) || span_count > (1u << 30))
+      return false;
+    id = TraceId::FromBytes(raw_id);
+    trace_start_ += uint64_t(UnZigZag(start_delta));
+    if (spans.size() < span_count) spans.resize(span_count);
+    parent_codes_.resize(span_count);
+    for (uint64_t i = 0; i < span_count; ++i) {
+      DecodedSpan& d = spans[i];
+      uint64_t resource = 0, scope = 0;
+      if (!ReadSpanProjected(d.span, parent_codes_[i], resource, scope, projection)) return false;
+      d.span.trace_id.assign(raw_id);
+      if (resource >= resources_.size() || scope >= scopes_.size()) return false;
+      d.resource = uint32_t(resource);
+      d.scope = uint32_t(scope);
+    }
+    for (uint64_t i = 0; i < span_count; ++i) {
+      if (parent_codes_[i] >= 2) {
+        if (parent_codes_[i] - 2 >= span_count) return false;
+        spans[i].span.parent_span_id = spans[parent_codes_[i] - 2].span.span_id;
+      }
+    }
+    count = size_t(span_count);
+    return true;
   }
 
   ByteReader& Column(uint32_t column) { return readers_[column]; }
@@ -292,6 +354,63 @@ class RowGroupDecoder {
     return true;
   }
 
+  bool ReadSpanProjected(otlp::Span& s, uint64_t& parent_code, uint64_t& resource, uint64_t& scope,
+                         const Projection& projection) {
+    std::string_view raw;
+    uint8_t kind, code;
+    uint64_t start_offset, duration;
+    if (!readers_[kSpanIds].ReadBytes(8, raw)) return false;
+    s.span_id.assign(raw);
+    s.parent_span_id.clear();
+    if (!readers_[kParents].ReadVarint(parent_code)) return false;
+    if (parent_code == 1) {
+      if (!readers_[kParentRaw].ReadBytes(8, raw)) return false;
+      s.parent_span_id.assign(raw);
+    }
+    if (!Text(kNames, s.name) || !readers_[kResourceRefs].ReadVarint(resource) || !readers_[kScopeRefs].ReadVarint(scope) ||
+        !Byte(kKinds, kind) || !Byte(kStatusCodes, code) || !readers_[kStarts].ReadVarint(start_offset) ||
+        !readers_[kDurations].ReadVarint(duration))
+      return false;
+    s.kind = otlp::SpanKind(kind <= 5 ? kind : 0);
+    s.status_code = otlp::StatusCode(code <= 2 ? code : 0);
+    s.start_time_unix_nano = trace_start_ + start_offset;
+    s.end_time_unix_nano = s.start_time_unix_nano + uint64_t(UnZigZag(duration));
+    s.status_message.clear();
+    if (projection.status_message && !Text(kStatusMessages, s.status_message)) return false;
+    s.attributes.clear();
+    if (projection.span_attributes && !Attributes(kSpanAttributes, s.attributes)) return false;
+    s.events.clear();
+    if (projection.events) {
+      uint64_t event_count;
+      if (!readers_[kEventCounts].ReadVarint(event_count) || event_count > readers_[kEventTimes].remaining()) return false;
+      s.events.resize(event_count);
+      for (auto& e : s.events) {
+        uint64_t delta;
+        if (!readers_[kEventTimes].ReadVarint(delta) || !Text(kEventNames, e.name) ||
+            !Small(kEventDropped, e.dropped_attributes_count) || !Attributes(kEventAttributes, e.attributes))
+          return false;
+        e.time_unix_nano = s.start_time_unix_nano + uint64_t(UnZigZag(delta));
+      }
+    }
+    s.links.clear();
+    if (projection.links) {
+      uint64_t link_count;
+      if (!readers_[kLinkCounts].ReadVarint(link_count) || link_count > readers_[kLinkTraceIds].remaining()) return false;
+      s.links.resize(link_count);
+      for (auto& l : s.links) {
+        std::string_view trace_id, span_id;
+        if (!readers_[kLinkTraceIds].ReadLengthPrefixed(trace_id) || !readers_[kLinkSpanIds].ReadLengthPrefixed(span_id) ||
+            !Text(kLinkTraceStates, l.trace_state) || !Small(kLinkFlags, l.flags) ||
+            !Small(kLinkDropped, l.dropped_attributes_count) || !Attributes(kLinkAttributes, l.attributes))
+          return false;
+        l.trace_id.assign(trace_id);
+        l.span_id.assign(span_id);
+      }
+    }
+    return true;
+  }
+
+  std::vector<uint64_t> parent_codes_;
   std::vector<std::string> columns_;
   std::vector<ByteReader> readers_;
   std::vector<std::string_view> dictionary_;

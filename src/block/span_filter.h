@@ -45,4 +45,14 @@ struct SpanFilter {
   bool empty() const { return all_of.empty(); }
 };
 
+// The span columns a reader needs decoded; what is left out stays empty in the decoded spans
+// (IDs, name, times, kind, status, parent, resource and scope are always there).
+struct Projection {
+  bool span_attributes = true;
+  bool events = true;
+  bool links = true;
+  bool status_message = true;
+  static Projection All() { return {}; }
+};
+
 }  // namespace tracery::block

@@ -37,18 +37,6 @@ bool PassesPrune(const block::RowGroupStats& rg, const traceql::PruneConditions&
   return true;
 }
 
-void TimeBounds(const otlp::TracesData& data, uint64_t& start, uint64_t& end) {
-  start = UINT64_MAX;
-  end = 0;
-  for (const auto& rs : data.resource_spans)
-    for (const auto& ss : rs.scope_spans)
-      for (const auto& span : ss.spans) {
-        start = std::min(start, span.start_time_unix_nano);
-        end = std::max(end, span.end_time_unix_nano);
-      }
-  if (start == UINT64_MAX) start = 0;
-}
-
 // The scan's shared state: jobs are taken in order by whoever is free (pool threads and the
 // caller); a job that starts after a budget ran out is skipped.
 struct ScanState {
@@ -69,14 +57,15 @@ struct ScanState {
 }  // namespace
 
 Status Searcher::ScanAll(const std::string& tenant, const storage::TimeRange& range,
-                         const traceql::PruneConditions& prune, const Visit& visit, SearchStats& stats, bool& partial,
-                         std::string& message) {
-  return Scan(tenant, range, prune, visit, nullptr, nullptr, stats, partial, message);
+                         const traceql::PruneConditions& prune, const block::Projection& projection,
+                         const Visit& visit, SearchStats& stats, bool& partial, std::string& message) {
+  return Scan(tenant, range, prune, projection, visit, nullptr, nullptr, stats, partial, message);
 }
 
 Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range,
-                      const traceql::PruneConditions& prune, const Visit& visit, const SkipJob& skip,
-                      const AfterJob& after_job, SearchStats& stats, bool& partial, std::string& message) {
+                      const traceql::PruneConditions& prune, const block::Projection& projection, const Visit& visit,
+                      const SkipJob& skip, const AfterJob& after_job, SearchStats& stats, bool& partial,
+                      std::string& message) {
   auto deadline = std::chrono::steady_clock::now() + options_.timeout;
   auto state = std::make_shared<ScanState>();
 
@@ -137,7 +126,7 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
     }
     if (!whole->has_value()) return true;  // gone (retention) since it was listed
     state->spans.fetch_add((**whole).SpanCount(), std::memory_order_relaxed);
-    return visit(id, **whole);
+    return visit(id, traceql::BuildTraceView(id, **whole));
   };
 
   // The blocks that may hold the rest of a trace whose fragment lies in `holder`: those within
@@ -194,12 +183,12 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
       return;
     }
     uint64_t checked = 0;
-    Status status = job.block->ScanRowGroup(job.row_group, prune.span_filter, [&](const TraceId& id, otlp::TracesData& fragment) {
+    std::vector<traceql::SpanRef> refs;  // reused from trace to trace
+    auto visit_fragment = [&](const TraceId& id, const std::vector<block::DecodedSpan>& spans, size_t count,
+                              const block::RowGroupTables& tables) {
       if (state->stop) return false;
       state->traces.fetch_add(1, std::memory_order_relaxed);
       if (live_ids.count(id)) return true;  // judged whole with the live traces
-      uint64_t start, end;
-      TimeBounds(fragment, start, end);
       auto split = is_split(id, *neighbours);
       if (!split.ok()) {
         std::lock_guard lock(state->mutex);
@@ -214,9 +203,21 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
         }
         return visit_whole(id);
       }
-      if (!range.Overlaps(start, end)) return true;
-      return visit(id, fragment);
-    }, &checked);
+      refs.clear();
+      for (size_t i = 0; i < count; ++i) {
+        traceql::SpanRef ref;
+        ref.span = &spans[i].span;
+        ref.resource = &tables.resources[spans[i].resource];
+        ref.scope = &tables.scopes[spans[i].scope];
+        refs.push_back(ref);
+      }
+      traceql::TraceView view = traceql::BuildTraceViewFromRefs(id, std::move(refs));
+      bool more = !range.Overlaps(view.start_unix_nano, view.end_unix_nano) || visit(id, view);
+      refs = std::move(view.spans);  // keep the buffer
+      return more;
+    };
+    Status status =
+        job.block->ScanRowGroupProjected(job.row_group, prune.span_filter, projection, visit_fragment, &checked);
     state->spans.fetch_add(checked, std::memory_order_relaxed);
     if (!status.ok()) {
       std::lock_guard lock(state->mutex);
@@ -283,7 +284,11 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
     so_far.inspected_traces += state->traces.load();
     so_far.inspected_spans += state->spans.load();
     so_far.completed_jobs = state->completed.load();
-    after_job(so_far, first_unfinished < state->jobs.size() ? state->jobs[first_unfinished].max_end_unix_nano : 0);
+    if (!after_job(so_far, first_unfinished < state->jobs.size() ? state->jobs[first_unfinished].max_end_unix_nano : 0)) {
+      std::lock_guard lock(state->mutex);
+      if (state->budget_message.empty()) state->budget_message = "search stopped by its caller";
+      state->stop = true;
+    }
   }
   {
     std::unique_lock lock(state->mutex);
@@ -359,8 +364,7 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
     return start < last.start_unix_nano || (start == last.start_unix_nano && !(id < last.id));
   };
 
-  Visit visit = [&](const TraceId& id, const otlp::TracesData& data) {
-    traceql::TraceView view = traceql::BuildTraceView(id, data);
+  Visit visit = [&](const TraceId& id, const traceql::TraceView& view) {
     if (view.spans.empty() || !request.range.Overlaps(view.start_unix_nano, view.end_unix_nano)) return true;
     uint64_t duration = view.DurationNanos();
     if (duration < request.min_trace_duration_nanos) return true;
@@ -388,7 +392,7 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
   if (progress)
     after_job = [&](const SearchStats& so_far, uint64_t unfinished_max_end) {
       auto now = std::chrono::steady_clock::now();
-      if (now - last_progress < progress_interval) return;
+      if (now - last_progress < progress_interval) return true;
       last_progress = now;
       SearchResult snapshot;
       {
@@ -401,9 +405,11 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
         }
       }
       snapshot.stats = so_far;
-      progress(snapshot);
+      return progress(snapshot);
     };
-  TRACERY_RETURN_IF_ERROR(Scan(request.tenant, request.range, traceql::PlanPruning(*request.query), visit, skip,
+  // Search answers name every span's name, IDs, times, status and service, always decoded.
+  TRACERY_RETURN_IF_ERROR(Scan(request.tenant, request.range, traceql::PlanPruning(*request.query),
+                               traceql::NeededColumns(*request.query), visit, skip,
                                after_job, result.stats, result.partial, result.message));
   return result;
 }

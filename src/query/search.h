@@ -23,6 +23,7 @@
 #include "storage/block_list.h"
 #include "storage/trace_source.h"
 #include "traceql/engine.h"
+#include "traceql/trace_view.h"
 
 namespace tracery::query {
 
@@ -92,17 +93,21 @@ class Searcher {
   // per `progress_interval`) with the results so far, so a streaming caller can send them as
   // they improve. Its traces are the settled part of the answer: those no job still to run
   // can push out (newer than anything left to scan), a prefix of the final `traces`; its
-  // stats count the jobs completed so far (completed_jobs of total_jobs).
-  using Progress = std::function<void(const SearchResult& so_far)>;
+  // stats count the jobs completed so far (completed_jobs of total_jobs). Returning false
+  // stops the search (its caller went away): the answer is then partial.
+  using Progress = std::function<bool(const SearchResult& so_far)>;
   Result<SearchResult> Search(const SearchRequest& request, const Progress& progress = nullptr,
                               std::chrono::milliseconds progress_interval = std::chrono::milliseconds(0));
 
   // Visits every trace (whole) of a tenant overlapping `range`, on the pool and the calling
   // thread (visit must be thread-safe), newest blocks first, until it returns false or a
   // budget runs out. What tag listings and metrics queries read through.
-  using Visit = std::function<bool(const TraceId&, const otlp::TracesData&)>;
+  // `projection` names the span columns visit reads (others are left empty, except in
+  // traces read whole); the view is valid during the call only.
+  using Visit = std::function<bool(const TraceId&, const traceql::TraceView&)>;
   Status ScanAll(const std::string& tenant, const storage::TimeRange& range, const traceql::PruneConditions& prune,
-                 const Visit& visit, SearchStats& stats, bool& partial, std::string& message);
+                 const block::Projection& projection, const Visit& visit, SearchStats& stats, bool& partial,
+                 std::string& message);
 
  private:
   // Skips a job whose traces all end before this time (a top-N search that is already full
@@ -110,10 +115,10 @@ class Searcher {
   using SkipJob = std::function<bool(uint64_t max_end_unix_nano)>;
   // Called on the calling thread after each of its jobs with the stats so far and the newest
   // end time of the jobs not yet finished (0 when none is left): traces starting after it
-  // can no longer be outdone by one still to be visited.
-  using AfterJob = std::function<void(const SearchStats& so_far, uint64_t unfinished_max_end_unix_nano)>;
+  // can no longer be outdone by one still to be visited. False stops the scan.
+  using AfterJob = std::function<bool(const SearchStats& so_far, uint64_t unfinished_max_end_unix_nano)>;
   Status Scan(const std::string& tenant, const storage::TimeRange& range, const traceql::PruneConditions& prune,
-              const Visit& visit, const SkipJob& skip, const AfterJob& after_job, SearchStats& stats, bool& partial,
+              const block::Projection& projection, const Visit& visit, const SkipJob& skip, const AfterJob& after_job, SearchStats& stats, bool& partial,
               std::string& message);
 
   storage::BlockList& blocks_;

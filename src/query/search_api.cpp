@@ -99,7 +99,7 @@ HttpResponse Search(const Target& target, const std::string& tenant, Searcher& s
     text = *converted;
   }
   auto query = ParseSearchQuery(text);
-  if (!query.ok()) return BadRequest(query.status().message());
+  if (!query.ok()) return InvalidQuery(query.status());
 
   SearchRequest request;
   request.tenant = tenant;
@@ -278,9 +278,8 @@ Result<TagNames> ListTagNames(Searcher& searcher, const TagRequest& request, boo
   bool partial = false;
   std::string message;
   Status status = searcher.ScanAll(
-      request.tenant, request.range, {},
-      [&](const TraceId& id, const otlp::TracesData& data) {
-        traceql::TraceView view = traceql::BuildTraceView(id, data);
+      request.tenant, request.range, {}, block::Projection::All(),
+      [&](const TraceId&, const traceql::TraceView& view) {
         std::map<std::string, std::set<std::string>> local;
         ForEachSelectedSpan(filter.get(), view, [&](const traceql::SpanRef& ref) {
           if (wants("span"))
@@ -351,9 +350,8 @@ Result<TagValues> ListTagValues(Searcher& searcher, const TagRequest& request, b
     bool partial = false;
     std::string message;
     Status status = searcher.ScanAll(
-        request.tenant, request.range, {},
-        [&](const TraceId& id, const otlp::TracesData& data) {
-          traceql::TraceView view = traceql::BuildTraceView(id, data);
+        request.tenant, request.range, {}, block::Projection::All(),
+        [&](const TraceId&, const traceql::TraceView& view) {
           std::set<std::pair<std::string, std::string>> local;
           auto string_value = [&](std::string_view text) {
             if (!text.empty()) local.emplace("string", std::string(text));
@@ -412,7 +410,7 @@ HttpResponse MetricsQuery(const Target& target, const std::string& tenant, Searc
   if (!text || text->empty()) text = target.Param("query");
   if (!text || text->empty()) return BadRequest("missing query: give it as q");
   auto query = ParseMetricsQuery(*text);
-  if (!query.ok()) return BadRequest(query.status().message());
+  if (!query.ok()) return InvalidQuery(query.status());
 
   traceql::MetricsRange range;
   uint64_t now = NowUnixNanos();
@@ -483,9 +481,18 @@ std::string TagConditionsToTraceQL(const std::vector<std::pair<std::string, std:
   return "{ " + conditions + " }";
 }
 
+namespace {
+// The parser's refusal with Tempo's prefix, once (its messages may carry it already).
+Status InvalidQueryStatus(const Status& status) {
+  static const std::string kPrefix = "invalid TraceQL query: ";
+  const std::string& message = status.message();
+  return Status::InvalidArgument(message.rfind(kPrefix, 0) == 0 ? message : kPrefix + message);
+}
+}  // namespace
+
 Result<std::shared_ptr<const traceql::Query>> ParseSearchQuery(const std::string& text) {
   auto query = traceql::Parse(text);
-  if (!query.ok()) return Status::InvalidArgument("invalid TraceQL query: " + query.status().message());
+  if (!query.ok()) return InvalidQueryStatus(query.status());
   if (traceql::IsMetricsQuery(**query))
     return Status::InvalidArgument("invalid TraceQL query: a metrics query goes to /api/metrics/query_range");
   return query;
@@ -493,7 +500,7 @@ Result<std::shared_ptr<const traceql::Query>> ParseSearchQuery(const std::string
 
 Result<std::shared_ptr<const traceql::Query>> ParseMetricsQuery(const std::string& text) {
   auto query = traceql::Parse(text);
-  if (!query.ok()) return Status::InvalidArgument("invalid TraceQL query: " + query.status().message());
+  if (!query.ok()) return InvalidQueryStatus(query.status());
   if (!traceql::IsMetricsQuery(**query))
     return Status::InvalidArgument(
         "invalid TraceQL query: not a metrics query (it must end in a metrics function such as rate())");
@@ -530,8 +537,8 @@ Result<MetricsAnswer> RunMetricsQuery(Searcher& searcher, const std::string& ten
   traceql::MetricsWindow window = evaluators.begin()->second->window();
   storage::TimeRange scan_range{window.start_unix_nano, window.end_unix_nano};
   Status status = searcher.ScanAll(
-      tenant, scan_range, traceql::PlanPruning(*query),
-      [&](const TraceId& id, const otlp::TracesData& data) {
+      tenant, scan_range, traceql::PlanPruning(*query), traceql::NeededColumns(*query),
+      [&](const TraceId&, const traceql::TraceView& view) {
         traceql::MetricsEvaluator* evaluator;
         {
           std::lock_guard lock(mutex);
@@ -539,7 +546,6 @@ Result<MetricsAnswer> RunMetricsQuery(Searcher& searcher, const std::string& ten
           if (!slot) slot = std::move(traceql::MetricsEvaluator::Create(query, range)).value();
           evaluator = slot.get();
         }
-        traceql::TraceView view = traceql::BuildTraceView(id, data);
         evaluator->Observe(view);
         return true;
       },

@@ -71,4 +71,8 @@ struct PruneConditions {
 };
 PruneConditions PlanPruning(const Query& query);
 
+// The span columns the query reads (its conditions, aggregates, by(), select() and metrics
+// attributes), so a scan decodes no others.
+block::Projection NeededColumns(const Query& query);
+
 }  // namespace tracery::traceql

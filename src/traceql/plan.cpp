@@ -197,3 +197,69 @@ PruneConditions PlanPruning(const Query& query) {
 }
 
 }  // namespace tracery::traceql
+
+namespace tracery::traceql {
+namespace {
+
+void NeedAttribute(const Attribute& a, block::Projection& out) {
+  switch (a.intrinsic) {
+    case Intrinsic::kNone: break;
+    case Intrinsic::kStatusMessage: out.status_message = true; return;
+    case Intrinsic::kEventName:
+    case Intrinsic::kEventTimeSinceStart: out.events = true; return;
+    case Intrinsic::kLinkTraceId:
+    case Intrinsic::kLinkSpanId: out.links = true; return;
+    default: return;  // read off the span's own fields, always decoded
+  }
+  switch (a.scope) {
+    case AttributeScope::kSpan:
+    case AttributeScope::kNone: out.span_attributes = true; break;
+    case AttributeScope::kEvent: out.events = true; break;
+    case AttributeScope::kLink: out.links = true; break;
+    default: break;  // resource and instrumentation attributes come with their tables
+  }
+  if (a.parent) out.span_attributes = true;
+}
+
+void NeedField(const FieldExpr* expr, block::Projection& out) {
+  if (!expr) return;
+  if (expr->kind == FieldExpr::Kind::kAttribute) NeedAttribute(expr->attribute, out);
+  NeedField(expr->lhs.get(), out);
+  NeedField(expr->rhs.get(), out);
+}
+
+void NeedPipeline(const Pipeline& pipeline, block::Projection& out);
+
+void NeedSpanset(const SpansetExpr* expr, block::Projection& out) {
+  if (!expr) return;
+  NeedField(expr->filter.get(), out);
+  if (expr->uses_events) out.events = true;
+  if (expr->uses_links) out.links = true;
+  NeedSpanset(expr->lhs.get(), out);
+  NeedSpanset(expr->rhs.get(), out);
+  if (expr->pipeline) NeedPipeline(*expr->pipeline, out);
+}
+
+void NeedPipeline(const Pipeline& pipeline, block::Projection& out) {
+  for (const Stage& stage : pipeline.stages) {
+    NeedSpanset(stage.spanset.get(), out);
+    NeedField(stage.scalar_filter.argument.get(), out);
+    NeedField(stage.group_by.get(), out);
+    for (const Attribute& a : stage.select) NeedAttribute(a, out);
+  }
+}
+
+}  // namespace
+
+block::Projection NeededColumns(const Query& query) {
+  block::Projection out{false, false, false, false};
+  NeedPipeline(query.pipeline(), out);
+  if (const MetricsStage* metrics = query.metrics()) {
+    if (metrics->function == MetricsFunction::kCompare) return block::Projection::All();  // counts every attribute
+    NeedField(metrics->attribute.get(), out);
+    for (const FieldExpr& by : metrics->by) NeedField(&by, out);
+  }
+  return out;
+}
+
+}  // namespace tracery::traceql

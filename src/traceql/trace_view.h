@@ -55,6 +55,9 @@ struct TraceView {
 // Builds the view of a trace. `data` holds one trace's spans (duplicates already removed)
 // and must outlive the view.
 TraceView BuildTraceView(const TraceId& id, const otlp::TracesData& data);
+// The same from spans given as refs with span, resource and scope set (in any order); the
+// spans they point at must outlive the view.
+TraceView BuildTraceViewFromRefs(const TraceId& id, std::vector<SpanRef> spans);
 
 // resource.service.name of a resource, "" when absent or not a string.
 std::string_view ServiceName(const otlp::Resource& resource);
