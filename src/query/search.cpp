@@ -58,12 +58,14 @@ struct ScanState {
 
 Status Searcher::ScanAll(const std::string& tenant, const storage::TimeRange& range,
                          const traceql::PruneConditions& prune, const block::Projection& projection,
-                         const Visit& visit, SearchStats& stats, bool& partial, std::string& message) {
-  return Scan(tenant, range, prune, projection, visit, nullptr, nullptr, stats, partial, message);
+                         bool whole_traces, const Visit& visit, SearchStats& stats, bool& partial,
+                         std::string& message) {
+  return Scan(tenant, range, prune, projection, whole_traces, visit, nullptr, nullptr, stats, partial, message);
 }
 
 Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range,
-                      const traceql::PruneConditions& prune, const block::Projection& projection, const Visit& visit,
+                      const traceql::PruneConditions& prune, const block::Projection& projection, bool whole_traces,
+                      const Visit& visit,
                       const SkipJob& skip, const AfterJob& after_job, SearchStats& stats, bool& partial,
                       std::string& message) {
   auto deadline = std::chrono::steady_clock::now() + options_.timeout;
@@ -175,7 +177,7 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
       return;
     }
     state->bytes.fetch_add(job.bytes, std::memory_order_relaxed);
-    auto neighbours = neighbours_of(job.block.get());
+    auto neighbours = whole_traces ? neighbours_of(job.block.get()) : Result<std::vector<Neighbour>>(std::vector<Neighbour>());
     if (!neighbours.ok()) {
       std::lock_guard lock(state->mutex);
       if (state->error.ok()) state->error = neighbours.status();
@@ -189,7 +191,7 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
       if (state->stop) return false;
       state->traces.fetch_add(1, std::memory_order_relaxed);
       if (live_ids.count(id)) return true;  // judged whole with the live traces
-      auto split = is_split(id, *neighbours);
+      auto split = whole_traces ? is_split(id, *neighbours) : Result<bool>(false);
       if (!split.ok()) {
         std::lock_guard lock(state->mutex);
         if (state->error.ok()) state->error = split.status();
@@ -409,7 +411,7 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
     };
   // Search answers name every span's name, IDs, times, status and service, always decoded.
   TRACERY_RETURN_IF_ERROR(Scan(request.tenant, request.range, traceql::PlanPruning(*request.query),
-                               traceql::NeededColumns(*request.query), visit, skip,
+                               traceql::NeededColumns(*request.query), /*whole_traces=*/true, visit, skip,
                                after_job, result.stats, result.partial, result.message));
   return result;
 }

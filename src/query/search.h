@@ -105,9 +105,11 @@ class Searcher {
   // `projection` names the span columns visit reads (others are left empty, except in
   // traces read whole); the view is valid during the call only.
   using Visit = std::function<bool(const TraceId&, const traceql::TraceView&)>;
+  // `whole_traces` false: visit may see a trace in fragments, one per block it lies in
+  // (what span-local queries and listings need; cheaper).
   Status ScanAll(const std::string& tenant, const storage::TimeRange& range, const traceql::PruneConditions& prune,
-                 const block::Projection& projection, const Visit& visit, SearchStats& stats, bool& partial,
-                 std::string& message);
+                 const block::Projection& projection, bool whole_traces, const Visit& visit, SearchStats& stats,
+                 bool& partial, std::string& message);
 
  private:
   // Skips a job whose traces all end before this time (a top-N search that is already full
@@ -118,7 +120,7 @@ class Searcher {
   // can no longer be outdone by one still to be visited. False stops the scan.
   using AfterJob = std::function<bool(const SearchStats& so_far, uint64_t unfinished_max_end_unix_nano)>;
   Status Scan(const std::string& tenant, const storage::TimeRange& range, const traceql::PruneConditions& prune,
-              const block::Projection& projection, const Visit& visit, const SkipJob& skip, const AfterJob& after_job, SearchStats& stats, bool& partial,
+              const block::Projection& projection, bool whole_traces, const Visit& visit, const SkipJob& skip, const AfterJob& after_job, SearchStats& stats, bool& partial,
               std::string& message);
 
   storage::BlockList& blocks_;

@@ -278,7 +278,7 @@ Result<TagNames> ListTagNames(Searcher& searcher, const TagRequest& request, boo
   bool partial = false;
   std::string message;
   Status status = searcher.ScanAll(
-      request.tenant, request.range, {}, block::Projection::All(),
+      request.tenant, request.range, {}, block::Projection::All(), filter && !traceql::IsSpanLocal(*filter),
       [&](const TraceId&, const traceql::TraceView& view) {
         std::map<std::string, std::set<std::string>> local;
         ForEachSelectedSpan(filter.get(), view, [&](const traceql::SpanRef& ref) {
@@ -350,7 +350,7 @@ Result<TagValues> ListTagValues(Searcher& searcher, const TagRequest& request, b
     bool partial = false;
     std::string message;
     Status status = searcher.ScanAll(
-        request.tenant, request.range, {}, block::Projection::All(),
+        request.tenant, request.range, {}, block::Projection::All(), filter && !traceql::IsSpanLocal(*filter),
         [&](const TraceId&, const traceql::TraceView& view) {
           std::set<std::pair<std::string, std::string>> local;
           auto string_value = [&](std::string_view text) {
@@ -537,7 +537,7 @@ Result<MetricsAnswer> RunMetricsQuery(Searcher& searcher, const std::string& ten
   traceql::MetricsWindow window = evaluators.begin()->second->window();
   storage::TimeRange scan_range{window.start_unix_nano, window.end_unix_nano};
   Status status = searcher.ScanAll(
-      tenant, scan_range, traceql::PlanPruning(*query), traceql::NeededColumns(*query),
+      tenant, scan_range, traceql::PlanPruning(*query), traceql::NeededColumns(*query), !traceql::IsSpanLocal(*query),
       [&](const TraceId&, const traceql::TraceView& view) {
         traceql::MetricsEvaluator* evaluator;
         {

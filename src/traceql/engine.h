@@ -71,6 +71,12 @@ struct PruneConditions {
 };
 PruneConditions PlanPruning(const Query& query);
 
+// Whether every span's fate is decided by the span alone: spanset filters only (no
+// structural operators, aggregates or groups) that read no trace-level or structural field
+// (trace:*, rootName, nestedSet*, childCount, ...), nor do the metrics stage's attributes.
+// Such a query gives the same spans over any fragment of a trace as over the whole trace.
+bool IsSpanLocal(const Query& query);
+
 // The span columns the query reads (its conditions, aggregates, by(), select() and metrics
 // attributes), so a scan decodes no others.
 block::Projection NeededColumns(const Query& query);

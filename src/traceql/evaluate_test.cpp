@@ -338,3 +338,36 @@ TEST(TraceQLPlan, PruningIsConservative) {
 
 }  // namespace
 }  // namespace tracery::traceql
+
+namespace tracery::traceql {
+namespace {
+
+TEST(TraceQLPlan, SpanLocalQueriesAndNeededColumns) {
+  auto local = [](const char* text) {
+    auto query = Parse(text);
+    EXPECT_TRUE(query.ok()) << text;
+    return query.ok() && IsSpanLocal(*query.value());
+  };
+  EXPECT_TRUE(local("{ span.a = 1 } | { status = error }"));
+  EXPECT_TRUE(local("{ } | rate() by (resource.service.name)"));
+  EXPECT_TRUE(local("{ name = \"x\" } | quantile_over_time(duration, .9)"));
+  EXPECT_FALSE(local("{ span.a = 1 } > { span.b = 1 }"));
+  EXPECT_FALSE(local("{ } | count() > 2"));
+  EXPECT_FALSE(local("{ traceDuration > 1s }"));
+  EXPECT_FALSE(local("{ nestedSetParent < 0 }"));
+  EXPECT_FALSE(local("{ } | rate() by (trace:rootService)"));
+  EXPECT_FALSE(local("{ } | compare({ status = error })"));
+
+  auto needs = [](const char* text) { return NeededColumns(*Parse(text).value()); };
+  block::Projection none = needs("{ resource.service.name = \"a\" && duration > 1s } | rate()");
+  EXPECT_FALSE(none.span_attributes || none.events || none.links || none.status_message);
+  EXPECT_TRUE(needs("{ } | avg_over_time(span.size)").span_attributes);
+  EXPECT_TRUE(needs("{ .x = 1 }").span_attributes);  // unscoped: the span's first
+  EXPECT_TRUE(needs("{ event:name = \"e\" }").events);
+  EXPECT_TRUE(needs("{ link.a = 1 }").links);
+  EXPECT_TRUE(needs("{ statusMessage = \"boom\" }").status_message);
+  EXPECT_TRUE(needs("{ } | select(span.a)").span_attributes);
+}
+
+}  // namespace
+}  // namespace tracery::traceql

@@ -36,6 +36,31 @@ struct TimeGrid {
 // every value in the bucket. The quantile of rank max(1, ceil(q*n)) (nearest rank, as Tempo
 // ranks) is therefore within 1 % of the exact one. Magnitudes below kMinMagnitude count as 0.
 // Memory: one counter per occupied bucket; 1e-9..1e18 spans about 3100 buckets at most.
+// Counts by bucket index in one dense array (the indexes a sketch meets span a few thousand
+// at most): adding is an array increment, not a tree insertion.
+class BucketCounts {
+ public:
+  void Add(int32_t index, uint64_t n) {
+    if (counts_.empty()) {
+      base_ = index;
+      counts_.assign(1, 0);
+    } else if (index < base_) {
+      counts_.insert(counts_.begin(), size_t(base_ - index), 0);
+      base_ = index;
+    } else if (size_t(index - base_) >= counts_.size()) {
+      counts_.resize(size_t(index - base_) + 1, 0);
+    }
+    counts_[size_t(index - base_)] += n;
+  }
+  bool empty() const { return counts_.empty(); }
+  int32_t base() const { return base_; }
+  const std::vector<uint64_t>& counts() const { return counts_; }  // counts()[i] is index base() + i
+
+ private:
+  int32_t base_ = 0;
+  std::vector<uint64_t> counts_;
+};
+
 class QuantileSketch {
  public:
   static constexpr double kRelativeError = 0.01;
@@ -51,7 +76,7 @@ class QuantileSketch {
   static int32_t IndexOf(double magnitude);
   static double ValueOf(int32_t index);
 
-  std::map<int32_t, uint64_t> positive_, negative_;  // by bucket index
+  BucketCounts positive_, negative_;
   uint64_t zero_ = 0;
   uint64_t count_ = 0;
 };

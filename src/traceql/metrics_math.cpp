@@ -87,16 +87,18 @@ void QuantileSketch::Add(double value) {
   } else if (std::isinf(magnitude)) {
     return;
   } else if (value > 0) {
-    ++positive_[IndexOf(magnitude)];
+    positive_.Add(IndexOf(magnitude), 1);
   } else {
-    ++negative_[IndexOf(magnitude)];
+    negative_.Add(IndexOf(magnitude), 1);
   }
   ++count_;
 }
 
 void QuantileSketch::Merge(const QuantileSketch& other) {
-  for (const auto& [index, n] : other.positive_) positive_[index] += n;
-  for (const auto& [index, n] : other.negative_) negative_[index] += n;
+  for (size_t i = 0; i < other.positive_.counts().size(); ++i)
+    if (other.positive_.counts()[i]) positive_.Add(other.positive_.base() + int32_t(i), other.positive_.counts()[i]);
+  for (size_t i = 0; i < other.negative_.counts().size(); ++i)
+    if (other.negative_.counts()[i]) negative_.Add(other.negative_.base() + int32_t(i), other.negative_.counts()[i]);
   zero_ += other.zero_;
   count_ += other.count_;
 }
@@ -108,17 +110,19 @@ double QuantileSketch::Quantile(double q) const {
   uint64_t rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_)));
   rank = std::clamp<uint64_t>(rank, 1, count_);
   uint64_t seen = 0;
-  for (auto it = negative_.rbegin(); it != negative_.rend(); ++it) {  // most negative first
-    seen += it->second;
-    if (seen >= rank) return -ValueOf(it->first);
+  const auto& negative = negative_.counts();
+  for (size_t i = negative.size(); i-- > 0;) {  // most negative first
+    seen += negative[i];
+    if (negative[i] && seen >= rank) return -ValueOf(negative_.base() + int32_t(i));
   }
   seen += zero_;
   if (seen >= rank) return 0;
-  for (const auto& [index, n] : positive_) {
-    seen += n;
-    if (seen >= rank) return ValueOf(index);
+  const auto& positive = positive_.counts();
+  for (size_t i = 0; i < positive.size(); ++i) {
+    seen += positive[i];
+    if (positive[i] && seen >= rank) return ValueOf(positive_.base() + int32_t(i));
   }
-  return positive_.empty() ? 0 : ValueOf(positive_.rbegin()->first);
+  return positive_.empty() ? 0 : ValueOf(positive_.base() + int32_t(positive.size()) - 1);
 }
 
 // ---- values ---------------------------------------------------------------------------------

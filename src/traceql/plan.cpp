@@ -263,3 +263,44 @@ block::Projection NeededColumns(const Query& query) {
 }
 
 }  // namespace tracery::traceql
+
+namespace tracery::traceql {
+namespace {
+
+bool SpanLocalAttribute(const Attribute& a) {
+  switch (a.intrinsic) {
+    case Intrinsic::kChildCount:
+    case Intrinsic::kParent:
+    case Intrinsic::kTraceDuration:
+    case Intrinsic::kTraceRootName:
+    case Intrinsic::kTraceRootService:
+    case Intrinsic::kNestedSetLeft:
+    case Intrinsic::kNestedSetRight:
+    case Intrinsic::kNestedSetParent: return false;
+    default: return !a.parent;
+  }
+}
+
+bool SpanLocalField(const FieldExpr* expr) {
+  if (!expr) return true;
+  if (expr->kind == FieldExpr::Kind::kAttribute && !SpanLocalAttribute(expr->attribute)) return false;
+  return SpanLocalField(expr->lhs.get()) && SpanLocalField(expr->rhs.get());
+}
+
+}  // namespace
+
+bool IsSpanLocal(const Query& query) {
+  for (const Stage& stage : query.pipeline().stages) {
+    if (stage.kind != Stage::Kind::kSpanset || !stage.spanset) return false;
+    if (stage.spanset->kind != SpansetExpr::Kind::kFilter || !SpanLocalField(stage.spanset->filter.get())) return false;
+  }
+  if (const MetricsStage* metrics = query.metrics()) {
+    if (metrics->function == MetricsFunction::kCompare) return false;
+    if (!SpanLocalField(metrics->attribute.get())) return false;
+    for (const FieldExpr& by : metrics->by)
+      if (!SpanLocalField(&by)) return false;
+  }
+  return true;
+}
+
+}  // namespace tracery::traceql
