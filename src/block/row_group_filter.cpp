@@ -82,28 +82,46 @@ struct Resolved {
 
 // Marks the traces of a row group that have a span passing `filter` (not empty); `traces`
 // receives the row group's trace list. Returns whether any trace passed.
-static Result<bool> MarkCandidates(std::string_view row_group, const SpanFilter& filter, std::vector<TraceEntry>& traces,
-                            std::vector<bool>& candidate, uint64_t* spans_checked) {
+struct FilterNeeds {  // which columns a filter reads
   bool names = false, kinds = false, statuses = false, durations = false, resources = false, attributes = false;
+};
+
+static FilterNeeds NeedsOf(const SpanFilter& filter) {
+  FilterNeeds needs;
   for (const SpanCondition& c : filter.all_of) {
-    names |= c.field == Field::kName;
-    kinds |= c.field == Field::kKind;
-    statuses |= c.field == Field::kStatus;
-    durations |= c.field == Field::kDuration;
-    resources |= c.field == Field::kResourceAttribute || c.field == Field::kAnyAttribute;
-    attributes |= c.field == Field::kSpanAttribute || c.field == Field::kAnyAttribute;
+    needs.names |= c.field == Field::kName;
+    needs.kinds |= c.field == Field::kKind;
+    needs.statuses |= c.field == Field::kStatus;
+    needs.durations |= c.field == Field::kDuration;
+    needs.resources |= c.field == Field::kResourceAttribute || c.field == Field::kAnyAttribute;
+    needs.attributes |= c.field == Field::kSpanAttribute || c.field == Field::kAnyAttribute;
   }
-  std::vector<bool> wanted(kColumnCount, false);
+  return needs;
+}
+
+// Adds the columns the filter reads to `wanted`.
+static void AddFilterColumns(const SpanFilter& filter, std::vector<bool>& wanted) {
+  FilterNeeds needs = NeedsOf(filter);
+  wanted.resize(kColumnCount, false);
   wanted[kDictionary] = true;
   wanted[kTraceIds] = wanted[kTraceSpanCounts] = wanted[kTraceStarts] = true;
-  wanted[kNames] = names;
-  wanted[kKinds] = kinds;
-  wanted[kStatusCodes] = statuses;
-  wanted[kDurations] = durations;
-  wanted[kResources] = wanted[kResourceRefs] = resources;
-  for (uint32_t k = 0; k < kAttributeColumns; ++k) wanted[AttributeColumn(kSpanAttributes, k)] = attributes;
-  RowGroupDecoder columns;
-  TRACERY_RETURN_IF_ERROR(columns.Open(row_group, &wanted));
+  if (needs.names) wanted[kNames] = true;
+  if (needs.kinds) wanted[kKinds] = true;
+  if (needs.statuses) wanted[kStatusCodes] = true;
+  if (needs.durations) wanted[kDurations] = true;
+  if (needs.resources) wanted[kResources] = wanted[kResourceRefs] = true;
+  if (needs.attributes)
+    for (uint32_t k = 0; k < kAttributeColumns; ++k) wanted[AttributeColumn(kSpanAttributes, k)] = true;
+}
+
+// Marks the traces of a row group that have a span passing `filter` (not empty), reading
+// `columns` (opened with AddFilterColumns' columns, at its start; left anywhere). `traces`
+// receives the row group's trace list. Returns whether any trace passed.
+static Result<bool> MarkCandidates(RowGroupDecoder& columns, const SpanFilter& filter, std::vector<TraceEntry>& traces,
+                            std::vector<bool>& candidate, uint64_t* spans_checked) {
+  FilterNeeds needs = NeedsOf(filter);
+  const bool names = needs.names, kinds = needs.kinds, statuses = needs.statuses, durations = needs.durations,
+             resources = needs.resources, attributes = needs.attributes;
   const auto& dictionary = columns.dictionary();
 
   // Resolve each condition once for the row group.
@@ -263,7 +281,11 @@ Status ScanRowGroupFiltered(std::string_view row_group, const SpanFilter& filter
   }
   std::vector<TraceEntry> traces;
   std::vector<bool> candidate;
-  auto any = MarkCandidates(row_group, filter, traces, candidate, spans_checked);
+  std::vector<bool> wanted;
+  AddFilterColumns(filter, wanted);
+  RowGroupDecoder columns;
+  TRACERY_RETURN_IF_ERROR(columns.Open(row_group, &wanted));
+  auto any = MarkCandidates(columns, filter, traces, candidate, spans_checked);
   if (!any.ok()) return any.status();
   if (!*any) return Status::Ok();
   // Decode the candidates, reading past the others.
@@ -286,19 +308,22 @@ Status ScanRowGroupProjected(std::string_view row_group, const SpanFilter& filte
                              const DecodedTraceVisit& visit, uint64_t* spans_checked) {
   std::vector<TraceEntry> traces;
   std::vector<bool> candidate;
+  // One decompression serves both passes: the filter's columns and the projection's.
+  std::vector<bool> wanted = RowGroupDecoder::ColumnsFor(projection);
+  AddFilterColumns(filter, wanted);
+  RowGroupDecoder decoder;
+  TRACERY_RETURN_IF_ERROR(decoder.Open(row_group, &wanted));
   if (filter.empty()) {
-    TRACERY_RETURN_IF_ERROR(ListTracesInRowGroup(row_group, traces));
+    TRACERY_RETURN_IF_ERROR(decoder.ListTraces(traces));
     candidate.assign(traces.size(), true);
     if (spans_checked)
       for (const auto& entry : traces) *spans_checked += entry.span_count;
   } else {
-    auto any = MarkCandidates(row_group, filter, traces, candidate, spans_checked);
+    auto any = MarkCandidates(decoder, filter, traces, candidate, spans_checked);
     if (!any.ok()) return any.status();
     if (!*any) return Status::Ok();
   }
-  RowGroupDecoder decoder;
-  std::vector<bool> wanted = RowGroupDecoder::ColumnsFor(projection);
-  TRACERY_RETURN_IF_ERROR(decoder.Open(row_group, &wanted));
+  decoder.Rewind();
   RowGroupTables tables;
   TRACERY_RETURN_IF_ERROR(decoder.DecodeTables(tables.resources, tables.scopes));
   // Span objects and their buffers are reused from trace to trace and row group to row group.

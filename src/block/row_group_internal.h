@@ -161,6 +161,19 @@ class RowGroupDecoder {
     return true;
   }
 
+  // Back to the first trace, for a second pass over the same decompressed columns.
+  void Rewind() {
+    readers_.clear();
+    for (const auto& column : columns_) readers_.emplace_back(column);
+    if (!columns_.empty()) {
+      // The table columns were read at Open: skip them again.
+      readers_[kDictionary] = ByteReader(std::string_view());
+      readers_[kResources] = ByteReader(std::string_view());
+      readers_[kScopes] = ByteReader(std::string_view());
+    }
+    trace_start_ = 0;
+  }
+
   ByteReader& Column(uint32_t column) { return readers_[column]; }
   const std::vector<std::string_view>& dictionary() const { return dictionary_; }
   const std::vector<std::pair<std::string_view, std::string_view>>& resources() const { return resources_; }

@@ -40,7 +40,15 @@ class ByteReader {
   size_t remaining() const { return size_t(end_ - p_); }
   const char* position() const { return p_; }
 
+  // One-byte varints (most dictionary IDs, counts, small numbers) take the inlined path.
   bool ReadVarint(uint64_t& v) {
+    if (p_ < end_ && static_cast<uint8_t>(*p_) < 0x80) [[likely]] {
+      v = static_cast<uint8_t>(*p_++);
+      return true;
+    }
+    return ReadVarintSlow(v);
+  }
+  [[gnu::noinline]] bool ReadVarintSlow(uint64_t& v) {
     v = 0;
     for (int shift = 0; shift < 64 && p_ < end_; shift += 7) {
       auto b = static_cast<uint8_t>(*p_++);

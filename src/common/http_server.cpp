@@ -5,8 +5,14 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
+#include <mutex>
 
 #include <spdlog/spdlog.h>
 
@@ -30,6 +36,12 @@ unsigned HttpStatusFor(const Status& status) {
   }
 }
 
+PrefaceMatch MatchHttp2Preface(std::string_view first_bytes) {
+  size_t n = std::min(first_bytes.size(), kHttp2Preface.size());
+  if (first_bytes.substr(0, n) != kHttp2Preface.substr(0, n)) return PrefaceMatch::kNotHttp2;
+  return n == kHttp2Preface.size() ? PrefaceMatch::kHttp2 : PrefaceMatch::kUndecided;
+}
+
 bool SplitHostPort(const std::string& endpoint, std::string& host, uint16_t& port) {
   auto colon = endpoint.rfind(':');
   if (colon == std::string::npos) return false;
@@ -51,6 +63,40 @@ struct Listener {
   std::atomic<uint64_t> receiving_bytes{0};
   std::atomic<size_t> connections{0};
   std::atomic<uint64_t> refused{0};
+
+  // Connections handed off as HTTP/2, until they close. Their owner closes them without
+  // telling us, so each is remembered by descriptor and socket cookie (unique per socket;
+  // the descriptor number is reused after a close) and looked at again when counting.
+  std::mutex handed_off_mutex;
+  std::vector<std::pair<int, uint64_t>> handed_off;
+  std::chrono::steady_clock::time_point handed_off_checked;
+
+  static bool Cookie(int fd, uint64_t& cookie) {
+    socklen_t length = sizeof cookie;
+    return getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &length) == 0 && length == sizeof cookie;
+  }
+  void HandOff(int fd) {
+    uint64_t cookie = 0;
+    bool tracked = Cookie(fd, cookie);
+    if (tracked) {
+      std::lock_guard lock(handed_off_mutex);
+      handed_off.emplace_back(fd, cookie);
+    }
+    options.http2_handoff(fd);
+  }
+  // Handed-off connections still open; rechecked at most every second (it costs a system
+  // call per connection).
+  size_t OpenHandedOff() {
+    std::lock_guard lock(handed_off_mutex);
+    auto now = std::chrono::steady_clock::now();
+    if (handed_off.empty() || now - handed_off_checked < std::chrono::seconds(1)) return handed_off.size();
+    handed_off_checked = now;
+    std::erase_if(handed_off, [](const std::pair<int, uint64_t>& entry) {
+      uint64_t cookie = 0;
+      return !Cookie(entry.first, cookie) || cookie != entry.second;
+    });
+    return handed_off.size();
+  }
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -229,6 +275,81 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
 };
 
+// Waits for a new connection's first bytes without taking them (MSG_PEEK), then gives the
+// connection to the HTTP/2 owner or to an HTTP/1.1 Session. A client that sends part of the
+// preface is looked at again every few milliseconds; one silent for header_timeout is closed.
+class PrefaceSniffer : public std::enable_shared_from_this<PrefaceSniffer> {
+ public:
+  PrefaceSniffer(tcp::socket socket, std::shared_ptr<Listener> listener)
+      : socket_(std::move(socket)), deadline_(socket_.get_executor()), retry_(socket_.get_executor()),
+        listener_(std::move(listener)) {
+    listener_->connections.fetch_add(1);
+  }
+  ~PrefaceSniffer() { listener_->connections.fetch_sub(1); }
+
+  void Start() {
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+      self->deadline_.expires_after(self->listener_->options.header_timeout);
+      self->deadline_.async_wait([self](beast::error_code ec) {
+        if (ec || self->decided_) return;
+        self->decided_ = true;  // silent or stuck in the preface: close
+        beast::error_code ignored;
+        self->retry_.cancel();
+        self->socket_.close(ignored);
+      });
+      self->WaitReadable();
+    });
+  }
+
+ private:
+  void WaitReadable() {
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) { self->Peek(ec); });
+  }
+
+  void Peek(beast::error_code ec) {
+    if (decided_) return;
+    if (ec) return Finish();  // closed under us
+    char first[kHttp2Preface.size()];
+    ssize_t n = ::recv(socket_.native_handle(), first, sizeof first, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return WaitReadable();
+    if (n <= 0) return Finish();  // the client closed (or the socket failed) before a byte
+    switch (MatchHttp2Preface(std::string_view(first, size_t(n)))) {
+      case PrefaceMatch::kNotHttp2: {
+        Finish();
+        std::make_shared<Session>(std::move(socket_), listener_)->Start();
+        return;
+      }
+      case PrefaceMatch::kHttp2: {
+        Finish();
+        beast::error_code release_ec;
+        int fd = socket_.release(release_ec);
+        if (release_ec) return;
+        // The new owner expects a non-blocking socket, whatever Asio left it as.
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        listener_->HandOff(fd);
+        return;
+      }
+      case PrefaceMatch::kUndecided:
+        // Readiness would fire again at once for the bytes already there: poll instead.
+        retry_.expires_after(std::chrono::milliseconds(5));
+        retry_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+          if (!wait_ec) self->Peek({});
+        });
+        return;
+    }
+  }
+
+  void Finish() {
+    decided_ = true;
+    deadline_.cancel();
+  }
+
+  tcp::socket socket_;
+  asio::steady_timer deadline_, retry_;
+  std::shared_ptr<Listener> listener_;
+  bool decided_ = false;
+};
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -250,9 +371,13 @@ struct HttpServer::Impl {
         return;
       }
       accept_failing = false;
-      if (listener->connections.load() >= listener->options.max_connections) {
+      size_t open = listener->connections.load() + (listener->options.http2_handoff ? listener->OpenHandedOff() : 0);
+      if (open >= listener->options.max_connections) {
         listener->refused.fetch_add(1);
         socket.close(ec);
+      } else if (listener->options.http2_handoff) {
+        socket.set_option(tcp::no_delay(true), ec);
+        std::make_shared<PrefaceSniffer>(std::move(socket), listener)->Start();
       } else {
         socket.set_option(tcp::no_delay(true), ec);
         std::make_shared<Session>(std::move(socket), listener)->Start();

@@ -4,6 +4,10 @@
 // answered 413 without being read into memory; `Expect: 100-continue` is answered before a
 // body is read; a sender too slow with its headers or body gets 408; connections past the
 // cap are closed at once, and accept errors (no file descriptors left) back off.
+//
+// Optionally a listener also serves HTTP/2 with prior knowledge (how gRPC clients speak
+// plaintext): a connection whose first bytes are HTTP/2's client preface is handed, as a
+// file descriptor, to another server (gRPC) instead of being read as HTTP/1.1.
 #pragma once
 
 #include <chrono>
@@ -11,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -45,7 +50,19 @@ struct HttpServerOptions {
   size_t max_connections = 10000;  // beyond it new connections are closed at once (and counted)
   std::chrono::seconds header_timeout{30};  // for a request's headers, from its first byte on
   std::chrono::seconds body_timeout{120};   // for its body; past either: 408, then close
+  // When set, connections that open with the HTTP/2 client preface are given to it (it owns
+  // the descriptor from then on) and the rest are served as HTTP/1.1. A connection that has
+  // not shown which it is within header_timeout is closed. Handed-off connections count
+  // against max_connections until they close.
+  std::function<void(int fd)> http2_handoff;
 };
+
+// The client preface every HTTP/2 connection with prior knowledge opens with (RFC 9113 3.4).
+inline constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+enum class PrefaceMatch { kHttp2, kNotHttp2, kUndecided };
+// Classifies a connection by its first bytes: kUndecided while they are a proper prefix of the
+// preface (the client has not sent enough yet), kNotHttp2 as soon as one byte differs.
+PrefaceMatch MatchHttp2Preface(std::string_view first_bytes);
 
 class HttpServer {
  public:

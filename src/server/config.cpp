@@ -339,6 +339,10 @@ const std::map<std::string, KeyRule>& Schema() {
     boolean("multitenancy_enabled", &Config::multitenancy_enabled,
             "Require the X-Scope-OrgID header (gRPC metadata x-scope-orgid) and keep tenants apart. "
             "Off: everything belongs to tenant `single-tenant`.");
+    boolean("stream_over_http_enabled", &Config::stream_over_http_enabled,
+            "Serve Tempo's streaming query API (gRPC tempopb.StreamingQuerier, what Grafana's Tempo data source "
+            "uses with streaming on) on the query port: connections opening with the HTTP/2 preface (plaintext, "
+            "prior knowledge) go to it, the rest stay HTTP/1.1. Off: HTTP/1.1 only, as Tempo.");
     text("server.log_level", &Config::log_level, "debug, info, warn or error.",
          [](const std::string& v) { return v == "debug" || v == "info" || v == "warn" || v == "error"; },
          "debug, info, warn or error");

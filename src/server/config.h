@@ -25,6 +25,8 @@ struct TenantLimits {
 struct Config {
   std::string target = "all";
   bool multitenancy_enabled = false;
+  // Tempo's streaming query API (gRPC, HTTP/2) on the query port beside HTTP/1.1.
+  bool stream_over_http_enabled = false;
   std::string log_level = "info";
 
   std::string http_listen_address = "0.0.0.0";
