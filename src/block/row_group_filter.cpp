@@ -308,9 +308,11 @@ Status ScanRowGroupProjected(std::string_view row_group, const SpanFilter& filte
                              const DecodedTraceVisit& visit, uint64_t* spans_checked) {
   std::vector<TraceEntry> traces;
   std::vector<bool> candidate;
-  // One decompression serves both passes: the filter's columns and the projection's.
-  std::vector<bool> wanted = RowGroupDecoder::ColumnsFor(projection);
-  AddFilterColumns(filter, wanted);
+  // The filter's columns first; the projection's only when a trace passed (the filter's are
+  // not decompressed twice).
+  std::vector<bool> wanted;
+  if (filter.empty()) wanted = RowGroupDecoder::ColumnsFor(projection);
+  else AddFilterColumns(filter, wanted);
   RowGroupDecoder decoder;
   TRACERY_RETURN_IF_ERROR(decoder.Open(row_group, &wanted));
   if (filter.empty()) {
@@ -323,7 +325,8 @@ Status ScanRowGroupProjected(std::string_view row_group, const SpanFilter& filte
     if (!any.ok()) return any.status();
     if (!*any) return Status::Ok();
   }
-  decoder.Rewind();
+  std::vector<bool> projected = RowGroupDecoder::ColumnsFor(projection);
+  TRACERY_RETURN_IF_ERROR(decoder.Load(&projected));  // and every column starts over
   RowGroupTables tables;
   TRACERY_RETURN_IF_ERROR(decoder.DecodeTables(tables.resources, tables.scopes));
   // Span objects and their buffers are reused from trace to trace and row group to row group.

@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <memory>
+#include <tuple>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,58 +46,76 @@ class RowGroupDecoder {
   Status Open(std::string_view bytes, const std::vector<bool>* wanted = nullptr) {
     ByteReader header(bytes);
     uint32_t magic;
-    uint64_t columns, dictionary_size, resource_count, scope_count;
+    uint64_t columns;
     if (!header.ReadFixed32(magic) || magic != kRowGroupMagic) return Status::Corruption("row group: bad magic");
-    if (!header.ReadVarint(columns) || columns < kColumnCount || columns > 4096 || !header.ReadVarint(dictionary_size) ||
-        !header.ReadVarint(resource_count) || !header.ReadVarint(scope_count))
+    if (!header.ReadVarint(columns) || columns < kColumnCount || columns > 4096 || !header.ReadVarint(dictionary_size_) ||
+        !header.ReadVarint(resource_count_) || !header.ReadVarint(scope_count_))
       return Status::Corruption("row group: bad header");
-    struct Chunk { uint64_t raw, compressed; uint32_t crc; };
-    std::vector<Chunk> chunks(columns);
-    for (auto& chunk : chunks)
+    chunks_.assign(columns, Chunk());
+    for (auto& chunk : chunks_)
       if (!header.ReadVarint(chunk.raw) || !header.ReadVarint(chunk.compressed) || !header.ReadFixed32(chunk.crc))
         return Status::Corruption("row group: bad column table");
     size_t offset = bytes.size() - header.remaining();
+    for (auto& chunk : chunks_) {
+      if (chunk.compressed > bytes.size() - offset) return Status::Corruption("row group: truncated column");
+      chunk.bytes = bytes.substr(offset, chunk.compressed);
+      offset += chunk.compressed;
+    }
     columns_.assign(columns, std::string());
-    for (uint64_t c = 0; c < columns; ++c) {
-      if (offset + chunks[c].compressed > bytes.size()) return Status::Corruption("row group: truncated column");
-      std::string_view compressed = bytes.substr(offset, chunks[c].compressed);
-      offset += chunks[c].compressed;
-      if (wanted && (c >= wanted->size() || !(*wanted)[c])) continue;
-      if (Crc32c(compressed) != chunks[c].crc) return Status::Corruption("row group: column checksum mismatch");
-      if (chunks[c].raw == 0) continue;
-      if (chunks[c].raw > (1ull << 31)) return Status::Corruption("row group: column too large");
-      columns_[c].resize(chunks[c].raw);
-      if (chunks[c].compressed == chunks[c].raw) {  // stored raw
-        columns_[c].assign(compressed);
+    loaded_.assign(columns, false);
+    return Load(wanted);
+  }
+
+  // Decompresses the columns in `wanted` (all when null) that are not loaded yet, parses the
+  // tables among them, and starts every column over from its first value (a new pass).
+  Status Load(const std::vector<bool>* wanted) {
+    for (size_t c = 0; c < chunks_.size(); ++c) {
+      if (loaded_[c] || (wanted && (c >= wanted->size() || !(*wanted)[c]))) continue;
+      const Chunk& chunk = chunks_[c];
+      if (Crc32c(chunk.bytes) != chunk.crc) return Status::Corruption("row group: column checksum mismatch");
+      loaded_[c] = true;
+      if (chunk.raw == 0) continue;
+      if (chunk.raw > (1ull << 31)) return Status::Corruption("row group: column too large");
+      if (chunk.compressed == chunk.raw) {  // stored raw
+        columns_[c].assign(chunk.bytes);
         continue;
       }
+      columns_[c].resize(chunk.raw);
       // One decompression context per thread, reused: creating one costs more than a small column.
       static thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(), ZSTD_freeDCtx);
-      size_t n = ZSTD_decompressDCtx(context.get(), columns_[c].data(), chunks[c].raw, compressed.data(), compressed.size());
-      if (ZSTD_isError(n) || n != chunks[c].raw) return Status::Corruption("row group: column does not decompress");
+      size_t n = ZSTD_decompressDCtx(context.get(), columns_[c].data(), chunk.raw, chunk.bytes.data(), chunk.bytes.size());
+      if (ZSTD_isError(n) || n != chunk.raw) return Status::Corruption("row group: column does not decompress");
     }
     readers_.clear();
     for (const auto& column : columns_) readers_.emplace_back(column);
-    // A partial read: the caller reads its columns itself, with the tables it asked for.
-    auto has = [&](uint32_t c) { return !wanted || (c < wanted->size() && (*wanted)[c]); };
-    if (!has(kDictionary)) return Status::Ok();
-    for (uint64_t i = 0; i < dictionary_size; ++i) {
-      std::string_view text;
-      if (!readers_[kDictionary].ReadLengthPrefixed(text)) return Status::Corruption("row group: bad dictionary");
-      dictionary_.push_back(text);
+    trace_start_ = 0;
+    // The tables of the columns loaded: the caller reads its other columns itself.
+    if (loaded_[kDictionary] && !dictionary_parsed_) {
+      dictionary_parsed_ = true;
+      ByteReader reader(columns_[kDictionary]);
+      for (uint64_t i = 0; i < dictionary_size_; ++i) {
+        std::string_view text;
+        if (!reader.ReadLengthPrefixed(text)) return Status::Corruption("row group: bad dictionary");
+        dictionary_.push_back(text);
+      }
     }
-    for (uint64_t i = 0; i < (has(kResources) ? resource_count : 0); ++i) {
-      std::string_view encoded, schema;
-      if (!readers_[kResources].ReadLengthPrefixed(encoded) || !readers_[kResources].ReadLengthPrefixed(schema))
-        return Status::Corruption("row group: bad resource table");
-      resources_.push_back({encoded, schema});
+    for (auto [column, count, table, parsed] :
+         {std::tuple{kResources, resource_count_, &resources_, &resources_parsed_},
+          std::tuple{kScopes, scope_count_, &scopes_, &scopes_parsed_}}) {
+      if (!loaded_[column] || *parsed) continue;
+      *parsed = true;
+      ByteReader reader(columns_[column]);
+      for (uint64_t i = 0; i < count; ++i) {
+        std::string_view encoded, schema;
+        if (!reader.ReadLengthPrefixed(encoded) || !reader.ReadLengthPrefixed(schema))
+          return Status::Corruption("row group: bad resource or scope table");
+        table->push_back({encoded, schema});
+      }
     }
-    for (uint64_t i = 0; i < (has(kScopes) ? scope_count : 0); ++i) {
-      std::string_view encoded, schema;
-      if (!readers_[kScopes].ReadLengthPrefixed(encoded) || !readers_[kScopes].ReadLengthPrefixed(schema))
-        return Status::Corruption("row group: bad scope table");
-      scopes_.push_back({encoded, schema});
-    }
+    // Tables are read through the lists above, never as streams.
+    readers_[kDictionary] = ByteReader(std::string_view());
+    readers_[kResources] = ByteReader(std::string_view());
+    readers_[kScopes] = ByteReader(std::string_view());
     return Status::Ok();
   }
 
@@ -159,19 +178,6 @@ class RowGroupDecoder {
     }
     count = size_t(span_count);
     return true;
-  }
-
-  // Back to the first trace, for a second pass over the same decompressed columns.
-  void Rewind() {
-    readers_.clear();
-    for (const auto& column : columns_) readers_.emplace_back(column);
-    if (!columns_.empty()) {
-      // The table columns were read at Open: skip them again.
-      readers_[kDictionary] = ByteReader(std::string_view());
-      readers_[kResources] = ByteReader(std::string_view());
-      readers_[kScopes] = ByteReader(std::string_view());
-    }
-    trace_start_ = 0;
   }
 
   ByteReader& Column(uint32_t column) { return readers_[column]; }
@@ -424,6 +430,15 @@ class RowGroupDecoder {
   }
 
   std::vector<uint64_t> parent_codes_;
+  struct Chunk {
+    uint64_t raw = 0, compressed = 0;
+    uint32_t crc = 0;
+    std::string_view bytes;  // compressed, in the row group
+  };
+  std::vector<Chunk> chunks_;
+  std::vector<bool> loaded_;
+  uint64_t dictionary_size_ = 0, resource_count_ = 0, scope_count_ = 0;
+  bool dictionary_parsed_ = false, resources_parsed_ = false, scopes_parsed_ = false;
   std::vector<std::string> columns_;
   std::vector<ByteReader> readers_;
   std::vector<std::string_view> dictionary_;
