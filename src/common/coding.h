@@ -41,9 +41,14 @@ class ByteReader {
   const char* position() const { return p_; }
 
   // One-byte varints (most dictionary IDs, counts, small numbers) take the inlined path.
-  bool ReadVarint(uint64_t& v) {
+  [[gnu::always_inline]] bool ReadVarint(uint64_t& v) {
     if (p_ < end_ && static_cast<uint8_t>(*p_) < 0x80) [[likely]] {
       v = static_cast<uint8_t>(*p_++);
+      return true;
+    }
+    if (end_ - p_ >= 2 && static_cast<uint8_t>(p_[1]) < 0x80) {  // two bytes: IDs up to 16383
+      v = (static_cast<uint8_t>(p_[0]) & 0x7f) | (uint64_t(static_cast<uint8_t>(p_[1])) << 7);
+      p_ += 2;
       return true;
     }
     return ReadVarintSlow(v);

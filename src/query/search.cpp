@@ -190,7 +190,7 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
                               const block::RowGroupTables& tables) {
       if (state->stop) return false;
       state->traces.fetch_add(1, std::memory_order_relaxed);
-      if (live_ids.count(id)) return true;  // judged whole with the live traces
+      if (!live_ids.empty() && live_ids.count(id)) return true;  // judged whole with the live traces
       auto split = whole_traces ? is_split(id, *neighbours) : Result<bool>(false);
       if (!split.ok()) {
         std::lock_guard lock(state->mutex);
@@ -213,7 +213,7 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
         ref.scope = &tables.scopes[spans[i].scope];
         refs.push_back(ref);
       }
-      traceql::TraceView view = traceql::BuildTraceViewFromRefs(id, std::move(refs));
+      traceql::TraceView view = traceql::BuildTraceViewFromRefs(id, std::move(refs), whole_traces);
       bool more = !range.Overlaps(view.start_unix_nano, view.end_unix_nano) || visit(id, view);
       refs = std::move(view.spans);  // keep the buffer
       return more;

@@ -105,8 +105,9 @@ class Searcher {
   // `projection` names the span columns visit reads (others are left empty, except in
   // traces read whole); the view is valid during the call only.
   using Visit = std::function<bool(const TraceId&, const traceql::TraceView&)>;
-  // `whole_traces` false: visit may see a trace in fragments, one per block it lies in
-  // (what span-local queries and listings need; cheaper).
+  // `whole_traces` false: visit may see a trace in fragments, one per block it lies in, and
+  // the views carry no structure (parents, nested sets): what span-local queries and
+  // listings need, and cheaper.
   Status ScanAll(const std::string& tenant, const storage::TimeRange& range, const traceql::PruneConditions& prune,
                  const block::Projection& projection, bool whole_traces, const Visit& visit, SearchStats& stats,
                  bool& partial, std::string& message);

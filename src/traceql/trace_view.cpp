@@ -77,7 +77,7 @@ TraceView BuildTraceView(const TraceId& id, const otlp::TracesData& data) {
   return BuildTraceViewFromRefs(id, std::move(view.spans));
 }
 
-TraceView BuildTraceViewFromRefs(const TraceId& id, std::vector<SpanRef> spans) {
+TraceView BuildTraceViewFromRefs(const TraceId& id, std::vector<SpanRef> spans, bool structure) {
   TraceView view;
   view.id = id;
   view.spans = std::move(spans);
@@ -89,6 +89,17 @@ TraceView BuildTraceViewFromRefs(const TraceId& id, std::vector<SpanRef> spans) 
     return a.span->kind < b.span->kind;
   });
   if (view.spans.empty()) return view;
+  if (!structure) {
+    view.start_unix_nano = UINT64_MAX;
+    for (size_t i = 0; i < view.spans.size(); ++i) {
+      const SpanRef& ref = view.spans[i];
+      view.start_unix_nano = std::min(view.start_unix_nano, ref.span->start_time_unix_nano);
+      view.end_unix_nano = std::max(view.end_unix_nano, ref.span->end_time_unix_nano);
+      if (ref.IsRoot() && view.root < 0) view.root = static_cast<int32_t>(i);
+    }
+    view.end_unix_nano = std::max(view.end_unix_nano, view.start_unix_nano);
+    return view;
+  }
 
   // The first span in view order owns an ID that several spans share (Zipkin client/server).
   std::unordered_map<std::string_view, int32_t> by_id;

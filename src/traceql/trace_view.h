@@ -56,8 +56,9 @@ struct TraceView {
 // and must outlive the view.
 TraceView BuildTraceView(const TraceId& id, const otlp::TracesData& data);
 // The same from spans given as refs with span, resource and scope set (in any order); the
-// spans they point at must outlive the view.
-TraceView BuildTraceViewFromRefs(const TraceId& id, std::vector<SpanRef> spans);
+// spans they point at must outlive the view. Without `structure`, parent, nested-set
+// numbers and child counts are left unset (what span-local queries never read).
+TraceView BuildTraceViewFromRefs(const TraceId& id, std::vector<SpanRef> spans, bool structure = true);
 
 // resource.service.name of a resource, "" when absent or not a string.
 std::string_view ServiceName(const otlp::Resource& resource);
