@@ -82,6 +82,18 @@ void AppendExemplars(Object& o, const std::vector<traceql::MetricsExemplar>& exe
   list += ']';
 }
 
+// `["a","b"]`.
+void AppendStringArray(std::string& out, const std::set<std::string>& items) {
+  out += '[';
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out += ',';
+    first = false;
+    otlp::AppendJsonString(out, item);
+  }
+  out += ']';
+}
+
 void AppendStatus(Object& o, bool partial, const std::string& message) {
   if (partial) o.Key("status") += "\"PARTIAL\"";
   o.String("message", message);
@@ -155,15 +167,7 @@ std::string TagScopesJson(const std::vector<std::pair<std::string, std::set<std:
     if (i) list += ',';
     Object s(list);
     s.String("name", scopes[i].first);
-    std::string& tags = s.Key("tags");
-    tags += '[';
-    bool first = true;
-    for (const auto& tag : scopes[i].second) {
-      if (!first) tags += ',';
-      first = false;
-      otlp::AppendJsonString(tags, tag);
-    }
-    tags += ']';
+    AppendStringArray(s.Key("tags"), scopes[i].second);
   }
   list += ']';
   AppendSearchStatsJson(stats, o.Key("metrics"));
@@ -173,15 +177,7 @@ std::string TagScopesJson(const std::vector<std::pair<std::string, std::set<std:
 std::string TagNamesJson(const std::set<std::string>& names, const SearchStats& stats) {
   std::string out;
   Object o(out);
-  std::string& list = o.Key("tagNames");
-  list += '[';
-  bool first = true;
-  for (const auto& name : names) {
-    if (!first) list += ',';
-    first = false;
-    otlp::AppendJsonString(list, name);
-  }
-  list += ']';
+  AppendStringArray(o.Key("tagNames"), names);
   AppendSearchStatsJson(stats, o.Key("metrics"));
   return out;
 }
@@ -207,15 +203,7 @@ std::string TagValuesV2Json(const std::set<std::pair<std::string, std::string>>&
 std::string TagValuesV1Json(const std::set<std::string>& values, const SearchStats& stats) {
   std::string out;
   Object o(out);
-  std::string& list = o.Key("tagValues");
-  list += '[';
-  bool first = true;
-  for (const auto& value : values) {
-    if (!first) list += ',';
-    first = false;
-    otlp::AppendJsonString(list, value);
-  }
-  list += ']';
+  AppendStringArray(o.Key("tagValues"), values);
   AppendSearchStatsJson(stats, o.Key("metrics"));
   return out;
 }

@@ -23,7 +23,7 @@ import { startServer, reportServerOnFailure, httpRequest } from './harness.mjs';
 import { nowNanos } from './load.mjs';
 import { buildDataset, resourceAttributes, sendPlan } from './traceql/dataset.mjs';
 import { buildView, evaluateSpanField } from './traceql/reference.mjs';
-import { sample } from './traceql/api.mjs';
+import { sample, getJson as getJsonFrom, runConcurrently } from './traceql/api.mjs';
 import {
   parseMetricsQuery, evaluateMetrics, makeGrid, defaultStepNanos, selectedSpans, compareLabels, numericValue, exemplarLimit, labelsKey, NIL_LABEL, MAX_EXEMPLARS,
 } from './traceql/metrics_reference.mjs';
@@ -44,25 +44,7 @@ let oneStepWindow;
 const rangeAnswers = []; // { text, step, query, answer }
 const instantAnswers = [];
 
-async function getJson(path, params = {}) {
-  const url = new URL(path, server.httpUrl);
-  for (const [key, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(key, String(value));
-  const response = await httpRequest(url, { headers: { Accept: 'application/json' }, timeoutMs: 30_000 });
-  const text = response.text();
-  let body = null;
-  try { body = JSON.parse(text); } catch { /* left null */ }
-  return { status: response.status, text, body };
-}
-
-async function runConcurrently(items, concurrency, work) {
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      await work(items[index], index);
-    }
-  }));
-}
+const getJson = (path, params) => getJsonFrom(server, path, params);
 
 // Go-style durations and plain seconds, as the step parameter takes them.
 function stepNanos(step) {

@@ -12,7 +12,7 @@ import { nowNanos } from './load.mjs';
 import { buildDataset, resourceAttributes, sendPlan } from './traceql/dataset.mjs';
 import { buildCorpus } from './traceql/corpus.mjs';
 import { parseQuery, buildView, searchViews, trimTraceId } from './traceql/reference.mjs';
-import { shapeProblems, compareAnswer, sample } from './traceql/api.mjs';
+import { shapeProblems, compareAnswer, sample, getJson as getJsonFrom, runConcurrently } from './traceql/api.mjs';
 import { lezerAccepts, lezerGapFor } from './traceql/lezer.mjs';
 
 const SPSS = 100;
@@ -33,25 +33,7 @@ let window; // { start, end } unix seconds
 const answers = [];
 
 
-async function getJson(path, params = {}) {
-  const url = new URL(path, server.httpUrl);
-  for (const [key, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(key, String(value));
-  const response = await httpRequest(url, { headers: { Accept: 'application/json' }, timeoutMs: 30_000 });
-  const text = response.text();
-  let body = null;
-  try { body = JSON.parse(text); } catch { /* left null */ }
-  return { status: response.status, text, body };
-}
-
-async function runConcurrently(items, concurrency, work) {
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      await work(items[index], index);
-    }
-  }));
-}
+const getJson = (path, params) => getJsonFrom(server, path, params);
 
 // ---------------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 // answer the contract calls for from the reference, which selfcheck.mjs feeds back through the
 // checks to prove they accept a correct answer.
 
+import { httpRequest } from '../harness.mjs';
 import { trimTraceId, serviceStats, staticToAnyValue } from './reference.mjs';
 
 export const ROOT_NOT_RECEIVED = '<root span not yet received>';
@@ -274,4 +275,26 @@ export function referenceAnswer(matches, { limit, spss }) {
     return trace;
   });
   return { ...(traces.length ? { traces } : {}), metrics: { inspectedTraces: matches.length || undefined, completedJobs: 1, totalJobs: 1 } };
+}
+
+// GET a query endpoint of `server` and parse its JSON (body null when it is not JSON).
+export async function getJson(server, path, params = {}) {
+  const url = new URL(path, server.httpUrl);
+  for (const [key, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(key, String(value));
+  const response = await httpRequest(url, { headers: { Accept: 'application/json' }, timeoutMs: 30_000 });
+  const text = response.text();
+  let body = null;
+  try { body = JSON.parse(text); } catch { /* left null */ }
+  return { status: response.status, text, body };
+}
+
+// Runs `work` over `items`, `concurrency` at a time.
+export async function runConcurrently(items, concurrency, work) {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      await work(items[index], index);
+    }
+  }));
 }
