@@ -43,7 +43,9 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   app->query_pool_ = std::make_unique<ThreadPool>(2);
   app->search_pool_ = std::make_unique<ThreadPool>(2);
   app->searcher_ = std::make_unique<query::Searcher>(*app->blocks_, *app->ingester_, *app->reader_, *app->search_pool_,
-                                                     query::SearchOptions{});
+                                                     query::SearchOptions{std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                              config.search_timeout),
+                                                                          config.search_max_bytes});
   storage::BlockList* blocks = app->blocks_.get();
   app->metrics_.AddCallbackGauge("tracery_blocks", "Blocks open for queries.", [blocks] { return double(blocks->BlockCount()); });
   app->metrics_.AddCallbackGauge("tracery_block_index_cache_bytes", "Memory of block indexes (Bloom filters, row-group stats) kept loaded.",
@@ -68,6 +70,10 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   api_options.ready = [self] { return self->ready_.load(); };
   api_options.flush = [self](std::function<void(Status)> done) { self->Flush(std::move(done)); };
   api_options.searcher = app->searcher_.get();
+  api_options.search.default_result_limit = config.search_default_result_limit;
+  api_options.search.max_result_limit = config.search_max_result_limit;
+  api_options.search.max_spans_per_spanset = config.search_max_spans_per_span_set;
+  api_options.search.max_exemplars = config.metrics_max_exemplars;
   api_options.query_pool = app->query_pool_.get();
   app->flush_thread_ = std::thread([self] { self->FlushLoop(); });
   if (app->generator_) api_options.render_generated = [self](bool openmetrics) { return self->generator_->Render(openmetrics); };

@@ -343,6 +343,21 @@ const std::map<std::string, KeyRule>& Schema() {
             "Serve Tempo's streaming query API (gRPC tempopb.StreamingQuerier, what Grafana's Tempo data source "
             "uses with streaming on) on the query port: connections opening with the HTTP/2 preface (plaintext, "
             "prior knowledge) go to it, the rest stay HTTP/1.1. Off: HTTP/1.1 only, as Tempo.");
+    number("query_frontend.search.default_result_limit",
+           [](Config& c) -> uint32_t& { return c.search_default_result_limit; }, 1, UINT32_MAX,
+           "Traces a search answers when its request gives no `limit`.");
+    number("query_frontend.search.max_result_limit", [](Config& c) -> uint32_t& { return c.search_max_result_limit; }, 1,
+           UINT32_MAX, "The largest `limit` a search may ask for; more is refused with 400.");
+    number("query_frontend.search.max_spans_per_span_set",
+           [](Config& c) -> uint32_t& { return c.search_max_spans_per_span_set; }, 1, UINT32_MAX,
+           "The largest `spss` (spans shown per spanset) a search may ask for; more is refused with 400.");
+    number("query_frontend.metrics.max_exemplars", [](Config& c) -> uint32_t& { return c.metrics_max_exemplars; }, 0,
+           UINT32_MAX, "The most exemplars a TraceQL metrics answer carries, whatever `exemplars` asks.");
+    duration("query_frontend.search.query_timeout", &Config::search_timeout,
+             "A search, tag listing or TraceQL metrics query stops after this long and answers what it found, "
+             "marked partial (metrics: status PARTIAL and a message; search: the X-Tracery-Partial header).");
+    bytes("query_frontend.search.max_bytes_per_query", [](Config& c) -> uint64_t& { return c.search_max_bytes; },
+          "Block bytes one query may read before it stops and answers partial, as with the timeout; 0: no bound.");
     text("server.log_level", &Config::log_level, "debug, info, warn or error.",
          [](const std::string& v) { return v == "debug" || v == "info" || v == "warn" || v == "error"; },
          "debug, info, warn or error");

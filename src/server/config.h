@@ -27,6 +27,11 @@ struct Config {
   bool multitenancy_enabled = false;
   // Tempo's streaming query API (gRPC, HTTP/2) on the query port beside HTTP/1.1.
   bool stream_over_http_enabled = false;
+  // Search (Tempo's query_frontend keys) and the per-query budget.
+  uint32_t search_default_result_limit = 20, search_max_result_limit = 262144, search_max_spans_per_span_set = 100;
+  uint32_t metrics_max_exemplars = 100;
+  std::chrono::nanoseconds search_timeout = std::chrono::seconds(30);
+  uint64_t search_max_bytes = 0;
   std::string log_level = "info";
 
   std::string http_listen_address = "0.0.0.0";
