@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "block/row_group.h"
 #include "block/row_group_internal.h"
@@ -133,6 +134,11 @@ static Result<bool> MarkCandidates(RowGroupDecoder& columns, const SpanFilter& f
       if (!otlp::DecodeResource(encoded, resource).ok()) return Status::Corruption("row group: bad resource");
     }
   }
+  bool arrays = false;  // whether any span attribute holds an array (or another non-scalar)
+  if (attributes) {
+    const ByteReader& types = columns.Column(AttributeColumn(kSpanAttributes, 2));
+    arrays = std::memchr(types.position(), kComplex, types.remaining()) != nullptr;
+  }
   for (size_t i = 0; i < resolved.size(); ++i) {
     Resolved& r = resolved[i];
     r.condition = &filter.all_of[i];
@@ -153,15 +159,20 @@ static Result<bool> MarkCandidates(RowGroupDecoder& columns, const SpanFilter& f
         any_resource |= passes;
       }
     }
-    // A missing attribute fails every comparison: a key the row group lacks rules it out.
-    if (c.field == Field::kSpanAttribute) r.possible = r.key != UINT32_MAX;
-    if (c.field == Field::kResourceAttribute) r.possible = any_resource;
-    if (c.field == Field::kAnyAttribute) r.possible = r.key != UINT32_MAX || any_resource;
-    if (c.field == Field::kName && c.op == Op::kEqual && c.type == Type::kString) {
-      bool present = false;
-      for (const auto& text : dictionary) present |= text == c.string_value;
-      r.possible = present;
+    // A string compared for equality must be in the dictionary (span names and string
+    // attribute values are interned there): one look-up rules the row group out.
+    // (Arrays keep their elements outside the dictionary: not with arrays present.)
+    bool literal_present = true;
+    if (c.op == Op::kEqual && c.type == Type::kString &&
+        (c.field == Field::kName || ((c.field == Field::kSpanAttribute || c.field == Field::kAnyAttribute) && !arrays))) {
+      literal_present = false;
+      for (const auto& text : dictionary) literal_present |= text == c.string_value;
     }
+    // A missing attribute fails every comparison: a key the row group lacks rules it out.
+    if (c.field == Field::kName) r.possible = literal_present;
+    if (c.field == Field::kSpanAttribute) r.possible = r.key != UINT32_MAX && literal_present;
+    if (c.field == Field::kResourceAttribute) r.possible = any_resource;
+    if (c.field == Field::kAnyAttribute) r.possible = (r.key != UINT32_MAX && literal_present) || any_resource;
     if (!r.possible) return false;
   }
 

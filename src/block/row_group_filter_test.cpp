@@ -233,6 +233,14 @@ TEST(RowGroupFilterTest, ExactConditionsSelectExactlyTheTracesWithAMatchingSpan)
     nonempty += !expected.empty() && expected.size() < group.traces.size();
   }
   EXPECT_GE(nonempty, 10u);  // the conditions do select, and not everything
+
+  // A name the dictionary lacks rules the row group out before any span is read.
+  uint64_t checked = 0;
+  auto none = [](const TraceId&, const std::vector<DecodedSpan>&, size_t, const RowGroupTables&) { return true; };
+  ASSERT_TRUE(ScanRowGroupProjected(group.bytes, SpanFilter{{missing_name}}, Projection{}, none, &checked).ok());
+  EXPECT_EQ(checked, 0u);
+  ASSERT_TRUE(ScanRowGroupProjected(group.bytes, SpanFilter{{name}}, Projection{}, none, &checked).ok());
+  EXPECT_GT(checked, 0u);
 }
 
 TEST(RowGroupFilterTest, UnsureComparisonsLetTheSpanThrough) {
