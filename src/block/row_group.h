@@ -95,7 +95,7 @@ struct TraceEntry {
 Status ListTracesInRowGroup(std::string_view row_group, std::vector<TraceEntry>& out);
 
 // A span as a projected scan decodes it, with its resource and scope as indexes into the
-// row group's tables.
+// row group's tables (its trace_id is left empty: the visit carries the trace's ID).
 struct DecodedSpan {
   otlp::Span span;
   uint32_t resource = 0, scope = 0;

@@ -165,7 +165,7 @@ class RowGroupDecoder {
       DecodedSpan& d = spans[i];
       uint64_t resource = 0, scope = 0;
       if (!ReadSpanProjected(d.span, parent_codes_[i], resource, scope, projection)) return false;
-      d.span.trace_id.assign(raw_id);
+      d.span.trace_id.clear();  // the trace's ID comes with the visit, not in every span
       if (resource >= resources_.size() || scope >= scopes_.size()) return false;
       d.resource = uint32_t(resource);
       d.scope = uint32_t(scope);

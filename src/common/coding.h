@@ -54,6 +54,20 @@ class ByteReader {
     return ReadVarintSlow(v);
   }
   [[gnu::noinline]] bool ReadVarintSlow(uint64_t& v) {
+    // Up to ten bytes, unrolled while the input has them all.
+    if (end_ - p_ >= 10) {
+      const auto* b = reinterpret_cast<const uint8_t*>(p_);
+      uint64_t result = 0;
+      for (int i = 0; i < 10; ++i) {
+        result |= uint64_t(b[i] & 0x7f) << (7 * i);
+        if (b[i] < 0x80) {
+          p_ += i + 1;
+          v = result;
+          return true;
+        }
+      }
+      return false;
+    }
     v = 0;
     for (int shift = 0; shift < 64 && p_ < end_; shift += 7) {
       auto b = static_cast<uint8_t>(*p_++);
@@ -62,6 +76,7 @@ class ByteReader {
     }
     return false;
   }
+
   bool ReadFixed32(uint32_t& v) {
     if (remaining() < 4) return false;
     v = LoadFixed32(p_);

@@ -81,7 +81,7 @@ TraceView BuildTraceViewFromRefs(const TraceId& id, std::vector<SpanRef> spans, 
   TraceView view;
   view.id = id;
   view.spans = std::move(spans);
-  std::stable_sort(view.spans.begin(), view.spans.end(), [](const SpanRef& a, const SpanRef& b) {
+  if (structure) std::stable_sort(view.spans.begin(), view.spans.end(), [](const SpanRef& a, const SpanRef& b) {
     if (a.span->start_time_unix_nano != b.span->start_time_unix_nano) {
       return a.span->start_time_unix_nano < b.span->start_time_unix_nano;
     }

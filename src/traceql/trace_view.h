@@ -56,8 +56,9 @@ struct TraceView {
 // and must outlive the view.
 TraceView BuildTraceView(const TraceId& id, const otlp::TracesData& data);
 // The same from spans given as refs with span, resource and scope set (in any order); the
-// spans they point at must outlive the view. Without `structure`, parent, nested-set
-// numbers and child counts are left unset (what span-local queries never read).
+// spans they point at must outlive the view. Without `structure`, the spans stay in the
+// order given and parent, nested-set numbers and child counts are left unset (what
+// span-local queries, which do not depend on order, never read).
 TraceView BuildTraceViewFromRefs(const TraceId& id, std::vector<SpanRef> spans, bool structure = true);
 
 // resource.service.name of a resource, "" when absent or not a string.
