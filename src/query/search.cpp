@@ -51,7 +51,9 @@ struct ScanState {
   size_t running_workers = 0;
   std::string budget_message;  // set once, under mutex
   std::unordered_set<TraceId, TraceIdHasher> judged_whole;  // split traces already visited, under mutex
-  Status error;  // first read error, under mutex
+  // What could not be read (a damaged or unreadable block): skipped, and the answer says so.
+  uint64_t unread = 0;  // under mutex
+  std::string first_unread;
 };
 
 }  // namespace
@@ -98,7 +100,11 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
     stats.total_blocks++;
     stats.total_block_bytes += meta.data_bytes;
     auto index = block->Index();
-    if (!index.ok()) return index.status();
+    if (!index.ok()) {
+      state->unread++;
+      if (state->first_unread.empty()) state->first_unread = index.status().ToString();
+      continue;
+    }
     const auto& row_groups = (*index)->row_groups;
     for (uint32_t r = 0; r < row_groups.size(); ++r) {
       const block::RowGroupStats& rg = row_groups[r];
@@ -118,13 +124,18 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
   stats.total_jobs = uint32_t(state->jobs.size());
   state->finished_jobs = std::make_unique<std::atomic<bool>[]>(state->jobs.size());
 
+  // A read that failed: what it held is left out of the answer, which says so; the scan goes on.
+  auto note_unread = [&](const Status& status) {
+    std::lock_guard lock(state->mutex);
+    state->unread++;
+    if (state->first_unread.empty()) state->first_unread = status.ToString();
+  };
+
   auto visit_whole = [&](const TraceId& id) -> bool {
     auto whole = reader_.FindTrace(tenant, id);
     if (!whole.ok()) {
-      std::lock_guard lock(state->mutex);
-      if (state->error.ok()) state->error = whole.status();
-      state->stop = true;
-      return false;
+      note_unread(whole.status());
+      return true;
     }
     if (!whole->has_value()) return true;  // gone (retention) since it was listed
     state->spans.fetch_add((**whole).SpanCount(), std::memory_order_relaxed);
@@ -179,9 +190,7 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
     state->bytes.fetch_add(job.bytes, std::memory_order_relaxed);
     auto neighbours = whole_traces ? neighbours_of(job.block.get()) : Result<std::vector<Neighbour>>(std::vector<Neighbour>());
     if (!neighbours.ok()) {
-      std::lock_guard lock(state->mutex);
-      if (state->error.ok()) state->error = neighbours.status();
-      state->stop = true;
+      note_unread(neighbours.status());
       return;
     }
     uint64_t checked = 0;
@@ -192,11 +201,9 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
       state->traces.fetch_add(1, std::memory_order_relaxed);
       if (!live_ids.empty() && live_ids.count(id)) return true;  // judged whole with the live traces
       auto split = whole_traces ? is_split(id, *neighbours) : Result<bool>(false);
-      if (!split.ok()) {
-        std::lock_guard lock(state->mutex);
-        if (state->error.ok()) state->error = split.status();
-        state->stop = true;
-        return false;
+      if (!split.ok()) {  // the rest of the trace cannot be looked for: it is left out
+        note_unread(split.status());
+        return true;
       }
       if (*split) {
         {
@@ -221,11 +228,7 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
     Status status =
         job.block->ScanRowGroupProjected(job.row_group, prune.span_filter, projection, visit_fragment, &checked);
     state->spans.fetch_add(checked, std::memory_order_relaxed);
-    if (!status.ok()) {
-      std::lock_guard lock(state->mutex);
-      if (state->error.ok()) state->error = status;
-      state->stop = true;
-    }
+    if (!status.ok()) note_unread(status);
   };
 
   auto over_budget = [&]() -> bool {
@@ -300,10 +303,15 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
   stats.inspected_traces += state->traces.load();
   stats.inspected_spans += state->spans.load();
   stats.completed_jobs = state->completed.load();
-  if (!state->error.ok()) return state->error;
   if (!state->budget_message.empty()) {
     partial = true;
     message = state->budget_message;
+  }
+  if (state->unread) {
+    partial = true;
+    if (!message.empty()) message += "; ";
+    message += std::to_string(state->unread) + " part(s) of the data could not be read and are left out (first: " +
+               state->first_unread + ")";
   }
   return Status::Ok();
 }

@@ -185,6 +185,28 @@ TEST_F(SearchTest, AnExhaustedBudgetAnswersPartialAndSaysSo) {
   EXPECT_NE(result->message.find("timed out"), std::string::npos);
 }
 
+TEST_F(SearchTest, AnUnreadableBlockIsLeftOutAndTheAnswerSaysSo) {
+  std::vector<SpanSpec> first, second;
+  for (int t = 1; t <= 5; ++t) first.push_back({t, 1, -1, "api"});
+  for (int t = 6; t <= 10; ++t) second.push_back({t, 1, -1, "api"});
+  Push(first);
+  Flush();
+  Push(second);
+  Flush();
+  auto blocks = node_->blocks().Blocks("t");
+  ASSERT_EQ(blocks.size(), 2u);
+  ASSERT_TRUE(blocks[0]->Index().ok());  // the index is loaded; the spans are read per search
+  FaultRule rule;
+  rule.op = FaultOp::kRead;
+  rule.path_contains = blocks[0]->meta().block_id + "/data";
+  rule.times = UINT64_MAX;
+  env_.AddFault(rule);
+  auto result = Run("{ }");
+  EXPECT_TRUE(result.partial);
+  EXPECT_NE(result.message.find("could not be read"), std::string::npos) << result.message;
+  EXPECT_EQ(TraceNumbers(result), (std::vector<int>{10, 9, 8, 7, 6}));  // the readable block, whole
+}
+
 TEST_F(SearchTest, AnswerInTempoJsonShape) {
   Push({{1, 1, -1, "front", 0, 1500}});
   auto result = Run("{ }");
