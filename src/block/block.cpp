@@ -379,22 +379,6 @@ Result<std::optional<otlp::TracesData>> BlockReader::FindTrace(const TraceId& id
   return std::optional<otlp::TracesData>(std::move(trace));
 }
 
-Status BlockReader::ScanRowGroup(uint32_t row_group, const SpanFilter& filter,
-                                 const std::function<bool(const TraceId&, otlp::TracesData&)>& visit,
-                                 uint64_t* spans_checked) const {
-  auto loaded = Index();
-  if (!loaded.ok()) return loaded.status();
-  if (row_group >= (*loaded)->row_groups.size())
-    return Status::InvalidArgument(ObjectName("data") + ": no row group " + std::to_string(row_group));
-  const RowGroupStats& rg = (*loaded)->row_groups[row_group];
-  Result<std::string> bytes = store_.ReadRange(ObjectName("data"), rg.offset, rg.size);
-  if (!bytes.ok()) return bytes.status();
-  if (bytes->size() != rg.size) return Status::Corruption(ObjectName("data") + ": short row group");
-  Status status = ScanRowGroupFiltered(*bytes, filter, visit, spans_checked);
-  if (!status.ok()) return Status::Corruption(ObjectName("data") + ": " + status.message());
-  return Status::Ok();
-}
-
 Status BlockReader::ScanRowGroupProjected(uint32_t row_group, const SpanFilter& filter, const Projection& projection,
                                           const DecodedTraceVisit& visit, uint64_t* spans_checked) const {
   auto loaded = Index();

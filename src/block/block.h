@@ -126,12 +126,8 @@ class BlockReader {
   // Whether the block holds the trace: the Bloom filter, then an index page (no span read).
   Result<bool> Contains(const TraceId& id) const;
   // Decodes the traces of one row group that have a span passing `filter` (every trace when
-  // it is empty), in ID order, until `visit` returns false. Adds the spans checked against
-  // the filter to `spans_checked`.
-  Status ScanRowGroup(uint32_t row_group, const SpanFilter& filter,
-                      const std::function<bool(const TraceId&, otlp::TracesData&)>& visit,
-                      uint64_t* spans_checked = nullptr) const;
-  // The same, decoding only the projection's columns into reused buffers.
+  // it is empty), in ID order, until `visit` returns false: only the projection's columns,
+  // into reused buffers. Adds the spans checked against the filter to `spans_checked`.
   Status ScanRowGroupProjected(uint32_t row_group, const SpanFilter& filter, const Projection& projection,
                                const DecodedTraceVisit& visit, uint64_t* spans_checked = nullptr) const;
   // The traces of one row group (IDs, span counts, starts), reading only its trace columns.

@@ -409,20 +409,6 @@ Status ListTracesInRowGroup(std::string_view row_group, std::vector<TraceEntry>&
   return decoder.ListTraces(out);
 }
 
-Status ScanRowGroup(std::string_view row_group, const std::function<bool(const TraceId&, otlp::TracesData&)>& visit) {
-  RowGroupDecoder decoder;
-  TRACERY_RETURN_IF_ERROR(decoder.Open(row_group));
-  std::vector<TraceEntry> entries;  // how many traces there are (a decode failure is not the end)
-  TRACERY_RETURN_IF_ERROR(ListTracesInRowGroup(row_group, entries));
-  for (size_t i = 0; i < entries.size(); ++i) {
-    TraceId id;
-    otlp::TracesData trace;
-    if (!decoder.NextTrace(id, &trace)) return Status::Corruption("row group: trace does not decode");
-    if (!visit(id, trace)) break;
-  }
-  return Status::Ok();
-}
-
 Status ReadTraceFromRowGroup(std::string_view row_group, uint32_t ordinal, TraceId& id, otlp::TracesData& out) {
   RowGroupDecoder decoder;
   TRACERY_RETURN_IF_ERROR(decoder.Open(row_group));

@@ -108,17 +108,6 @@ struct RowGroupTables {
 using DecodedTraceVisit =
     std::function<bool(const TraceId&, const std::vector<DecodedSpan>& spans, size_t count, const RowGroupTables&)>;
 
-// Decodes every trace of a row group in ID order, handing each to `visit` (which may take
-// the spans) until it returns false: what a search scan reads.
-Status ScanRowGroup(std::string_view row_group, const std::function<bool(const TraceId&, otlp::TracesData&)>& visit);
-
-// As ScanRowGroup, but only traces with a span that passes `filter` (checked on the columns,
-// before any span is decoded) are decoded and visited. Adds the spans checked to
-// `spans_checked` when given.
-Status ScanRowGroupFiltered(std::string_view row_group, const SpanFilter& filter,
-                            const std::function<bool(const TraceId&, otlp::TracesData&)>& visit,
-                            uint64_t* spans_checked = nullptr);
-
 // The scan search and metrics use: the traces with a span passing `filter` (all when it is
 // empty), decoding only the projection's columns, into buffers reused from trace to trace.
 Status ScanRowGroupProjected(std::string_view row_group, const SpanFilter& filter, const Projection& projection,

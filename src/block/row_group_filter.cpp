@@ -279,42 +279,6 @@ static Result<bool> MarkCandidates(RowGroupDecoder& columns, const SpanFilter& f
   return any_candidate;
 }
 
-Status ScanRowGroupFiltered(std::string_view row_group, const SpanFilter& filter,
-                            const std::function<bool(const TraceId&, otlp::TracesData&)>& visit,
-                            uint64_t* spans_checked) {
-  if (filter.empty()) {
-    if (spans_checked) {
-      std::vector<TraceEntry> entries;
-      TRACERY_RETURN_IF_ERROR(ListTracesInRowGroup(row_group, entries));
-      for (const auto& entry : entries) *spans_checked += entry.span_count;
-    }
-    return ScanRowGroup(row_group, visit);
-  }
-  std::vector<TraceEntry> traces;
-  std::vector<bool> candidate;
-  std::vector<bool> wanted;
-  AddFilterColumns(filter, wanted);
-  RowGroupDecoder columns;
-  TRACERY_RETURN_IF_ERROR(columns.Open(row_group, &wanted));
-  auto any = MarkCandidates(columns, filter, traces, candidate, spans_checked);
-  if (!any.ok()) return any.status();
-  if (!*any) return Status::Ok();
-  // Decode the candidates, reading past the others.
-  RowGroupDecoder decoder;
-  TRACERY_RETURN_IF_ERROR(decoder.Open(row_group));
-  for (size_t t = 0; t < traces.size(); ++t) {
-    TraceId id;
-    if (!candidate[t]) {
-      if (!decoder.NextTrace(id, nullptr)) return Status::Corruption("row group: trace does not decode");
-      continue;
-    }
-    otlp::TracesData trace;
-    if (!decoder.NextTrace(id, &trace)) return Status::Corruption("row group: trace does not decode");
-    if (!visit(id, trace)) break;
-  }
-  return Status::Ok();
-}
-
 Status ScanRowGroupProjected(std::string_view row_group, const SpanFilter& filter, const Projection& projection,
                              const DecodedTraceVisit& visit, uint64_t* spans_checked) {
   std::vector<TraceEntry> traces;
