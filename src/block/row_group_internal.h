@@ -328,29 +328,10 @@ class RowGroupDecoder {
     return true;
   }
 
-  bool ReadSpan(otlp::Span& s, uint64_t& parent_code, uint64_t& resource, uint64_t& scope) {
-    std::string_view raw;
-    uint8_t kind, code;
-    uint64_t start_offset, duration, event_count, link_count;
-    if (!readers_[kSpanIds].ReadBytes(8, raw)) return false;
-    s.span_id.assign(raw);
-    if (!readers_[kParents].ReadVarint(parent_code)) return false;
-    if (parent_code == 1) {
-      if (!readers_[kParentRaw].ReadBytes(8, raw)) return false;
-      s.parent_span_id.assign(raw);
-    }
-    if (!Text(kNames, s.name) || !readers_[kResourceRefs].ReadVarint(resource) ||
-        !readers_[kScopeRefs].ReadVarint(scope) || !Byte(kKinds, kind) || !Byte(kStatusCodes, code) ||
-        !Text(kStatusMessages, s.status_message) || !readers_[kStarts].ReadVarint(start_offset) ||
-        !readers_[kDurations].ReadVarint(duration) || !Small(kFlags, s.flags) || !Text(kTraceStates, s.trace_state) ||
-        !Small(kDroppedCounts, s.dropped_attributes_count) || !Small(kDroppedCounts, s.dropped_events_count) ||
-        !Small(kDroppedCounts, s.dropped_links_count) || !Attributes(kSpanAttributes, s.attributes) ||
-        !readers_[kEventCounts].ReadVarint(event_count) || event_count > readers_[kEventTimes].remaining())
-      return false;
-    s.kind = otlp::SpanKind(kind <= 5 ? kind : 0);
-    s.status_code = otlp::StatusCode(code <= 2 ? code : 0);
-    s.start_time_unix_nano = trace_start_ + start_offset;
-    s.end_time_unix_nano = s.start_time_unix_nano + uint64_t(UnZigZag(duration));
+  // A span's events and links, from their columns (times relative to the span's start).
+  bool ReadEvents(otlp::Span& s) {
+    uint64_t event_count;
+    if (!readers_[kEventCounts].ReadVarint(event_count) || event_count > readers_[kEventTimes].remaining()) return false;
     s.events.resize(event_count);
     for (auto& e : s.events) {
       uint64_t delta;
@@ -359,6 +340,11 @@ class RowGroupDecoder {
         return false;
       e.time_unix_nano = s.start_time_unix_nano + uint64_t(UnZigZag(delta));
     }
+    return true;
+  }
+
+  bool ReadLinks(otlp::Span& s) {
+    uint64_t link_count;
     if (!readers_[kLinkCounts].ReadVarint(link_count) || link_count > readers_[kLinkTraceIds].remaining()) return false;
     s.links.resize(link_count);
     for (auto& l : s.links) {
@@ -371,6 +357,31 @@ class RowGroupDecoder {
       l.span_id.assign(span_id);
     }
     return true;
+  }
+
+  bool ReadSpan(otlp::Span& s, uint64_t& parent_code, uint64_t& resource, uint64_t& scope) {
+    std::string_view raw;
+    uint8_t kind, code;
+    uint64_t start_offset, duration;
+    if (!readers_[kSpanIds].ReadBytes(8, raw)) return false;
+    s.span_id.assign(raw);
+    if (!readers_[kParents].ReadVarint(parent_code)) return false;
+    if (parent_code == 1) {
+      if (!readers_[kParentRaw].ReadBytes(8, raw)) return false;
+      s.parent_span_id.assign(raw);
+    }
+    if (!Text(kNames, s.name) || !readers_[kResourceRefs].ReadVarint(resource) ||
+        !readers_[kScopeRefs].ReadVarint(scope) || !Byte(kKinds, kind) || !Byte(kStatusCodes, code) ||
+        !Text(kStatusMessages, s.status_message) || !readers_[kStarts].ReadVarint(start_offset) ||
+        !readers_[kDurations].ReadVarint(duration) || !Small(kFlags, s.flags) || !Text(kTraceStates, s.trace_state) ||
+        !Small(kDroppedCounts, s.dropped_attributes_count) || !Small(kDroppedCounts, s.dropped_events_count) ||
+        !Small(kDroppedCounts, s.dropped_links_count) || !Attributes(kSpanAttributes, s.attributes))
+      return false;
+    s.kind = otlp::SpanKind(kind <= 5 ? kind : 0);
+    s.status_code = otlp::StatusCode(code <= 2 ? code : 0);
+    s.start_time_unix_nano = trace_start_ + start_offset;
+    s.end_time_unix_nano = s.start_time_unix_nano + uint64_t(UnZigZag(duration));
+    return ReadEvents(s) && ReadLinks(s);
   }
 
   bool ReadSpanProjected(otlp::Span& s, uint64_t& parent_code, uint64_t& resource, uint64_t& scope,
@@ -399,33 +410,9 @@ class RowGroupDecoder {
     s.attributes.clear();
     if (projection.span_attributes && !Attributes(kSpanAttributes, s.attributes)) return false;
     s.events.clear();
-    if (projection.events) {
-      uint64_t event_count;
-      if (!readers_[kEventCounts].ReadVarint(event_count) || event_count > readers_[kEventTimes].remaining()) return false;
-      s.events.resize(event_count);
-      for (auto& e : s.events) {
-        uint64_t delta;
-        if (!readers_[kEventTimes].ReadVarint(delta) || !Text(kEventNames, e.name) ||
-            !Small(kEventDropped, e.dropped_attributes_count) || !Attributes(kEventAttributes, e.attributes))
-          return false;
-        e.time_unix_nano = s.start_time_unix_nano + uint64_t(UnZigZag(delta));
-      }
-    }
+    if (projection.events && !ReadEvents(s)) return false;
     s.links.clear();
-    if (projection.links) {
-      uint64_t link_count;
-      if (!readers_[kLinkCounts].ReadVarint(link_count) || link_count > readers_[kLinkTraceIds].remaining()) return false;
-      s.links.resize(link_count);
-      for (auto& l : s.links) {
-        std::string_view trace_id, span_id;
-        if (!readers_[kLinkTraceIds].ReadLengthPrefixed(trace_id) || !readers_[kLinkSpanIds].ReadLengthPrefixed(span_id) ||
-            !Text(kLinkTraceStates, l.trace_state) || !Small(kLinkFlags, l.flags) ||
-            !Small(kLinkDropped, l.dropped_attributes_count) || !Attributes(kLinkAttributes, l.attributes))
-          return false;
-        l.trace_id.assign(trace_id);
-        l.span_id.assign(span_id);
-      }
-    }
+    if (projection.links && !ReadLinks(s)) return false;
     return true;
   }
 
