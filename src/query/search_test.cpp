@@ -185,6 +185,30 @@ TEST_F(SearchTest, AnExhaustedBudgetAnswersPartialAndSaysSo) {
   EXPECT_NE(result->message.find("timed out"), std::string::npos);
 }
 
+TEST_F(SearchTest, AByteBudgetStopsTheScanAndTheAnswerSaysSo) {
+  // Eight blocks: at most one job per scanning thread (three) starts before any has counted
+  // its bytes.
+  for (int block = 0; block < 8; ++block) {
+    std::vector<SpanSpec> spans;
+    for (int t = block * 10 + 1; t <= block * 10 + 10; ++t) spans.push_back({t, 1, -1, "api"});
+    Push(spans);
+    Flush();
+  }
+  SearchOptions options;
+  options.max_bytes_per_search = 1;  // past it after the first row group
+  Searcher limited(node_->blocks(), node_->ingester(), node_->reader(), pool_, options);
+  SearchRequest request;
+  request.tenant = "t";
+  request.query = *traceql::Parse("{ }");
+  request.limit = 1000;
+  auto result = limited.Search(request);
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->partial);
+  EXPECT_NE(result->message.find("limit of 1 bytes"), std::string::npos) << result->message;
+  EXPECT_LT(result->traces.size(), 80u);
+  EXPECT_LT(result->stats.completed_jobs, result->stats.total_jobs);
+}
+
 TEST_F(SearchTest, AnUnreadableBlockIsLeftOutAndTheAnswerSaysSo) {
   std::vector<SpanSpec> first, second;
   for (int t = 1; t <= 5; ++t) first.push_back({t, 1, -1, "api"});
