@@ -62,14 +62,13 @@ Status Searcher::ScanAll(const std::string& tenant, const storage::TimeRange& ra
                          const traceql::PruneConditions& prune, const block::Projection& projection,
                          bool whole_traces, const Visit& visit, SearchStats& stats, bool& partial,
                          std::string& message) {
-  return Scan(tenant, range, prune, projection, whole_traces, visit, nullptr, nullptr, stats, partial, message);
+  return Scan(tenant, range, prune, projection, whole_traces, visit, Skips{}, nullptr, stats, partial, message);
 }
 
 Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range,
                       const traceql::PruneConditions& prune, const block::Projection& projection, bool whole_traces,
-                      const Visit& visit,
-                      const SkipJob& skip, const AfterJob& after_job, SearchStats& stats, bool& partial,
-                      std::string& message) {
+                      const Visit& visit, const Skips& skips, const AfterJob& after_job, SearchStats& stats,
+                      bool& partial, std::string& message) {
   auto deadline = std::chrono::steady_clock::now() + options_.timeout;
   auto state = std::make_shared<ScanState>();
 
@@ -179,6 +178,7 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
     if (!job.block) {
       for (const auto& trace : job.live) {
         if (state->stop) return;
+        if (skips.trace && skips.trace(trace.start_unix_nano, trace.id)) continue;
         if (!visit_whole(trace.id)) {
           state->stop = true;
           return;
@@ -200,6 +200,11 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
       if (state->stop) return false;
       state->traces.fetch_add(1, std::memory_order_relaxed);
       if (!live_ids.empty() && live_ids.count(id)) return true;  // judged whole with the live traces
+      if (skips.trace) {
+        uint64_t start = UINT64_MAX;
+        for (size_t i = 0; i < count; ++i) start = std::min(start, spans[i].span.start_time_unix_nano);
+        if (skips.trace(start, id)) return true;
+      }
       auto split = whole_traces ? is_split(id, *neighbours) : Result<bool>(false);
       if (!split.ok()) {  // the rest of the trace cannot be looked for: it is left out
         note_unread(split.status());
@@ -249,7 +254,7 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
     size_t j = state->next.fetch_add(1);
     if (j >= state->jobs.size()) return false;
     const Job& job = state->jobs[j];
-    if (!(skip && skip(job.max_end_unix_nano))) {
+    if (!(skips.job && skips.job(job.max_end_unix_nano))) {
       if (over_budget()) {
         state->stop = true;
         return false;
@@ -393,9 +398,14 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
     if (result.traces.size() > limit) result.traces.pop_back();
     return true;
   };
-  SkipJob skip = [&](uint64_t max_end) {
+  Skips skips;
+  skips.job = [&](uint64_t max_end) {
     std::lock_guard lock(mutex);
     return result.traces.size() >= limit && max_end < result.traces.back().start_unix_nano;
+  };
+  skips.trace = [&](uint64_t start, const TraceId& id) {
+    std::lock_guard lock(mutex);
+    return cannot_enter(start, id);
   };
   AfterJob after_job;
   auto last_progress = std::chrono::steady_clock::now();
@@ -419,7 +429,7 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
     };
   // Search answers name every span's name, IDs, times, status and service, always decoded.
   TRACERY_RETURN_IF_ERROR(Scan(request.tenant, request.range, traceql::PlanPruning(*request.query),
-                               traceql::NeededColumns(*request.query), /*whole_traces=*/true, visit, skip,
+                               traceql::NeededColumns(*request.query), /*whole_traces=*/true, visit, skips,
                                after_job, result.stats, result.partial, result.message));
   return result;
 }

@@ -120,9 +120,16 @@ class Searcher {
   // end time of the jobs not yet finished (0 when none is left): traces starting after it
   // can no longer be outdone by one still to be visited. False stops the scan.
   using AfterJob = std::function<bool(const SearchStats& so_far, uint64_t unfinished_max_end_unix_nano)>;
+  // Skips a trace that starts no later than this (a fragment's start: the whole trace starts
+  // no later than any of its fragments), before it is judged or looked for in other blocks.
+  using SkipTrace = std::function<bool(uint64_t start_unix_nano, const TraceId& id)>;
+  struct Skips {
+    SkipJob job;
+    SkipTrace trace;
+  };
   Status Scan(const std::string& tenant, const storage::TimeRange& range, const traceql::PruneConditions& prune,
-              const block::Projection& projection, bool whole_traces, const Visit& visit, const SkipJob& skip, const AfterJob& after_job, SearchStats& stats, bool& partial,
-              std::string& message);
+              const block::Projection& projection, bool whole_traces, const Visit& visit, const Skips& skips,
+              const AfterJob& after_job, SearchStats& stats, bool& partial, std::string& message);
 
   storage::BlockList& blocks_;
   storage::LiveTraceLister& live_;
