@@ -81,6 +81,9 @@ class MetricsEvaluator::State {
     slots_.resize(ExemplarLimit(*query_, range.max_exemplars));
     if (stage_.function == MetricsFunction::kCompare) compare_.emplace(stage_, grid_, range.max_series);
     by_values_.resize(stage_.by.size());
+    by_resource_only_ = !stage_.by.empty();
+    for (const FieldExpr& by : stage_.by)
+      by_resource_only_ = by_resource_only_ && by.attribute.scope == AttributeScope::kResource && !by.attribute.IsIntrinsic();
   }
 
   void Observe(const TraceView& trace);
@@ -94,8 +97,10 @@ class MetricsEvaluator::State {
 
  private:
   void ObserveSpan(const TraceView& trace, uint32_t span_index, uint32_t bucket);
-  Series* FindOrCreateSeries(std::optional<double> histogram_bucket);
-  void OfferExemplar(const TraceView& trace, uint32_t span_index, uint32_t bucket, double value);
+  static constexpr uint32_t kNoSeries = UINT32_MAX;  // past the series limit
+  uint32_t SeriesOf(const TraceView& trace, uint32_t span_index, std::optional<double> histogram_bucket);
+  uint32_t FindOrCreateSeries(std::optional<double> histogram_bucket);
+  void OfferExemplar(const TraceView& trace, uint32_t span_index, uint32_t bucket, double value, uint32_t series);
   void MergeSeries(Series& into, const Series& from) const;
   std::vector<DenseSeries> DenseFromSeries();
   void AttachExemplars(std::vector<DenseSeries>& dense, const std::vector<size_t>& first_dense_of_series);
@@ -117,6 +122,10 @@ class MetricsEvaluator::State {
   std::vector<uint8_t> seen_;
   std::string key_;
   std::vector<Value> by_values_;
+  // by() of resource attributes only: a span's series follows from its resource, so it is
+  // looked up once per resource of the trace being observed.
+  bool by_resource_only_ = false;
+  std::vector<std::pair<const otlp::Resource*, uint32_t>> trace_resource_series_;
 };
 
 void MetricsEvaluator::State::Observe(const TraceView& trace) {
@@ -124,6 +133,7 @@ void MetricsEvaluator::State::Observe(const TraceView& trace) {
   std::vector<MatchedSpanset> spansets = EvaluatePipeline(*query_, trace);
   if (spansets.empty()) return;
   seen_.assign(trace.spans.size(), 0);
+  trace_resource_series_.clear();
   for (const auto& spanset : spansets) {
     for (uint32_t span_index : spanset.spans) {
       if (span_index >= trace.spans.size() || seen_[span_index]) continue;
@@ -141,25 +151,19 @@ void MetricsEvaluator::State::ObserveSpan(const TraceView& trace, uint32_t span_
     compare_->Observe(trace, span_index, bucket);
     return;
   }
-  key_.clear();
-  for (size_t i = 0; i < stage_.by.size(); ++i) {
-    by_values_[i] = EvaluateField(stage_.by[i], trace, span_index);
-    metrics_internal::AppendValueKey(by_values_[i], key_);
-  }
-
   std::optional<double> measured, histogram_bucket;
   if (stage_.function == MetricsFunction::kHistogramOverTime) {
     histogram_bucket = metrics_internal::HistogramBucketOf(EvaluateField(*stage_.attribute, trace, span_index));
     if (!histogram_bucket) return;  // Tempo leaves such spans out
-    metrics_internal::AppendValueKey(Value::Float(*histogram_bucket), key_);
   } else if (NeedsAttribute(stage_.function)) {
     // A span without a numeric value has nothing to add; its series would have no samples.
     measured = metrics_internal::NumericValueOf(EvaluateField(*stage_.attribute, trace, span_index));
     if (!measured) return;
   }
 
-  Series* series = FindOrCreateSeries(histogram_bucket);
-  if (series == nullptr) return;
+  const uint32_t series_index = SeriesOf(trace, span_index, histogram_bucket);
+  if (series_index == kNoSeries) return;
+  Series* series = &series_[series_index];
   double& slot = series->values[bucket];
   switch (stage_.function) {
     case MetricsFunction::kRate:
@@ -186,15 +190,33 @@ void MetricsEvaluator::State::ObserveSpan(const TraceView& trace, uint32_t span_
     case MetricsFunction::kCompare:
       break;
   }
-  OfferExemplar(trace, span_index, bucket, measured.value_or(kNaN));
+  OfferExemplar(trace, span_index, bucket, measured.value_or(kNaN), series_index);
 }
 
-MetricsEvaluator::State::Series* MetricsEvaluator::State::FindOrCreateSeries(std::optional<double> histogram_bucket) {
+uint32_t MetricsEvaluator::State::SeriesOf(const TraceView& trace, uint32_t span_index,
+                                           std::optional<double> histogram_bucket) {
+  const otlp::Resource* resource = trace.spans[span_index].resource;
+  const bool by_resource = by_resource_only_ && !histogram_bucket;
+  if (by_resource)
+    for (const auto& [seen, index] : trace_resource_series_)
+      if (seen == resource) return index;
+  key_.clear();
+  for (size_t i = 0; i < stage_.by.size(); ++i) {
+    by_values_[i] = EvaluateField(stage_.by[i], trace, span_index);
+    metrics_internal::AppendValueKey(by_values_[i], key_);
+  }
+  if (histogram_bucket) metrics_internal::AppendValueKey(Value::Float(*histogram_bucket), key_);
+  const uint32_t index = FindOrCreateSeries(histogram_bucket);
+  if (by_resource) trace_resource_series_.emplace_back(resource, index);
+  return index;
+}
+
+uint32_t MetricsEvaluator::State::FindOrCreateSeries(std::optional<double> histogram_bucket) {
   auto it = index_.find(key_);
-  if (it != index_.end()) return &series_[it->second];
+  if (it != index_.end()) return it->second;
   if (series_.size() >= range_.max_series) {
     limit_reached_ = true;
-    return nullptr;
+    return kNoSeries;
   }
   Series series;
   // Tempo's labels: one per by() value, nil values left out; when all are nil and nothing
@@ -222,10 +244,11 @@ MetricsEvaluator::State::Series* MetricsEvaluator::State::FindOrCreateSeries(std
   index_.emplace(key_, static_cast<uint32_t>(series_.size()));
   keys_.push_back(key_);
   series_.push_back(std::move(series));
-  return &series_.back();
+  return static_cast<uint32_t>(series_.size() - 1);
 }
 
-void MetricsEvaluator::State::OfferExemplar(const TraceView& trace, uint32_t span_index, uint32_t bucket, double value) {
+void MetricsEvaluator::State::OfferExemplar(const TraceView& trace, uint32_t span_index, uint32_t bucket, double value,
+                                            uint32_t series) {
   if (slots_.empty()) return;
   const otlp::Span& span = *trace.spans[span_index].span;
   unsigned __int128 offset = span.start_time_unix_nano - grid_.left - 1;  // > left in the grid
@@ -239,7 +262,7 @@ void MetricsEvaluator::State::OfferExemplar(const TraceView& trace, uint32_t spa
   slot.start_unix_nano = span.start_time_unix_nano;
   slot.value = value;
   slot.bucket = bucket;
-  slot.series_key = key_;
+  slot.series_key = keys_[series];
 }
 
 void MetricsEvaluator::State::MergeSeries(Series& into, const Series& from) const {

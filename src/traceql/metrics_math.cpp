@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "traceql/metrics_internal.h"
 
@@ -71,8 +72,42 @@ const double kGamma = (1 + kSketchAlpha) / (1 - kSketchAlpha);
 const double kLogGamma = std::log(kGamma);
 }  // namespace
 
+namespace {
+// Bucket i holds the magnitudes in (gamma^(i-1), gamma^i]. Its upper bounds are tabulated for
+// the magnitudes metrics meet (1e-9 to ~1e13): a value's bucket is found from its binary
+// exponent and mantissa, then settled with a comparison or two, instead of a logarithm per
+// span. Outside the table the logarithm decides.
+constexpr int32_t kTableLow = -1100, kTableHigh = 1500;
+
+struct BucketBounds {
+  std::vector<double> upper;  // upper[i - kTableLow] = gamma^i
+  BucketBounds() {
+    upper.reserve(size_t(kTableHigh - kTableLow + 1));
+    for (int32_t i = kTableLow; i <= kTableHigh; ++i) upper.push_back(std::exp(i * kLogGamma));
+  }
+};
+
+const BucketBounds& Bounds() {
+  static const BucketBounds bounds;
+  return bounds;
+}
+
+const double kBucketsPerBinade = std::log(2.0) / kLogGamma;
+}  // namespace
+
 int32_t QuantileSketch::IndexOf(double magnitude) {
-  return static_cast<int32_t>(std::ceil(std::log(magnitude) / kLogGamma));
+  const std::vector<double>& upper = Bounds().upper;
+  if (!(magnitude > upper.front() && magnitude <= upper.back()))
+    return static_cast<int32_t>(std::ceil(std::log(magnitude) / kLogGamma));
+  // log2(m) ~ exponent + mantissa fraction (off by less than 0.09): within 4 buckets.
+  const uint64_t bits = std::bit_cast<uint64_t>(magnitude);
+  const double log2_estimate = double(int64_t((bits >> 52) & 0x7ff) - 1023) +
+                               double(bits & ((uint64_t(1) << 52) - 1)) / double(uint64_t(1) << 52);
+  int64_t i = int64_t(std::ceil(log2_estimate * kBucketsPerBinade)) - kTableLow;
+  i = std::clamp<int64_t>(i, 1, int64_t(upper.size()) - 1);
+  while (magnitude > upper[size_t(i)]) ++i;
+  while (i > 1 && magnitude <= upper[size_t(i) - 1]) --i;
+  return int32_t(i + kTableLow);
 }
 
 double QuantileSketch::ValueOf(int32_t index) {

@@ -142,6 +142,23 @@ TEST(TraceQLMetricsSketch, HandlesNegativesZerosAndSmallCounts) {
   EXPECT_TRUE(std::isnan(QuantileSketch().Quantile(0.5)));
 }
 
+// Each value alone lands in a bucket whose representative is within the relative error, across
+// the whole range of magnitudes: inside the tabulated bucket bounds, at their edges and past
+// them (where the logarithm decides).
+TEST(TraceQLMetricsSketch, EveryMagnitudeLandsInItsBucket) {
+  std::mt19937_64 random(7);
+  std::uniform_real_distribution<double> exponent(-8.99, 300);  // below 1e-9 counts as zero
+  std::vector<double> values = {1e-9, 1.0000001e-9, 1, 1.0199, 1.02, 0.5, 2, 1e13, 3e13, 1e300, 5e-9};
+  for (int i = 0; i < 200000; ++i) values.push_back(std::pow(10.0, exponent(random)));
+  for (double v : values) {
+    for (double signed_value : {v, -v}) {
+      QuantileSketch single;
+      single.Add(signed_value);
+      ASSERT_LE(std::fabs(single.Quantile(0.5) - signed_value), QuantileSketch::kRelativeError * v) << signed_value;
+    }
+  }
+}
+
 TEST(TraceQLMetricsSketch, MergeEqualsOneSketchOverAllValues) {
   QuantileSketch a, b, all;
   for (int i = 1; i <= 1000; ++i) {
