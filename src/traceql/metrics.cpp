@@ -81,6 +81,9 @@ class MetricsEvaluator::State {
     slots_.resize(ExemplarLimit(*query_, range.max_exemplars));
     if (stage_.function == MetricsFunction::kCompare) compare_.emplace(stage_, grid_, range.max_series);
     by_values_.resize(stage_.by.size());
+    const auto& stages = query_->pipeline().stages;
+    every_span_ = stages.size() == 1 && stages[0].kind == Stage::Kind::kSpanset &&
+                  stages[0].spanset->kind == SpansetExpr::Kind::kFilter && !stages[0].spanset->filter;
     by_resource_only_ = !stage_.by.empty();
     for (const FieldExpr& by : stage_.by)
       by_resource_only_ = by_resource_only_ && by.attribute.scope == AttributeScope::kResource && !by.attribute.IsIntrinsic();
@@ -125,11 +128,23 @@ class MetricsEvaluator::State {
   // by() of resource attributes only: a span's series follows from its resource, so it is
   // looked up once per resource of the trace being observed.
   bool by_resource_only_ = false;
+  // The pipeline is `{ }`: every span is selected, without evaluating it.
+  bool every_span_ = false;
   std::vector<std::pair<const otlp::Resource*, uint32_t>> trace_resource_series_;
 };
 
 void MetricsEvaluator::State::Observe(const TraceView& trace) {
   ++stats_.traces_observed;
+  if (every_span_) {
+    trace_resource_series_.clear();
+    for (uint32_t span_index = 0; span_index < trace.spans.size(); ++span_index) {
+      int64_t bucket = grid_.BucketOf(trace.spans[span_index].span->start_time_unix_nano);
+      if (bucket < 0) continue;
+      ++stats_.spans_observed;
+      ObserveSpan(trace, span_index, static_cast<uint32_t>(bucket));
+    }
+    return;
+  }
   std::vector<MatchedSpanset> spansets = EvaluatePipeline(*query_, trace);
   if (spansets.empty()) return;
   seen_.assign(trace.spans.size(), 0);
