@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <string_view>
-#include <unordered_map>
+#include <climits>
+#include <utility>
+#include <vector>
 
 namespace tracery::traceql {
 
@@ -29,27 +31,32 @@ std::string_view TraceView::RootSpanName() const {
 
 namespace {
 
+// Children of every span in view order, flat: the children of span i are
+// child[first[i] .. first[i + 1]). Buffers are per thread and reused from trace to trace.
+struct ChildLists {
+  std::vector<int32_t> first, child;
+};
+
 // Numbers every span reachable from `root` depth-first (children in view order), with an
 // explicit stack so a deep trace cannot overflow the thread's stack.
-void NumberFrom(int32_t root, const std::vector<std::vector<int32_t>>& children, std::vector<SpanRef>& spans,
-                int32_t& counter) {
+void NumberFrom(int32_t root, const ChildLists& children, std::vector<SpanRef>& spans, int32_t& counter) {
   struct Frame {
     int32_t span;
-    size_t next_child;
+    int32_t next_child;
   };
-  std::vector<Frame> stack;
+  thread_local std::vector<Frame> stack;
+  stack.clear();
   spans[static_cast<size_t>(root)].nested_left = counter++;
   spans[static_cast<size_t>(root)].nested_parent = -1;
-  stack.push_back({root, 0});
+  stack.push_back({root, children.first[static_cast<size_t>(root)]});
   while (!stack.empty()) {
     Frame& frame = stack.back();
-    const std::vector<int32_t>& kids = children[static_cast<size_t>(frame.span)];
-    if (frame.next_child < kids.size()) {
-      int32_t child = kids[frame.next_child++];
+    if (frame.next_child < children.first[static_cast<size_t>(frame.span) + 1]) {
+      int32_t child = children.child[static_cast<size_t>(frame.next_child++)];
       SpanRef& ref = spans[static_cast<size_t>(child)];
       ref.nested_left = counter++;
       ref.nested_parent = spans[static_cast<size_t>(frame.span)].nested_left;
-      stack.push_back({child, 0});
+      stack.push_back({child, children.first[static_cast<size_t>(child)]});
     } else {
       spans[static_cast<size_t>(frame.span)].nested_right = counter++;
       stack.pop_back();
@@ -101,14 +108,22 @@ TraceView BuildTraceViewFromRefs(const TraceId& id, std::vector<SpanRef> spans, 
     return view;
   }
 
-  // The first span in view order owns an ID that several spans share (Zipkin client/server).
-  std::unordered_map<std::string_view, int32_t> by_id;
-  by_id.reserve(view.spans.size());
-  for (size_t i = 0; i < view.spans.size(); ++i) by_id.emplace(view.spans[i].span->span_id, static_cast<int32_t>(i));
+  // Span IDs sorted with their view positions: the first span in view order owns an ID
+  // that several spans share (Zipkin client/server).
+  const size_t n = view.spans.size();
+  thread_local std::vector<std::pair<std::string_view, int32_t>> by_id;
+  by_id.clear();
+  for (size_t i = 0; i < n; ++i) by_id.emplace_back(view.spans[i].span->span_id, static_cast<int32_t>(i));
+  std::sort(by_id.begin(), by_id.end());
+  auto owner_of = [&](std::string_view span_id) -> int32_t {
+    auto it = std::lower_bound(by_id.begin(), by_id.end(), std::pair<std::string_view, int32_t>(span_id, INT32_MIN));
+    return it != by_id.end() && it->first == span_id ? it->second : -1;
+  };
 
-  std::vector<std::vector<int32_t>> children(view.spans.size());
+  thread_local ChildLists children;
+  children.first.assign(n + 1, 0);
   view.start_unix_nano = UINT64_MAX;
-  for (size_t i = 0; i < view.spans.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     SpanRef& ref = view.spans[i];
     view.start_unix_nano = std::min(view.start_unix_nano, ref.span->start_time_unix_nano);
     view.end_unix_nano = std::max(view.end_unix_nano, ref.span->end_time_unix_nano);
@@ -116,13 +131,21 @@ TraceView BuildTraceViewFromRefs(const TraceId& id, std::vector<SpanRef> spans, 
       if (view.root < 0) view.root = static_cast<int32_t>(i);
       continue;
     }
-    auto it = by_id.find(ref.span->parent_span_id);
-    if (it == by_id.end() || it->second == static_cast<int32_t>(i)) continue;  // disconnected
-    ref.parent = it->second;
-    children[static_cast<size_t>(it->second)].push_back(static_cast<int32_t>(i));
+    int32_t parent = owner_of(ref.span->parent_span_id);
+    if (parent < 0 || parent == static_cast<int32_t>(i)) continue;  // disconnected
+    ref.parent = parent;
+    children.first[static_cast<size_t>(parent) + 1]++;
   }
-  for (size_t i = 0; i < view.spans.size(); ++i) {
-    view.spans[i].child_count = static_cast<uint32_t>(children[i].size());
+  for (size_t i = 0; i < n; ++i) {
+    view.spans[i].child_count = static_cast<uint32_t>(children.first[i + 1]);
+    children.first[i + 1] += children.first[i];
+  }
+  children.child.resize(n);
+  thread_local std::vector<int32_t> filled;
+  filled.assign(children.first.begin(), children.first.end() - 1);
+  for (size_t i = 0; i < n; ++i) {
+    int32_t parent = view.spans[i].parent;
+    if (parent >= 0) children.child[static_cast<size_t>(filled[static_cast<size_t>(parent)]++)] = static_cast<int32_t>(i);
   }
   view.end_unix_nano = std::max(view.end_unix_nano, view.start_unix_nano);
 
