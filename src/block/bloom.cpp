@@ -17,28 +17,33 @@ BloomFilter BloomFilter::ForCount(uint64_t expected_items) {
   return filter;
 }
 
-void BloomFilter::Add(const TraceId& id) {
+BloomFilter::Key BloomFilter::KeyOf(const TraceId& id) {
   XXH128_hash_t h = XXH3_128bits(id.bytes.data(), id.bytes.size());
+  return Key{h.low64, h.high64, XXH3_64bits_withSeed(id.bytes.data(), 16, 0x5eed)};
+}
+
+void BloomFilter::Add(const TraceId& id) {
+  Key key = KeyOf(id);
   uint64_t m = bits_.size() * 64;
   for (uint32_t i = 0; i < probes_; ++i) {
-    uint64_t bit = (h.low64 + i * h.high64) % m;
+    uint64_t bit = (key.low + i * key.high) % m;
     bits_[bit / 64] |= uint64_t(1) << (bit % 64);
   }
 }
 
-bool BloomFilter::MayContain(const TraceId& id) const {
+bool BloomFilter::MayContain(const Key& key) const {
   if (bits_.empty()) return false;
-  XXH128_hash_t h = XXH3_128bits(id.bytes.data(), id.bytes.size());
-  uint64_t m = bits_.size() * 64;
+  const uint64_t m = bits_.size() * 64;
+  // x mod m without a division: q = floor(x * floor(2^64 / m) / 2^64) is floor(x / m) or one
+  // less, so the remainder needs at most one correction.
+  const uint64_t reciprocal = UINT64_MAX / m;
   for (uint32_t i = 0; i < probes_; ++i) {
-    uint64_t bit = (h.low64 + i * h.high64) % m;
+    const uint64_t x = key.low + i * key.high;
+    uint64_t bit = x - uint64_t((static_cast<unsigned __int128>(x) * reciprocal) >> 64) * m;
+    while (bit >= m) bit -= m;
     if (!(bits_[bit / 64] & (uint64_t(1) << (bit % 64)))) return false;
   }
   return true;
-}
-
-uint32_t BloomFilter::ShardOf(const TraceId& id, uint32_t shards) {
-  return shards <= 1 ? 0 : uint32_t(XXH3_64bits_withSeed(id.bytes.data(), 16, 0x5eed) % shards);
 }
 
 // Layout: u32 magic, u32 probes, u64 word count, words (little-endian), u32 crc32c of all before.

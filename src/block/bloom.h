@@ -17,13 +17,22 @@ class BloomFilter {
   static BloomFilter ForCount(uint64_t expected_items);
   static Result<BloomFilter> Decode(std::string_view bytes);  // checks the header and CRC
 
+  // A trace ID's hashes, computed once to probe many filters (one per block).
+  struct Key {
+    uint64_t low = 0, high = 0;  // the probes
+    uint64_t shard = 0;          // which shard
+  };
+  static Key KeyOf(const TraceId& id);
+
   void Add(const TraceId& id);
-  bool MayContain(const TraceId& id) const;
+  bool MayContain(const TraceId& id) const { return MayContain(KeyOf(id)); }
+  bool MayContain(const Key& key) const;
   std::string Encode() const;
   size_t SizeBytes() const { return bits_.size() * 8; }
 
   // Which shard of `shards` holds a trace ID.
-  static uint32_t ShardOf(const TraceId& id, uint32_t shards);
+  static uint32_t ShardOf(const TraceId& id, uint32_t shards) { return ShardOf(KeyOf(id), shards); }
+  static uint32_t ShardOf(const Key& key, uint32_t shards) { return shards <= 1 ? 0 : uint32_t(key.shard % shards); }
 
  private:
   std::vector<uint64_t> bits_;

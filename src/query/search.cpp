@@ -165,8 +165,9 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
   };
   // Whether a fragment's trace has spans in another block: then it is read whole.
   auto is_split = [&](const TraceId& id, const std::vector<Neighbour>& neighbours) -> Result<bool> {
+    const block::BloomFilter::Key key = block::BloomFilter::KeyOf(id);  // hashed once for every block
     for (const Neighbour& n : neighbours) {
-      if (!n.index->blooms[block::BloomFilter::ShardOf(id, n.block->meta().bloom_shards)].MayContain(id)) continue;
+      if (!n.index->blooms[block::BloomFilter::ShardOf(key, n.block->meta().bloom_shards)].MayContain(key)) continue;
       auto contains = n.block->Contains(id);
       if (!contains.ok()) return contains.status();
       if (*contains) return true;
