@@ -45,6 +45,8 @@ void EncodeAttributesField(const Attributes& attributes, uint32_t number, std::s
   for (const auto& kv : attributes) PutMessageField(out, number, [&](std::string& o) { EncodeKeyValue(kv, o); });
 }
 
+}  // namespace
+
 void EncodeSpan(const Span& s, std::string& out) {
   PutStringIfSet(out, 1, s.trace_id);
   PutStringIfSet(out, 2, s.span_id);
@@ -84,8 +86,6 @@ void EncodeSpan(const Span& s, std::string& out) {
   }
   PutFixed32IfSet(out, 16, s.flags);
 }
-
-}  // namespace
 
 void EncodeResource(const Resource& resource, std::string& out) {
   EncodeAttributesField(resource.attributes, 1, out);

@@ -118,6 +118,7 @@ std::string EncodeTracesData(const TracesData& data);
 void EncodeResource(const Resource& resource, std::string& out);
 void EncodeScope(const Scope& scope, std::string& out);
 void EncodeAttributes(const Attributes& attributes, std::string& out);  // as a run of KeyValue records
+void EncodeSpan(const Span& span, std::string& out);                   // the body of one Span message
 
 const char* SpanKindName(SpanKind kind);      // "SPAN_KIND_SERVER"
 const char* StatusCodeName(StatusCode code);  // "STATUS_CODE_ERROR"

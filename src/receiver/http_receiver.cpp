@@ -1,6 +1,6 @@
-#include "common/compression.h"
 #include "otlp/json.h"
 #include "otlp/wire.h"
+#include "receiver/http_body.h"
 #include "receiver/receivers.h"
 
 namespace tracery::receiver {
@@ -72,24 +72,11 @@ HttpHandler MakeOtlpHttpHandler(distributor::Distributor& distributor, uint64_t 
       return;
     }
     auto body = std::make_shared<std::string>(std::move(request.body()));
-    // Content-Encoding is one token (case-insensitive): gzip (x-gzip), deflate (zlib), identity.
-    std::string encoding(request[http::field::content_encoding]);
-    while (!encoding.empty() && (encoding.back() == ' ' || encoding.back() == '\t')) encoding.pop_back();
-    while (!encoding.empty() && (encoding.front() == ' ' || encoding.front() == '\t')) encoding.erase(0, 1);
-    for (char& c : encoding) c = char(std::tolower(static_cast<unsigned char>(c)));
-    bool gzip = encoding == "gzip" || encoding == "x-gzip";
-    if (gzip || encoding == "deflate") {
-      auto plain = InflateLimited(*body, max_request_bytes, gzip ? CompressedFormat::kGzip : CompressedFormat::kZlib);
-      if (!plain.ok()) {
-        distributor.CountRefused(plain.status().code() == StatusCode::kTooLarge ? "too_large" : "invalid", body->size());
-        respond(ErrorResponse(plain.status(), json));
-        return;
-      }
-      *body = std::move(plain).value();
-    } else if (!encoding.empty() && encoding != "identity") {
-      distributor.CountRefused("content_encoding", body->size());
-      respond(ErrorResponse(Status::UnsupportedMedia("unsupported content encoding '" + encoding +
-                                                     "': use gzip, deflate or identity"), json));
+    const size_t received_bytes = body->size();
+    if (Status decoded = DecodeContentEncoding(request[http::field::content_encoding], max_request_bytes, *body);
+        !decoded.ok()) {
+      distributor.CountRefused(ContentEncodingRefusal(decoded), received_bytes);
+      respond(ErrorResponse(decoded, json));
       return;
     }
     distributor.Push(*tenant, *body, json ? distributor::Encoding::kJson : distributor::Encoding::kProtobuf,

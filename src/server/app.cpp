@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "query/api.h"
+#include "receiver/zipkin.h"
 
 namespace tracery::server {
 
@@ -121,6 +122,25 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
     if (!grpc.ok()) return grpc.status();
     app->grpc_receiver_ = std::move(grpc).value();
   }
+  if (config.zipkin_enabled) {
+    std::string host;
+    uint16_t port;
+    if (!SplitHostPort(config.zipkin_endpoint, host, port))
+      return Status::InvalidArgument("bad Zipkin endpoint " + config.zipkin_endpoint);
+    if (host == "localhost") host = "127.0.0.1";  // the Collector's default; Bind takes addresses
+    HttpServerOptions zipkin_options;  // as OTLP/HTTP: the same limits, its own connection cap
+    zipkin_options.body_limit = config.max_request_bytes;
+    zipkin_options.receiving_budget = config.max_inflight_bytes;
+    zipkin_options.max_connections = std::max<uint64_t>(16, descriptors / 4);
+    auto server = HttpServer::Bind(app->ingest_io_, host, port, zipkin_options,
+                                   receiver::MakeZipkinHttpHandler(*app->distributor_, config.max_request_bytes,
+                                                                   {config.zipkin_parse_string_tags}));
+    if (!server.ok())
+      return Status(server.status().code(),
+                    "Zipkin receiver (distributor.receivers.zipkin.endpoint): " + server.status().message());
+    app->zipkin_server_ = std::move(server).value();
+  }
+  TRACERY_RETURN_IF_ERROR(app->StartJaegerReceivers(std::max<uint64_t>(16, descriptors / 4)));
 
   HttpServer* query_server_raw = app->query_server_.get();
   HttpServer* otlp_server_raw = app->otlp_http_server_.get();
@@ -132,6 +152,11 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
                                  });
   app->query_server_->Start();
   if (app->otlp_http_server_) app->otlp_http_server_->Start();
+  if (app->zipkin_server_) {
+    app->zipkin_server_->Start();
+    spdlog::info("Zipkin receiver on {} (POST /api/v2/spans, /api/v1/spans)", config.zipkin_endpoint);
+  }
+  if (app->jaeger_http_server_) app->jaeger_http_server_->Start();
   for (auto* io : {&app->ingest_io_, &app->query_io_}) {
     for (int i = 0; i < 2; ++i) {
       app->threads_.emplace_back([io] {
@@ -147,6 +172,58 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
                config.otlp_grpc_enabled ? config.otlp_grpc_endpoint : "off",
                config.otlp_http_enabled ? config.otlp_http_endpoint : "off");
   return app;
+}
+
+// The Jaeger receivers the config lists, bound now so that a taken port stops the start with
+// the key to change.
+Status App::StartJaegerReceivers(uint64_t max_connections) {
+  const Config& config = config_;
+  auto failed = [](const char* protocol, const Status& status) {
+    return Status(status.code(), std::string("Jaeger ") + protocol + " receiver (distributor.receivers.jaeger.protocols." +
+                                     protocol + ".endpoint): " + status.message());
+  };
+  if (config.jaeger_thrift_http_enabled) {
+    std::string host;
+    uint16_t port;
+    if (!SplitHostPort(config.jaeger_thrift_http_endpoint, host, port))
+      return failed("thrift_http", Status::InvalidArgument("bad endpoint " + config.jaeger_thrift_http_endpoint));
+    HttpServerOptions options;  // as OTLP/HTTP: the same limits, its own connection cap
+    options.body_limit = config.max_request_bytes;
+    options.receiving_budget = config.max_inflight_bytes;
+    options.max_connections = max_connections;
+    auto server = HttpServer::Bind(ingest_io_, receiver::JaegerListenAddress(host), port, options,
+                                   receiver::MakeJaegerThriftHttpHandler(*distributor_, config.max_request_bytes));
+    if (!server.ok()) return failed("thrift_http", server.status());
+    jaeger_http_server_ = std::move(server).value();
+  }
+  for (auto [enabled, endpoint, protocol, name, out] :
+       {std::tuple{config.jaeger_thrift_compact_enabled, &config.jaeger_thrift_compact_endpoint,
+                   receiver::thrift::Protocol::kCompact, "thrift_compact", &jaeger_compact_server_},
+        std::tuple{config.jaeger_thrift_binary_enabled, &config.jaeger_thrift_binary_endpoint,
+                   receiver::thrift::Protocol::kBinary, "thrift_binary", &jaeger_binary_server_}}) {
+    if (!enabled) continue;
+    auto server = receiver::JaegerAgentServer::Start(ingest_io_, *endpoint, protocol, *distributor_, metrics_);
+    if (!server.ok()) return failed(name, server.status());
+    *out = std::move(server).value();
+    if (config.multitenancy_enabled)
+      spdlog::warn("Jaeger {} on {}: datagrams carry no tenant, so with multitenancy_enabled they are all refused "
+                   "(tracery_jaeger_agent_datagrams_refused_total{{reason=\"bad_tenant\"}}), as in Tempo", name, *endpoint);
+  }
+  if (config.jaeger_grpc_enabled) {
+    auto grpc = receiver::JaegerGrpcReceiver::Start(config.jaeger_grpc_endpoint, config.max_request_bytes,
+                                                    config.max_inflight_bytes, *distributor_);
+    if (!grpc.ok()) return failed("grpc", grpc.status());
+    jaeger_grpc_receiver_ = std::move(grpc).value();
+  }
+  for (auto [enabled, endpoint, name] : {std::tuple{config.jaeger_grpc_enabled, &config.jaeger_grpc_endpoint, "gRPC"},
+                                         std::tuple{config.jaeger_thrift_http_enabled, &config.jaeger_thrift_http_endpoint,
+                                                    "Thrift over HTTP (POST /api/traces)"},
+                                         std::tuple{config.jaeger_thrift_compact_enabled,
+                                                    &config.jaeger_thrift_compact_endpoint, "Thrift compact over UDP"},
+                                         std::tuple{config.jaeger_thrift_binary_enabled,
+                                                    &config.jaeger_thrift_binary_endpoint, "Thrift binary over UDP"}})
+    if (enabled) spdlog::info("Jaeger receiver, {}, on {}", name, *endpoint);
+  return Status::Ok();
 }
 
 void App::Flush(std::function<void(Status)> done) {
@@ -188,6 +265,11 @@ void App::Stop() {
   if (flush_thread_.joinable()) flush_thread_.join();  // answers what was asked before
   if (grpc_receiver_) grpc_receiver_->Shutdown();
   if (otlp_http_server_) otlp_http_server_->Stop();
+  if (zipkin_server_) zipkin_server_->Stop();
+  if (jaeger_grpc_receiver_) jaeger_grpc_receiver_->Shutdown();
+  if (jaeger_http_server_) jaeger_http_server_->Stop();
+  if (jaeger_compact_server_) jaeger_compact_server_->Stop();
+  if (jaeger_binary_server_) jaeger_binary_server_->Stop();
   if (ingester_) {
     Status status = ingester_->FlushAll();
     if (!status.ok()) spdlog::error("final flush failed (the WAL keeps the data): {}", status.ToString());

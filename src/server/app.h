@@ -20,6 +20,7 @@
 #include "ingester/ingester.h"
 #include "query/search.h"
 #include "query/streaming.h"
+#include "receiver/jaeger.h"
 #include "receiver/receivers.h"
 #include "server/config.h"
 #include "storage/block_list.h"
@@ -54,6 +55,12 @@ class App {
   std::unique_ptr<receiver::GrpcReceiver> grpc_receiver_;
   boost::asio::io_context ingest_io_{2}, query_io_{2};
   std::unique_ptr<HttpServer> otlp_http_server_, query_server_;
+  std::unique_ptr<HttpServer> zipkin_server_;  // distributor.receivers.zipkin, when listed
+  // distributor.receivers.jaeger.protocols.*, each when listed (jaeger.h)
+  std::unique_ptr<HttpServer> jaeger_http_server_;
+  std::unique_ptr<receiver::JaegerAgentServer> jaeger_compact_server_, jaeger_binary_server_;
+  std::unique_ptr<receiver::JaegerGrpcReceiver> jaeger_grpc_receiver_;
+  Status StartJaegerReceivers(uint64_t max_connections);
   std::vector<std::thread> threads_;
   // POST /flush runs here, off the query threads; requests that come while one runs share
   // the next one (which starts after them, so it covers their spans).

@@ -368,6 +368,29 @@ const std::map<std::string, KeyRule>& Schema() {
              &Config::otlp_grpc_enabled, "OTLP/gRPC listen address.");
     endpoint("distributor.receivers.otlp.protocols.http.endpoint", &Config::otlp_http_endpoint,
              &Config::otlp_http_enabled, "OTLP/HTTP listen address (POST /v1/traces).");
+    endpoint("distributor.receivers.zipkin.endpoint", &Config::zipkin_endpoint, &Config::zipkin_enabled,
+             "Zipkin listen address (POST /api/v2/spans, /api/v1/spans); the Collector's default. `zipkin:` with "
+             "no value runs the receiver with its defaults; without the key it does not run.");
+    s["distributor.receivers.zipkin.parse_string_tags"] = {
+        "bool", "Zipkin tag values that look like integers, decimals or true/false become int, double or bool "
+                "attributes (the Collector's option); off: every tag is a string.",
+        [](const Config& c) { return std::string(c.zipkin_parse_string_tags ? "true" : "false"); },
+        [](const std::string& v, Config& c, std::string& why) {
+          if (!ParseBool(v, c.zipkin_parse_string_tags)) {
+            why = "expected true or false";
+            return false;
+          }
+          c.zipkin_enabled = true;  // listing an option of the receiver lists the receiver
+          return true;
+        }};
+    endpoint("distributor.receivers.jaeger.protocols.grpc.endpoint", &Config::jaeger_grpc_endpoint,
+             &Config::jaeger_grpc_enabled, "Jaeger gRPC listen address (jaeger.api_v2.CollectorService/PostSpans).");
+    endpoint("distributor.receivers.jaeger.protocols.thrift_http.endpoint", &Config::jaeger_thrift_http_endpoint,
+             &Config::jaeger_thrift_http_enabled, "Jaeger Thrift-over-HTTP listen address (POST /api/traces).");
+    endpoint("distributor.receivers.jaeger.protocols.thrift_compact.endpoint", &Config::jaeger_thrift_compact_endpoint,
+             &Config::jaeger_thrift_compact_enabled, "Jaeger agent UDP address, Thrift compact protocol (emitBatch).");
+    endpoint("distributor.receivers.jaeger.protocols.thrift_binary.endpoint", &Config::jaeger_thrift_binary_endpoint,
+             &Config::jaeger_thrift_binary_enabled, "Jaeger agent UDP address, Thrift binary protocol (emitBatch).");
     bytes("distributor.max_request_bytes", [](Config& c) -> uint64_t& { return c.max_request_bytes; },
           "Largest request accepted, after decompression; larger ones get 413 / RESOURCE_EXHAUSTED.");
     bytes("distributor.max_inflight_bytes", [](Config& c) -> uint64_t& { return c.max_inflight_bytes; },
@@ -421,6 +444,12 @@ Status Walk(const YAML::Node& node, const std::string& path, const std::string& 
       std::string key = item.first.as<std::string>();
       std::string child = path.empty() ? key : path + "." + key;
       const YAML::Node& value = item.second;
+      // A listed receiver runs, whatever its block holds (`zipkin:`, `zipkin: {}`).
+      if (child == "distributor.receivers.zipkin") config.zipkin_enabled = true;
+      if (child == "distributor.receivers.jaeger.protocols.grpc") config.jaeger_grpc_enabled = true;
+      if (child == "distributor.receivers.jaeger.protocols.thrift_http") config.jaeger_thrift_http_enabled = true;
+      if (child == "distributor.receivers.jaeger.protocols.thrift_compact") config.jaeger_thrift_compact_enabled = true;
+      if (child == "distributor.receivers.jaeger.protocols.thrift_binary") config.jaeger_thrift_binary_enabled = true;
       if (value.IsNull()) {
         // A present but empty section (`grpc:`) enables it with its defaults.
         if (child == "distributor.receivers.otlp.protocols.grpc") config.otlp_grpc_enabled = true;

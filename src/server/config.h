@@ -41,6 +41,21 @@ struct Config {
   std::string otlp_grpc_endpoint = "0.0.0.0:4317";
   bool otlp_http_enabled = true;
   std::string otlp_http_endpoint = "0.0.0.0:4318";
+  // Zipkin (distributor.receivers.zipkin): off unless listed. The endpoint default is the
+  // Collector's (and so Tempo's) since it moved receivers to localhost.
+  bool zipkin_enabled = false;
+  std::string zipkin_endpoint = "localhost:9411";
+  bool zipkin_parse_string_tags = false;
+  // Jaeger (distributor.receivers.jaeger.protocols.*): each off unless listed; defaults are
+  // the Collector's endpoints (host localhost, bound as 127.0.0.1).
+  bool jaeger_grpc_enabled = false;
+  std::string jaeger_grpc_endpoint = "localhost:14250";
+  bool jaeger_thrift_http_enabled = false;
+  std::string jaeger_thrift_http_endpoint = "localhost:14268";
+  bool jaeger_thrift_compact_enabled = false;
+  std::string jaeger_thrift_compact_endpoint = "localhost:6831";
+  bool jaeger_thrift_binary_enabled = false;
+  std::string jaeger_thrift_binary_endpoint = "localhost:6832";
   uint64_t max_request_bytes = 16ull << 20;   // after decompression
   uint64_t max_inflight_bytes = 512ull << 20; // requests received but not yet acknowledged
 

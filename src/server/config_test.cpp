@@ -195,6 +195,65 @@ TEST(ConfigTest, DistributorWithoutReceiversKeepsBoth) {
   EXPECT_EQ(c.max_request_bytes, 1'000'000u);
 }
 
+TEST(ConfigTest, ZipkinReceiverAsTempoConfiguresIt) {
+  EXPECT_FALSE(ParseOk("").zipkin_enabled);
+  Config listed = ParseOk("distributor:\n  receivers:\n    zipkin:\n");
+  EXPECT_TRUE(listed.zipkin_enabled);
+  EXPECT_EQ(listed.zipkin_endpoint, "localhost:9411");
+  EXPECT_FALSE(listed.zipkin_parse_string_tags);
+  EXPECT_FALSE(listed.otlp_grpc_enabled);  // only the listed receivers run
+  EXPECT_FALSE(listed.otlp_http_enabled);
+  EXPECT_TRUE(ParseOk("distributor:\n  receivers:\n    zipkin: {}\n").zipkin_enabled);
+  Config set = ParseOk(R"(distributor:
+  receivers:
+    otlp:
+      protocols:
+        grpc:
+    zipkin:
+      endpoint: 0.0.0.0:9412
+      parse_string_tags: true
+)");
+  EXPECT_TRUE(set.zipkin_enabled);
+  EXPECT_EQ(set.zipkin_endpoint, "0.0.0.0:9412");
+  EXPECT_TRUE(set.zipkin_parse_string_tags);
+  EXPECT_TRUE(set.otlp_grpc_enabled);
+  EXPECT_TRUE(ParseOk("distributor:\n  receivers:\n    zipkin:\n      parse_string_tags: false\n").zipkin_enabled);
+  ExpectError("distributor:\n  receivers:\n    zipkin:\n      endpoint: nowhere\n",
+              {"tracery.yaml:4:", "distributor.receivers.zipkin.endpoint"});
+  ExpectError("distributor:\n  receivers:\n    zipkin:\n      parse_string_tags: maybe\n",
+              {"tracery.yaml:4:", "distributor.receivers.zipkin.parse_string_tags"});
+  ExpectError("distributor:\n  receivers:\n    zipkin:\n      tls: {}\n", {"distributor.receivers.zipkin.tls"});
+  ExpectError("distributor:\n  receivers:\n    opencensus:\n", {"distributor.receivers.opencensus"});
+}
+
+TEST(ConfigTest, JaegerProtocolsAsTempoConfiguresThem) {
+  Config none = ParseOk("");
+  EXPECT_FALSE(none.jaeger_grpc_enabled || none.jaeger_thrift_http_enabled || none.jaeger_thrift_compact_enabled ||
+               none.jaeger_thrift_binary_enabled);
+  Config listed = ParseOk(R"(distributor:
+  receivers:
+    jaeger:
+      protocols:
+        grpc:
+        thrift_http: {}
+        thrift_compact:
+          endpoint: 0.0.0.0:7831
+)");
+  EXPECT_TRUE(listed.jaeger_grpc_enabled);
+  EXPECT_EQ(listed.jaeger_grpc_endpoint, "localhost:14250");
+  EXPECT_TRUE(listed.jaeger_thrift_http_enabled);
+  EXPECT_EQ(listed.jaeger_thrift_http_endpoint, "localhost:14268");
+  EXPECT_TRUE(listed.jaeger_thrift_compact_enabled);
+  EXPECT_EQ(listed.jaeger_thrift_compact_endpoint, "0.0.0.0:7831");
+  EXPECT_FALSE(listed.jaeger_thrift_binary_enabled);
+  EXPECT_EQ(listed.jaeger_thrift_binary_endpoint, "localhost:6832");
+  EXPECT_FALSE(listed.otlp_grpc_enabled);  // only the listed receivers run
+  ExpectError("distributor:\n  receivers:\n    jaeger:\n      protocols:\n        thrift_udp:\n",
+              {"tracery.yaml:5:", "distributor.receivers.jaeger.protocols.thrift_udp"});
+  ExpectError("distributor:\n  receivers:\n    jaeger:\n      protocols:\n        grpc:\n          endpoint: nowhere\n",
+              {"tracery.yaml:6:", "distributor.receivers.jaeger.protocols.grpc.endpoint"});
+}
+
 TEST(ConfigTest, UnknownKeyNamesTheDottedKeyAndLine) {
   ExpectError("server:\n  http_listen_port: 3200\n  http_listen_prot: 3300\n",
               {"tracery.yaml:3:", "server.http_listen_prot"});
