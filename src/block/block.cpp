@@ -86,9 +86,9 @@ Result<BlockMeta> BlockMeta::FromJson(std::string_view json) {
   std::string format;
   if (!str("format", format) || format != "tracery-block" || !u64("version", version))
     return Status::Corruption("meta.json does not describe a tracery block");
-  if (version != kFormatVersion)
+  if (version < kFirstFormatVersion || version > kFormatVersion)
     return Status::Corruption("block format version " + std::to_string(version) + " is not known to this reader (knows " +
-                              std::to_string(kFormatVersion) + ")");
+                              std::to_string(kFirstFormatVersion) + " to " + std::to_string(kFormatVersion) + ")");
   if (!str("blockID", m.block_id) || !str("tenantID", m.tenant) || !str("tier", m.tier) ||
       !u64("startTimeUnixNano", m.min_start_unix_nano) || !u64("endTimeUnixNano", m.max_end_unix_nano) ||
       !u64("totalTraces", m.trace_count) || !u64("totalSpans", m.span_count) || !u64("rowGroups", m.row_groups) ||
@@ -106,8 +106,11 @@ Result<BlockMeta> BlockMeta::FromJson(std::string_view json) {
 Result<std::unique_ptr<BlockWriter>> BlockWriter::Create(backend::ObjectStore& store, const std::string& tenant,
                                                          const std::string& tier, uint64_t expected_traces,
                                                          const WriterOptions& options) {
+  if (options.format_version < kFirstFormatVersion || options.format_version > kFormatVersion)
+    return Status::InvalidArgument("block writer: no format version " + std::to_string(options.format_version));
   std::unique_ptr<BlockWriter> writer(new BlockWriter(store, options));
   BlockMeta& meta = writer->meta_;
+  meta.version = options.format_version;
   meta.block_id = NewBlockId();
   meta.tenant = tenant;
   meta.tier = tier;
@@ -161,7 +164,7 @@ Result<BlockMeta> BlockWriter::Finish() {
   BlockMeta& meta = meta_;
   std::string index;
   PutFixed32(index, kIndexMagic);
-  PutFixed32(index, kFormatVersion);
+  PutFixed32(index, meta.version);
   PutVarint(index, row_groups_.size());
   for (const auto& rg : row_groups_) {
     PutVarint(index, rg.offset);
@@ -255,7 +258,7 @@ Result<std::shared_ptr<const BlockIndex>> BlockReader::LoadIndex() const {
   ByteReader in(header);
   uint32_t magic, version;
   uint64_t count;
-  if (!in.ReadFixed32(magic) || magic != kIndexMagic || !in.ReadFixed32(version) || version != kFormatVersion ||
+  if (!in.ReadFixed32(magic) || magic != kIndexMagic || !in.ReadFixed32(version) || version != m.version ||
       !in.ReadVarint(count) || count != m.row_groups)
     return Status::Corruption(ObjectName("index") + ": bad header");
   for (uint64_t i = 0; i < count; ++i) {

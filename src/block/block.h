@@ -22,8 +22,6 @@
 
 namespace tracery::block {
 
-constexpr uint32_t kFormatVersion = 1;
-
 struct BlockMeta {
   uint32_t version = kFormatVersion;
   std::string block_id, tenant, tier = "sampled";
@@ -34,13 +32,14 @@ struct BlockMeta {
   int64_t created_unix_seconds = 0;
 
   std::string ToJson() const;
-  static Result<BlockMeta> FromJson(std::string_view json);  // refuses unknown versions
+  static Result<BlockMeta> FromJson(std::string_view json);  // refuses versions it does not know
 };
 
 struct WriterOptions {
   uint32_t row_group_spans = 1024;  // a row group closes after the trace that reaches this
   int zstd_level = 3;
   uint64_t traces_per_bloom_shard = 200000;
+  uint32_t format_version = kFormatVersion;  // kFirstFormatVersion..kFormatVersion (tests write old ones)
 };
 
 // One trace to write: its spans as encoded TracesData (fragments concatenated).
@@ -70,7 +69,7 @@ class BlockWriter {
   ~BlockWriter();
 
  private:
-  BlockWriter(backend::ObjectStore& store, const WriterOptions& options) : store_(store), options_(options), builder_(options.zstd_level) {}
+  BlockWriter(backend::ObjectStore& store, const WriterOptions& options) : store_(store), options_(options), builder_(options.zstd_level, options.format_version) {}
   Status CloseRowGroup();
 
   backend::ObjectStore& store_;

@@ -1,16 +1,22 @@
 // Unit tests of the block format: write thousands of varied traces through the local object
-// store, read every one back by ID, and check the Bloom filters, the meta, corruption handling
-// and object-name safety.
+// store, read every one back by ID, and check the Bloom filters, the meta, corruption handling,
+// format 2's dedicated columns against format 1, and object-name safety.
 #include "block/block.h"
 
 #include <gtest/gtest.h>
 
 #include "common/temp_dir_for_tests.h"
 
+#include <re2/re2.h>
+#include <zstd.h>
+
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -18,7 +24,9 @@
 
 #include "backend/object_store.h"
 #include "block/bloom.h"
+#include "block/row_group_internal.h"
 #include "common/coding.h"
+#include "common/crc32c.h"
 #include "otlp/wire.h"
 
 namespace tracery::block {
@@ -192,7 +200,8 @@ struct GeneratedBlock {
   std::vector<TraceInput> inputs;
 };
 
-GeneratedBlock Generate(int count, uint32_t seed) {
+// `reshape`, when given, changes each generated trace before it is encoded.
+GeneratedBlock Generate(int count, uint32_t seed, const std::function<void(otlp::TracesData&)>& reshape = nullptr) {
   GeneratedBlock block;
   TraceGenerator gen(seed);
   std::mt19937 rng(seed * 7 + 1);
@@ -204,6 +213,7 @@ GeneratedBlock Generate(int count, uint32_t seed) {
     if (block.traces.count(id)) continue;
     uint64_t base = 1'700'000'000'000'000'000ull + uint64_t(rng() % 3600) * 1'000'000'000ull;
     block.traces[id] = gen.Trace(id, base);
+    if (reshape) reshape(block.traces[id]);
     block.ids.push_back(id);
   }
   std::sort(block.ids.begin(), block.ids.end());
@@ -510,16 +520,22 @@ TEST_F(BlockTest, MetaJsonRoundTripAndUnknownVersionIsRefused) {
   std::string name = "t/" + meta->block_id + "/meta.json";
   auto json = store_->Read(name);
   ASSERT_TRUE(json.ok());
-  std::string v2 = *json;
-  size_t at = v2.find("\"version\":1");
-  ASSERT_NE(at, std::string::npos) << v2;
-  v2.replace(at, 11, "\"version\":2");
-  ASSERT_TRUE(store_->Write(name, v2).ok());
+  std::string future = *json;
+  size_t at = future.find("\"version\":2");
+  ASSERT_NE(at, std::string::npos) << future;
+  future.replace(at, 11, "\"version\":3");
+  ASSERT_TRUE(store_->Write(name, future).ok());
   auto reader = BlockReader::Open(*store_, "t", meta->block_id);
   ASSERT_FALSE(reader.ok());
   EXPECT_EQ(reader.status().code(), StatusCode::kCorruption);
   EXPECT_NE(reader.status().message().find("version"), std::string::npos) << reader.status().message();
-  EXPECT_FALSE(BlockMeta::FromJson(v2).ok());
+  EXPECT_FALSE(BlockMeta::FromJson(future).ok());
+  // A meta.json that claims version 1 for an index of version 2 is refused too.
+  std::string older = *json;
+  older.replace(at, 11, "\"version\":1");
+  ASSERT_TRUE(BlockMeta::FromJson(older).ok());
+  ASSERT_TRUE(store_->Write(name, older).ok());
+  EXPECT_FALSE(BlockReader::Open(*store_, "t", meta->block_id).ok());
 
   EXPECT_FALSE(BlockMeta::FromJson("not json").ok());
   EXPECT_FALSE(BlockMeta::FromJson("{}").ok());
@@ -700,6 +716,312 @@ TEST_F(BlockTest, MalformedSpanInsideATraceFailsTheWrite) {
   otlp::PutBytesField(encoded, 1, rs_body);
   auto meta = WriteBlock(*store_, "t", "sampled", {{TraceId::FromBytes(span.trace_id), encoded}}, WriterOptions());
   EXPECT_FALSE(meta.ok());
+}
+
+// ---- format 2: dedicated span-attribute columns ---------------------------------------------
+
+// Span attributes for format 2's dedicated columns: every value type under common keys (ints
+// at the limits of a dedicated entry, doubles bit for bit, arrays, key-value lists, bytes,
+// empty), a key repeated in some spans, keys in a new order in every span, spans without
+// them, rare keys under the 5 % threshold and more than 16 keys over it.
+otlp::Attributes DedicatedColumnAttributes(std::mt19937& rng, TraceGenerator& values) {
+  const int64_t ints[] = {0, -1, 1, 503, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(),
+                          (int64_t(1) << 60) - 1, int64_t(1) << 60, -(int64_t(1) << 60), -(int64_t(1) << 60) - 1};
+  const double doubles[] = {std::nan(""), -std::nan(""), -0.0, 0.0, std::numeric_limits<double>::infinity(),
+                            std::numeric_limits<double>::denorm_min(), 1.5};
+  auto chance = [&](uint32_t percent) { return rng() % 100 < percent; };
+  otlp::Attributes out;
+  if (chance(97)) out.push_back({"typed", values.Value(2)});
+  if (chance(96)) out.push_back({"int", TraceGenerator::Int(ints[rng() % std::size(ints)])});
+  if (chance(95)) {
+    AnyValue number;
+    number.type = AnyValue::Type::kDouble;
+    number.double_value = doubles[rng() % std::size(doubles)];
+    out.push_back({"double", number});
+  }
+  if (chance(94)) {
+    out.push_back({"repeated", TraceGenerator::Str("first")});
+    if (chance(20)) out.push_back({"repeated", TraceGenerator::Int(2)});
+  }
+  for (uint32_t k = 0; k < 20; ++k)
+    if (chance(30 + 3 * k)) out.push_back({"common." + std::to_string(k), values.Value(0)});
+  for (int k = 0; k < 4; ++k)
+    if (chance(1)) out.push_back({"rare." + std::to_string(k), TraceGenerator::Int(k)});
+  std::shuffle(out.begin(), out.end(), rng);
+  if (chance(5)) out.clear();
+  return out;
+}
+
+// Traces as Generate makes them (events, links, resources, repeats dropped) with the span
+// attributes of DedicatedColumnAttributes.
+GeneratedBlock GenerateForDedicatedColumns(int count, uint32_t seed) {
+  std::mt19937 rng(seed);
+  TraceGenerator values(seed + 1);
+  return Generate(count, seed, [&](otlp::TracesData& trace) {
+    DeduplicateSpans(trace);
+    for (auto& rs : trace.resource_spans)
+      for (auto& ss : rs.scope_spans)
+        for (auto& span : ss.spans) span.attributes = DedicatedColumnAttributes(rng, values);
+  });
+}
+
+TEST_F(BlockTest, DedicatedColumnsGiveBackEverySpanExactly) {
+  GeneratedBlock generated = GenerateForDedicatedColumns(600, 17);
+  WriterOptions options;
+  options.row_group_spans = 256;
+  auto meta = WriteBlock(*store_, "t", "sampled", generated.inputs, options);
+  ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+  EXPECT_EQ(meta->version, 2u);
+  auto reader = BlockReader::Open(*store_, "t", meta->block_id);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+
+  // Every row group gives 16 keys a column, the most common ones, and none to a rare key.
+  auto data = store_->Read("t/" + meta->block_id + "/data");
+  ASSERT_TRUE(data.ok());
+  for (const auto& rg : (*reader)->row_groups()) {
+    internal::RowGroupDecoder decoder;
+    ASSERT_TRUE(decoder.Open(std::string_view(*data).substr(rg.offset, rg.size)).ok());
+    std::set<std::string> keys;
+    for (uint32_t key : decoder.dedicated_keys()) keys.emplace(decoder.dictionary()[key]);
+    EXPECT_EQ(keys.size(), 16u);
+    for (const char* key : {"typed", "int", "double", "repeated"}) EXPECT_EQ(keys.count(key), 1u) << key;
+    for (const auto& key : keys) EXPECT_NE(key.substr(0, 5), "rare.");
+  }
+
+  for (const TraceId& id : generated.ids) {
+    auto found = (*reader)->FindTrace(id);
+    ASSERT_TRUE(found.ok() && found->has_value()) << id.Hex();
+    ExpectSameTrace(generated.traces[id], **found, id.Hex());
+    if (HasFatalFailure()) return;
+  }
+  // The projected reader, with and without the other columns.
+  for (Projection projection : {Projection::All(), Projection{true, false, false, false}}) {
+    size_t spans = 0;
+    for (uint32_t g = 0; g < meta->row_groups; ++g) {
+      Status status = (*reader)->ScanRowGroupProjected(
+          g, SpanFilter{}, projection,
+          [&](const TraceId& id, const std::vector<DecodedSpan>& decoded, size_t count, const RowGroupTables&) {
+            auto want = SpanSet(generated.traces[id]);
+            for (size_t i = 0; i < count; ++i, ++spans) {
+              const otlp::Span& got = decoded[i].span;
+              const otlp::Span& expected = want.at({got.span_id, int(got.kind)}).span;
+              EXPECT_TRUE(got.attributes == expected.attributes) << id.Hex() << " " << HexEncode(got.span_id);
+              EXPECT_EQ(got.events.size(), projection.events ? expected.events.size() : 0u);
+            }
+            return true;
+          });
+      ASSERT_TRUE(status.ok()) << status.ToString();
+    }
+    EXPECT_EQ(spans, meta->span_count);
+  }
+}
+
+// The traces of a row group that ScanRowGroupProjected finds for `filter`.
+std::set<TraceId> Candidates(const BlockReader& reader, uint32_t row_group, const SpanFilter& filter) {
+  std::set<TraceId> out;
+  Status status = reader.ScanRowGroupProjected(
+      row_group, filter, Projection{false, false, false, false},
+      [&](const TraceId& id, const std::vector<DecodedSpan>&, size_t, const RowGroupTables&) {
+        out.insert(id);
+        return true;
+      });
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  return out;
+}
+
+TEST_F(BlockTest, FormatOneBlocksStayReadableAndSearchable) {
+  GeneratedBlock generated = Generate(500, 31);
+  WriterOptions options;
+  options.row_group_spans = 128;
+  options.format_version = 1;
+  auto one = WriteBlock(*store_, "t", "sampled", generated.inputs, options);
+  options.format_version = 2;
+  auto two = WriteBlock(*store_, "t", "sampled", generated.inputs, options);
+  ASSERT_TRUE(one.ok() && two.ok());
+  EXPECT_EQ(one->version, 1u);
+  EXPECT_EQ(two->version, 2u);
+  options.format_version = 3;
+  EXPECT_EQ(WriteBlock(*store_, "t", "sampled", generated.inputs, options).status().code(), StatusCode::kInvalidArgument);
+
+  auto reader_one = BlockReader::Open(*store_, "t", one->block_id);
+  auto reader_two = BlockReader::Open(*store_, "t", two->block_id);
+  ASSERT_TRUE(reader_one.ok() && reader_two.ok());
+  EXPECT_EQ((*reader_one)->meta().version, 1u);
+  ASSERT_EQ(one->row_groups, two->row_groups);
+  // Format 1 row groups have format 1's 48 columns; format 2 adds its 18.
+  for (auto [meta, columns] : {std::pair{&*one, 48u}, std::pair{&*two, 66u}}) {
+    auto data = store_->Read("t/" + meta->block_id + "/data");
+    ASSERT_TRUE(data.ok());
+    ByteReader header(*data);
+    uint32_t magic;
+    uint64_t count;
+    ASSERT_TRUE(header.ReadFixed32(magic) && header.ReadVarint(count));
+    EXPECT_EQ(count, columns);
+  }
+  for (const TraceId& id : generated.ids) {
+    auto found = (*reader_one)->FindTrace(id);
+    ASSERT_TRUE(found.ok() && found->has_value()) << id.Hex();
+    ExpectSameTrace(generated.traces[id], **found, id.Hex());
+    if (HasFatalFailure()) return;
+  }
+  // The generator's values have random types, arrays among them, under common keys.
+  std::vector<SpanFilter> filters;
+  SpanCondition status_code;
+  status_code.field = SpanCondition::Field::kSpanAttribute;
+  status_code.key = "http.status_code";
+  status_code.op = SpanCondition::Op::kGreater;
+  status_code.type = SpanCondition::Type::kInt;
+  filters.push_back({{status_code}});
+  SpanCondition method = status_code;
+  method.key = "http.method";
+  method.op = SpanCondition::Op::kRegex;
+  method.regex = std::make_shared<re2::RE2>("GET[1-3].*");
+  filters.push_back({{method}});
+  SpanCondition retry = status_code;
+  retry.key = "retry";
+  retry.op = SpanCondition::Op::kEqual;
+  retry.type = SpanCondition::Type::kBool;
+  retry.bool_value = true;
+  filters.push_back({{retry, status_code}});
+  SpanCondition host = status_code;
+  host.field = SpanCondition::Field::kAnyAttribute;
+  host.key = "host.id";
+  host.op = SpanCondition::Op::kEqual;
+  host.int_value = 1997;
+  filters.push_back({{host}});
+  size_t found = 0;
+  for (uint32_t g = 0; g < one->row_groups; ++g)
+    for (const SpanFilter& filter : filters) {
+      std::set<TraceId> candidates = Candidates(**reader_one, g, filter);
+      EXPECT_EQ(candidates, Candidates(**reader_two, g, filter)) << "row group " << g;
+      found += candidates.size();
+    }
+  EXPECT_GT(found, 100u);
+}
+
+// A row group taken apart: header fields and columns, decompressed.
+struct RowGroupParts {
+  uint64_t dictionary = 0, resources = 0, scopes = 0;
+  std::vector<std::string> columns;
+};
+
+bool TakeApart(std::string_view bytes, RowGroupParts& parts) {
+  ByteReader in(bytes);
+  uint32_t magic;
+  uint64_t count;
+  if (!in.ReadFixed32(magic) || !in.ReadVarint(count) || !in.ReadVarint(parts.dictionary) ||
+      !in.ReadVarint(parts.resources) || !in.ReadVarint(parts.scopes))
+    return false;
+  std::vector<std::pair<uint64_t, uint64_t>> sizes(count);
+  for (auto& [raw, stored] : sizes) {
+    uint32_t crc;
+    if (!in.ReadVarint(raw) || !in.ReadVarint(stored) || !in.ReadFixed32(crc)) return false;
+  }
+  for (auto [raw, stored] : sizes) {
+    std::string_view chunk;
+    if (!in.ReadBytes(stored, chunk)) return false;
+    std::string& column = parts.columns.emplace_back(raw, '\0');
+    if (raw == stored) column.assign(chunk);
+    else if (ZSTD_decompress(column.data(), raw, chunk.data(), chunk.size()) != raw) return false;
+  }
+  return true;
+}
+
+// The row group again, every column stored as it is, with its checksum.
+std::string PutTogether(const RowGroupParts& parts) {
+  std::string out;
+  PutFixed32(out, internal::kRowGroupMagic);
+  PutVarint(out, parts.columns.size());
+  PutVarint(out, parts.dictionary);
+  PutVarint(out, parts.resources);
+  PutVarint(out, parts.scopes);
+  for (const auto& column : parts.columns) {
+    PutVarint(out, column.size());
+    PutVarint(out, column.size());
+    PutFixed32(out, Crc32c(column));
+  }
+  for (const auto& column : parts.columns) out += column;
+  return out;
+}
+
+// Reads a row group every way there is: each read succeeds or reports corruption.
+void ExpectReadOrCorruption(std::string_view row_group, const std::vector<SpanFilter>& filters, const std::string& what,
+                            int& corrupt) {
+  auto check = [&](const Status& status) {
+    EXPECT_TRUE(status.ok() || status.code() == StatusCode::kCorruption) << what << ": " << status.ToString();
+    corrupt += !status.ok();
+  };
+  std::vector<TraceEntry> traces;
+  check(ListTracesInRowGroup(row_group, traces));
+  for (uint32_t ordinal : {0u, uint32_t(traces.size() ? traces.size() - 1 : 0)}) {
+    TraceId id;
+    otlp::TracesData trace;
+    check(ReadTraceFromRowGroup(row_group, ordinal, id, trace));
+  }
+  auto visit = [](const TraceId&, const std::vector<DecodedSpan>&, size_t, const RowGroupTables&) { return true; };
+  for (const SpanFilter& filter : filters) check(ScanRowGroupProjected(row_group, filter, Projection::All(), visit));
+}
+
+TEST_F(BlockTest, DamagedDedicatedColumnsAreReportedNotCrashing) {
+  GeneratedBlock generated = GenerateForDedicatedColumns(40, 9);
+  RowGroupBuilder builder(3);
+  for (const TraceInput& input : generated.inputs) ASSERT_TRUE(builder.AddTrace(input.id, input.otlp).ok());
+  RowGroupStats stats;
+  const std::string original = builder.Finish(stats);
+  RowGroupParts parts;
+  ASSERT_TRUE(TakeApart(original, parts));
+  ASSERT_EQ(parts.columns.size(), internal::kColumnCount);
+
+  std::vector<SpanFilter> filters(1);  // empty: every trace decoded
+  SpanCondition int_value;
+  int_value.field = SpanCondition::Field::kSpanAttribute;
+  int_value.key = "int";
+  int_value.op = SpanCondition::Op::kLess;
+  int_value.type = SpanCondition::Type::kInt;
+  filters.push_back({{int_value}});
+  SpanCondition typed = int_value;
+  typed.key = "typed";
+  typed.op = SpanCondition::Op::kNotEqual;
+  typed.type = SpanCondition::Type::kString;
+  typed.string_value = "GET1";
+  filters.push_back({{typed, int_value}});
+  SpanCondition rare = int_value;
+  rare.field = SpanCondition::Field::kAnyAttribute;
+  rare.key = "rare.0";
+  filters.push_back({{rare}});
+  int corrupt = 0;
+  ExpectReadOrCorruption(original, filters, "undamaged", corrupt);
+  ASSERT_EQ(corrupt, 0);
+
+  std::mt19937 rng(77);
+  // Bytes flipped anywhere (the checksums catch these), and cut short.
+  for (int i = 0; i < 1500; ++i) {
+    std::string damaged = original;
+    if (i % 10 == 0) damaged.resize(rng() % damaged.size());
+    else damaged[rng() % damaged.size()] ^= char(1 + rng() % 255);
+    ExpectReadOrCorruption(damaged, filters, "flip " + std::to_string(i), corrupt);
+  }
+  // Span attribute columns changed under valid checksums: the decoders' own checks.
+  const uint32_t attribute_columns[] = {30, 31, 32, 33, 34, 35, 48, 49, 50, 51, 52, 57, 64, 65};
+  const char interesting[] = {0, 1, 7, 8, 0x7f, char(0x80), char(0xff)};
+  int changed = 0;
+  for (int i = 0; i < 2500; ++i) {
+    RowGroupParts damaged = parts;
+    std::string& column = damaged.columns[attribute_columns[rng() % std::size(attribute_columns)]];
+    if (column.empty()) continue;
+    size_t at = rng() % column.size();
+    switch (rng() % 4) {
+      case 0: column[at] = interesting[rng() % std::size(interesting)]; break;
+      case 1: column[at] ^= char(1 + rng() % 255); break;
+      case 2: column.resize(at); break;
+      default: column.insert(at, 1, char(rng())); break;
+    }
+    int before = corrupt;
+    ExpectReadOrCorruption(PutTogether(damaged), filters, "column change " + std::to_string(i), corrupt);
+    changed += corrupt > before;
+    if (HasFailure()) return;
+  }
+  EXPECT_GT(changed, 1000);  // most changes are noticed; the rest decode as other valid values
 }
 
 TEST(DeduplicateTest, MergeDropsRepeatsAndRegroups) {

@@ -29,20 +29,33 @@ std::string_view ServiceName(const otlp::Resource& resource) {
   return {};
 }
 
+// An array, key-value list or bytes value keeps its encoding, as a KeyValue with no key.
+std::string EncodeComplexValue(std::string_view any_value) {
+  std::string key_value, encoded;
+  PutTag(key_value, 2, kLengthDelimited);
+  PutLengthPrefixed(key_value, any_value);
+  PutTag(encoded, 1, kLengthDelimited);
+  PutLengthPrefixed(encoded, key_value);
+  return encoded;
+}
+
 }  // namespace
 
 size_t RowGroupBuilder::ViewHash::operator()(std::string_view v) const { return XXH3_64bits(v.data(), v.size()); }
 
 void RowGroupBuilder::Reset() {
   stats_ = RowGroupStats();
-  columns_.assign(kColumnCount, std::string());
+  columns_.assign(format_version_ >= 2 ? kColumnCount : kColumnCountV1, std::string());
   dictionary_index_.clear();
   dictionary_.clear();
   resources_.clear();
   scopes_.clear();
   resource_index_.clear();
   scope_index_.clear();
-  attribute_key_seen_.clear();
+  span_key_use_.clear();
+  span_values_.clear();
+  span_attribute_counts_.clear();
+  span_complex_values_.clear();
   previous_trace_start_ = 0;
 }
 
@@ -140,10 +153,6 @@ bool RowGroupBuilder::AddAttribute(int set, std::string_view key_value) {
   }
   uint32_t key_id = Intern(key);
   PutVarint(columns_[AttributeColumn(set, 1)], key_id);
-  if (set == kSpanAttributes) {
-    if (key_id >= attribute_key_seen_.size()) attribute_key_seen_.resize(key_id + 1, false);
-    attribute_key_seen_[key_id] = true;
-  }
   // The last member of the oneof wins, as protobuf decoding does.
   WireField chosen;
   chosen.number = 0;
@@ -152,34 +161,46 @@ bool RowGroupBuilder::AddAttribute(int set, std::string_view key_value) {
     if (!ReadField(any, f)) return false;
     if (f.number >= 1 && f.number <= 7) chosen = f;
   }
-  std::string& types = columns_[AttributeColumn(set, 2)];
+  PendingValue pending{key_id, kEmpty, 0, 0};
+  std::string complex;
   switch (chosen.number) {
-    case 0: types += char(kEmpty); break;
-    case 1:
-      types += char(kString);
-      PutVarint(columns_[AttributeColumn(set, 3)], Intern(chosen.bytes));
-      break;
-    case 2: types += char(chosen.integer ? kTrue : kFalse); break;
-    case 3:
-      types += char(kInt);
-      PutVarint(columns_[AttributeColumn(set, 4)], ZigZag(int64_t(chosen.integer)));
-      break;
-    case 4:
-      types += char(kDouble);
-      PutFixed64(columns_[AttributeColumn(set, 5)], chosen.integer);
-      break;
-    default: {  // arrays, key-value lists and bytes keep their encoding, as a KeyValue with no key
-      types += char(kComplex);
-      std::string key_value, encoded;
-      PutTag(key_value, 2, kLengthDelimited);
-      PutLengthPrefixed(key_value, value);
-      PutTag(encoded, 1, kLengthDelimited);
-      PutLengthPrefixed(encoded, key_value);
-      PutLengthPrefixed(columns_[AttributeColumn(set, 5)], encoded);
-      break;
-    }
+    case 0: break;
+    case 1: pending.type = kString; pending.value = Intern(chosen.bytes); break;
+    case 2: pending.type = chosen.integer ? kTrue : kFalse; break;
+    case 3: pending.type = kInt; pending.value = ZigZag(int64_t(chosen.integer)); break;
+    case 4: pending.type = kDouble; pending.value = chosen.integer; break;
+    default: pending.type = kComplex; complex = EncodeComplexValue(value); break;
   }
+  if (set != kSpanAttributes) {
+    PutGenericValue(set, pending.type, pending.value, complex);
+    return true;
+  }
+  // A span attribute's value waits for Finish, which knows the keys that get a column.
+  if (key_id >= span_key_use_.size()) span_key_use_.resize(key_id + 1);
+  KeyUse& use = span_key_use_[key_id];
+  auto span = uint32_t(span_attribute_counts_.size());  // the span being added
+  if (use.last_span != span) {
+    use.last_span = span;
+    use.spans++;
+  }
+  if (pending.type == kComplex) {
+    pending.value = span_complex_values_.size();
+    pending.complex_size = uint32_t(complex.size());
+    span_complex_values_ += complex;
+  }
+  span_values_.push_back(pending);
   return true;
+}
+
+void RowGroupBuilder::PutGenericValue(int set, uint8_t type, uint64_t value, std::string_view complex) {
+  columns_[AttributeColumn(set, 2)] += char(type);
+  switch (type) {
+    case kString: PutVarint(columns_[AttributeColumn(set, 3)], value); break;
+    case kInt: PutVarint(columns_[AttributeColumn(set, 4)], value); break;
+    case kDouble: PutFixed64(columns_[AttributeColumn(set, 5)], value); break;
+    case kComplex: PutLengthPrefixed(columns_[AttributeColumn(set, 5)], complex); break;
+    default: break;  // the type says it all, or the value is in a dedicated column
+  }
 }
 
 bool RowGroupBuilder::AddEvent(std::string_view event, uint64_t span_start) {
@@ -307,6 +328,7 @@ bool RowGroupBuilder::AddSpan(const SpanRef& span, uint64_t trace_start) {
     }
   }
   PutVarint(columns_[AttributeColumn(kSpanAttributes, 0)], attributes);
+  span_attribute_counts_.push_back(uint32_t(attributes));
   PutVarint(columns_[kEventCounts], events);
   PutVarint(columns_[kLinkCounts], links);
 
@@ -361,8 +383,9 @@ Status RowGroupBuilder::AddTrace(const TraceId& id, std::string_view encoded) {
 }
 
 std::string RowGroupBuilder::Finish(RowGroupStats& stats) {
-  for (uint32_t key = 0; key < attribute_key_seen_.size(); ++key)
-    if (attribute_key_seen_[key]) stats_.attribute_keys.emplace(dictionary_[key]);
+  for (uint32_t key = 0; key < span_key_use_.size(); ++key)
+    if (span_key_use_[key].spans > 0) stats_.attribute_keys.emplace(dictionary_[key]);
+  WriteSpanAttributeValues(format_version_ >= 2 ? ChooseDedicatedKeys() : std::vector<uint32_t>());
   for (const auto& text : dictionary_) PutLengthPrefixed(columns_[kDictionary], text);
   for (const auto& [encoded, schema] : resources_) {
     PutLengthPrefixed(columns_[kResources], encoded);
@@ -374,11 +397,11 @@ std::string RowGroupBuilder::Finish(RowGroupStats& stats) {
   }
   std::string header, body;
   PutFixed32(header, kRowGroupMagic);
-  PutVarint(header, kColumnCount);
+  PutVarint(header, columns_.size());
   PutVarint(header, dictionary_.size());
   PutVarint(header, resources_.size());
   PutVarint(header, scopes_.size());
-  for (uint32_t c = 0; c < kColumnCount; ++c) {
+  for (size_t c = 0; c < columns_.size(); ++c) {
     const std::string& raw = columns_[c];
     std::string compressed;
     if (!raw.empty()) {

@@ -21,6 +21,12 @@
 
 namespace tracery::block {
 
+// Block format versions (docs/block-format.md). Readers take every version from the first to
+// the newest; writers write the newest unless told otherwise (tests keep writing version 1 to
+// prove old blocks stay readable).
+constexpr uint32_t kFirstFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;  // adds dedicated columns for common span attributes
+
 // What the index keeps of each row group, for pruning without reading it.
 struct RowGroupStats {
   uint64_t offset = 0, size = 0;  // within the data object
@@ -32,10 +38,13 @@ struct RowGroupStats {
 
 // Builds a row group straight from encoded OTLP: spans are read off the wire into columns,
 // with no model objects and no allocation per span (interned strings are views into the
-// row group's dictionary). Not thread-safe; one builder per block being written.
+// row group's dictionary). Span attribute values wait in a list until Finish, which knows
+// the row group's common keys and gives them their own columns (format 2). Not thread-safe;
+// one builder per block being written.
 class RowGroupBuilder {
  public:
-  explicit RowGroupBuilder(int zstd_level) : zstd_level_(zstd_level), compression_(ZSTD_createCCtx(), ZSTD_freeCCtx) {
+  explicit RowGroupBuilder(int zstd_level, uint32_t format_version = kFormatVersion)
+      : zstd_level_(zstd_level), format_version_(format_version), compression_(ZSTD_createCCtx(), ZSTD_freeCCtx) {
     Reset();
   }
   // Adds one trace given as encoded TracesData fields (fragments concatenated). Spans that
@@ -56,6 +65,20 @@ class RowGroupBuilder {
   struct ViewHash {
     size_t operator()(std::string_view v) const;
   };
+  // How many spans have a span attribute key (by dictionary ID), counted once per span.
+  struct KeyUse {
+    uint32_t spans = 0;
+    uint32_t last_span = UINT32_MAX;
+  };
+  // A span attribute value waiting for Finish: its key's dictionary ID, its value type (the
+  // generic stream's type byte) and what its column gets: a dictionary ID, a zigzag, a
+  // double's bits, or where its encoding is in span_complex_values_.
+  struct PendingValue {
+    uint32_t key;
+    uint8_t type;
+    uint32_t complex_size;
+    uint64_t value;
+  };
 
   void Reset();
   uint32_t Intern(std::string_view text);
@@ -64,10 +87,14 @@ class RowGroupBuilder {
   bool CollectSpans(std::string_view encoded);
   bool AddSpan(const SpanRef& span, uint64_t trace_start);
   bool AddAttribute(int set, std::string_view key_value);
+  void PutGenericValue(int set, uint8_t type, uint64_t value, std::string_view complex);
+  std::vector<uint32_t> ChooseDedicatedKeys() const;
+  void WriteSpanAttributeValues(const std::vector<uint32_t>& dedicated_keys);
   bool AddEvent(std::string_view event, uint64_t span_start);
   bool AddLink(std::string_view link);
 
   int zstd_level_;
+  uint32_t format_version_;
   std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> compression_;  // reused for every column chunk
   RowGroupStats stats_;
   std::vector<std::string> columns_;
@@ -75,7 +102,12 @@ class RowGroupBuilder {
   std::unordered_map<std::string_view, uint32_t, ViewHash> dictionary_index_;
   std::vector<std::pair<std::string, std::string>> resources_, scopes_;  // encoded, schema url
   std::unordered_map<std::string, uint32_t> resource_index_, scope_index_;
-  std::vector<bool> attribute_key_seen_;  // by dictionary ID: span attribute keys present
+  std::vector<KeyUse> span_key_use_;  // by dictionary ID
+  // Span attribute values in span order (their keys are written at once), and each span's
+  // attribute count: Finish writes them to the generic stream or to dedicated columns.
+  std::vector<PendingValue> span_values_;
+  std::vector<uint32_t> span_attribute_counts_;
+  std::string span_complex_values_;  // encoded arrays, key-value lists and bytes
   uint64_t previous_trace_start_ = 0;
   // Scratch reused across traces.
   std::vector<SpanRef> spans_;

@@ -63,15 +63,25 @@ bool AnyValuePasses(const otlp::AnyValue& value, const SpanCondition& c) {
   }
 }
 
+bool IsSpanAttribute(const SpanCondition& c) {
+  return c.field == Field::kSpanAttribute || c.field == Field::kAnyAttribute;
+}
+
+// Whether a condition looks at string values (StringPasses passes any string otherwise).
+bool ReadsStrings(const SpanCondition& c) {
+  return c.type == Type::kString || c.op == Op::kRegex || c.op == Op::kNotRegex;
+}
+
 // One condition, resolved against a row group's dictionary and resources.
 struct Resolved {
   const SpanCondition* condition = nullptr;
   uint32_t key = UINT32_MAX;               // attribute key's dictionary ID; UINT32_MAX: not in the row group
+  int dedicated = -1;                      // the key's dedicated column; -1: its values are in the generic stream
   std::vector<int8_t> dictionary_result;   // string tests by dictionary ID: -1 not computed yet
   std::vector<uint8_t> resource_passes;    // resource attribute tests, by resource
   bool possible = true;                    // false: no span of the row group can pass
 
-  bool DictionaryPasses(uint32_t id, const std::vector<std::string_view>& dictionary) {
+  bool DictionaryPasses(uint64_t id, const std::vector<std::string_view>& dictionary) {
     if (id >= dictionary.size()) return true;
     int8_t& cached = dictionary_result[id];
     if (cached < 0) cached = StringPasses(dictionary[id], *condition) ? 1 : 0;
@@ -79,10 +89,47 @@ struct Resolved {
   }
 };
 
+// Whether an attribute value passes, given as a dedicated column holds it: values from the
+// generic stream and from a dedicated column are judged alike. Absent fails; kTagGeneric
+// fails here, as the value is judged where it is, in the generic stream. Inlined: it runs for
+// every span of a scan.
+[[gnu::always_inline]] inline bool ValuePasses(const DedicatedValue& value, Resolved& r,
+                                               const std::vector<std::string_view>& dictionary) {
+  const SpanCondition& c = *r.condition;
+  switch (value.tag) {
+    case kTagString: return !ReadsStrings(c) || r.DictionaryPasses(value.payload, dictionary);
+    case kTagInt: return IntPasses(UnZigZag(value.payload), c);
+    case kTagDouble: {
+      double number;
+      std::memcpy(&number, &value.payload, 8);
+      return NumberPasses(number, c);
+    }
+    case kTagFalse:
+    case kTagTrue: return c.type == Type::kBool ? Compare(value.tag == kTagTrue, c.op, c.bool_value) : true;
+    case kTagEmpty: return true;  // left to the query engine
+    default: return false;
+  }
+}
+
+// A key's dictionary ID, UINT32_MAX when the row group lacks it.
+uint32_t KeyId(std::string_view key, const std::vector<std::string_view>& dictionary) {
+  for (uint32_t id = 0; id < dictionary.size(); ++id)
+    if (dictionary[id] == key) return id;
+  return UINT32_MAX;
+}
+
+// Where a row group's span attributes are read for a filter: a condition's key from its
+// dedicated column when it has one; the generic stream when a key has none, or when its
+// column leaves some values in the stream (kTagGeneric: repeated keys, arrays, huge ints).
+struct AttributeColumns {
+  std::vector<int> dedicated;        // the dedicated columns read, each once per span
+  uint32_t mixed = 0;                // bit d: dedicated column d has kTagGeneric entries
+  bool generic = false;              // the generic stream is read
+  bool generic_arrays = false;       // it holds a non-scalar value
+};
+
 }  // namespace
 
-// Marks the traces of a row group that have a span passing `filter` (not empty); `traces`
-// receives the row group's trace list. Returns whether any trace passed.
 struct FilterNeeds {  // which columns a filter reads
   bool names = false, kinds = false, statuses = false, durations = false, resources = false, attributes = false;
 };
@@ -95,34 +142,76 @@ static FilterNeeds NeedsOf(const SpanFilter& filter) {
     needs.statuses |= c.field == Field::kStatus;
     needs.durations |= c.field == Field::kDuration;
     needs.resources |= c.field == Field::kResourceAttribute || c.field == Field::kAnyAttribute;
-    needs.attributes |= c.field == Field::kSpanAttribute || c.field == Field::kAnyAttribute;
+    needs.attributes |= IsSpanAttribute(c);
   }
   return needs;
 }
 
-// Adds the columns the filter reads to `wanted`.
-static void AddFilterColumns(const SpanFilter& filter, std::vector<bool>& wanted) {
+void internal::AddFilterColumns(const SpanFilter& filter, std::vector<bool>& wanted) {
   FilterNeeds needs = NeedsOf(filter);
   wanted.resize(kColumnCount, false);
-  wanted[kDictionary] = true;
   wanted[kTraceIds] = wanted[kTraceSpanCounts] = wanted[kTraceStarts] = true;
   if (needs.names) wanted[kNames] = true;
   if (needs.kinds) wanted[kKinds] = true;
   if (needs.statuses) wanted[kStatusCodes] = true;
   if (needs.durations) wanted[kDurations] = true;
   if (needs.resources) wanted[kResources] = wanted[kResourceRefs] = true;
-  if (needs.attributes)
-    for (uint32_t k = 0; k < kAttributeColumns; ++k) wanted[AttributeColumn(kSpanAttributes, k)] = true;
+  // Which attribute columns follow depends on the row group's dedicated keys (MarkCandidates).
+  if (needs.attributes) wanted[kDedicatedKeys] = true;
 }
 
-// Marks the traces of a row group that have a span passing `filter` (not empty), reading
-// `columns` (opened with AddFilterColumns' columns, at its start; left anywhere). `traces`
-// receives the row group's trace list. Returns whether any trace passed.
-static Result<bool> MarkCandidates(RowGroupDecoder& columns, const SpanFilter& filter, std::vector<TraceEntry>& traces,
-                            std::vector<bool>& candidate, uint64_t* spans_checked) {
+// Finds where each span attribute condition reads its key (sets its `dedicated` and `key`)
+// and loads those columns: a dedicated key's column (and the presence column) alone when
+// all the key's values are there; the generic stream for the other keys and for columns that
+// leave values in it (kTagGeneric). The dictionary only when something reads it: span names,
+// string values, keys without a column, the generic stream. A number compared on a
+// dedicated column needs none, and the dictionary is most of a search's decompression.
+static Status LoadAttributeColumns(RowGroupDecoder& columns, const FilterNeeds& needs, std::vector<Resolved>& resolved,
+                                   AttributeColumns& plan) {
+  std::vector<bool> wanted(kColumnCount, false);
+  wanted[kDictionary] = needs.names;
+  for (Resolved& r : resolved) {
+    const SpanCondition& c = *r.condition;
+    if (!IsSpanAttribute(c)) continue;
+    r.dedicated = columns.DedicatedIndex(std::string_view(c.key));
+    if (r.dedicated < 0 || ReadsStrings(c)) wanted[kDictionary] = true;
+    if (r.dedicated < 0) continue;
+    r.key = columns.dedicated_keys()[r.dedicated];
+    if (!wanted[kDedicatedValueBase + r.dedicated]) {
+      wanted[kDedicatedValueBase + r.dedicated] = wanted[kDedicatedPresence] = true;
+      plan.dedicated.push_back(r.dedicated);
+    }
+  }
+  TRACERY_RETURN_IF_ERROR(columns.Load(&wanted));
+  for (int d : plan.dedicated) {
+    ByteReader column = columns.Column(kDedicatedValueBase + d);  // a copy: the span walk starts at the top
+    DedicatedValue value;
+    while (!column.empty() && !(plan.mixed & (1u << d))) {
+      if (!ReadDedicatedValue(column, value)) return Status::Corruption("row group: bad dedicated column");
+      if (value.tag == kTagGeneric) plan.mixed |= 1u << d;
+    }
+  }
+  plan.generic = plan.mixed != 0;
+  for (Resolved& r : resolved) {
+    if (!IsSpanAttribute(*r.condition) || r.dedicated >= 0) continue;
+    r.key = KeyId(r.condition->key, columns.dictionary());
+    plan.generic |= r.key != UINT32_MAX;
+  }
+  if (plan.generic) {
+    for (uint32_t k = 0; k < kAttributeColumns; ++k) wanted[AttributeColumn(kSpanAttributes, k)] = true;
+    wanted[kDictionary] = true;  // the generic stream's keys are dictionary IDs
+    TRACERY_RETURN_IF_ERROR(columns.Load(&wanted));
+    const ByteReader& types = columns.Column(AttributeColumn(kSpanAttributes, 2));
+    plan.generic_arrays = std::memchr(types.position(), kComplex, types.remaining()) != nullptr;
+  }
+  return Status::Ok();
+}
+
+Result<bool> internal::MarkCandidates(RowGroupDecoder& columns, const SpanFilter& filter, std::vector<TraceEntry>& traces,
+                                      std::vector<bool>& candidate, uint64_t* spans_checked) {
   FilterNeeds needs = NeedsOf(filter);
   const bool names = needs.names, kinds = needs.kinds, statuses = needs.statuses, durations = needs.durations,
-             resources = needs.resources, attributes = needs.attributes;
+             resources = needs.resources;
   const auto& dictionary = columns.dictionary();
 
   // Resolve each condition once for the row group.
@@ -134,21 +223,12 @@ static Result<bool> MarkCandidates(RowGroupDecoder& columns, const SpanFilter& f
       if (!otlp::DecodeResource(encoded, resource).ok()) return Status::Corruption("row group: bad resource");
     }
   }
-  bool arrays = false;  // whether any span attribute holds an array (or another non-scalar)
-  if (attributes) {
-    const ByteReader& types = columns.Column(AttributeColumn(kSpanAttributes, 2));
-    arrays = std::memchr(types.position(), kComplex, types.remaining()) != nullptr;
-  }
-  for (size_t i = 0; i < resolved.size(); ++i) {
-    Resolved& r = resolved[i];
-    r.condition = &filter.all_of[i];
+  for (size_t i = 0; i < resolved.size(); ++i) resolved[i].condition = &filter.all_of[i];
+  AttributeColumns attributes;
+  TRACERY_RETURN_IF_ERROR(LoadAttributeColumns(columns, needs, resolved, attributes));
+  for (Resolved& r : resolved) {
     const SpanCondition& c = *r.condition;
-    if (c.field == Field::kName) r.dictionary_result.assign(dictionary.size(), -1);
-    if (c.field == Field::kSpanAttribute || c.field == Field::kAnyAttribute) {
-      for (uint32_t id = 0; id < dictionary.size(); ++id)
-        if (dictionary[id] == c.key) r.key = id;
-      r.dictionary_result.assign(dictionary.size(), -1);
-    }
+    if (c.field == Field::kName || IsSpanAttribute(c)) r.dictionary_result.assign(dictionary.size(), -1);
     bool any_resource = false;
     if (c.field == Field::kResourceAttribute || c.field == Field::kAnyAttribute) {
       for (const otlp::Resource& resource : decoded_resources) {
@@ -160,11 +240,12 @@ static Result<bool> MarkCandidates(RowGroupDecoder& columns, const SpanFilter& f
       }
     }
     // A string compared for equality must be in the dictionary (span names and string
-    // attribute values are interned there): one look-up rules the row group out.
-    // (Arrays keep their elements outside the dictionary: not with arrays present.)
+    // attribute values are interned there): one look-up rules the row group out. Arrays keep
+    // their elements outside the dictionary: not where the key may hold one (any key, in the
+    // generic stream; this key only, in a dedicated column).
+    bool arrays = r.dedicated >= 0 ? (attributes.mixed >> r.dedicated) & 1 : attributes.generic_arrays;
     bool literal_present = true;
-    if (c.op == Op::kEqual && c.type == Type::kString &&
-        (c.field == Field::kName || ((c.field == Field::kSpanAttribute || c.field == Field::kAnyAttribute) && !arrays))) {
+    if (c.op == Op::kEqual && c.type == Type::kString && (c.field == Field::kName || (IsSpanAttribute(c) && !arrays))) {
       literal_present = false;
       for (const auto& text : dictionary) literal_present |= text == c.string_value;
     }
@@ -181,6 +262,11 @@ static Result<bool> MarkCandidates(RowGroupDecoder& columns, const SpanFilter& f
   std::vector<uint8_t> satisfied(resolved.size());
   bool any_candidate = false;
   uint64_t checked = 0;
+  DedicatedValue dedicated[kMaxDedicatedKeys];  // the span's entries of the columns read
+  ByteReader* presence_column = nullptr;  // format 1 row groups have none
+  std::vector<ByteReader*> dedicated_columns;
+  for (int d : attributes.dedicated) dedicated_columns.push_back(&columns.Column(kDedicatedValueBase + d));
+  if (!dedicated_columns.empty()) presence_column = &columns.Column(kDedicatedPresence);
   ByteReader& attribute_counts = columns.Column(AttributeColumn(kSpanAttributes, 0));
   ByteReader& attribute_keys = columns.Column(AttributeColumn(kSpanAttributes, 1));
   ByteReader& attribute_types = columns.Column(AttributeColumn(kSpanAttributes, 2));
@@ -199,11 +285,20 @@ static Result<bool> MarkCandidates(RowGroupDecoder& columns, const SpanFilter& f
           (statuses && !columns.Column(kStatusCodes).ReadBytes(1, status)) ||
           (durations && !columns.Column(kDurations).ReadVarint(duration)))
         return bad;
+      if (!attributes.dedicated.empty()) {
+        uint64_t presence;
+        if (!presence_column->ReadVarint(presence)) return bad;
+        for (size_t k = 0; k < attributes.dedicated.size(); ++k) {
+          int d = attributes.dedicated[k];
+          dedicated[d].tag = kTagAbsent;
+          if ((presence >> d & 1) && !ReadDedicatedValue(*dedicated_columns[k], dedicated[d])) return bad;
+        }
+      }
       for (size_t i = 0; i < resolved.size(); ++i) {
         Resolved& r = resolved[i];
         const SpanCondition& c = *r.condition;
         switch (c.field) {
-          case Field::kName: satisfied[i] = r.DictionaryPasses(uint32_t(name), dictionary); break;
+          case Field::kName: satisfied[i] = r.DictionaryPasses(name, dictionary); break;
           case Field::kKind: {
             int64_t code = uint8_t(kind[0]) <= 5 ? uint8_t(kind[0]) : 0;  // as the decoder reads it
             satisfied[i] = c.op == Op::kEqual ? code == c.int_value : c.op == Op::kNotEqual ? code != c.int_value : true;
@@ -222,48 +317,41 @@ static Result<bool> MarkCandidates(RowGroupDecoder& columns, const SpanFilter& f
           case Field::kResourceAttribute:
             satisfied[i] = resource < r.resource_passes.size() ? r.resource_passes[resource] : true;
             break;
-          case Field::kSpanAttribute: satisfied[i] = false; break;  // set below
+          case Field::kSpanAttribute:  // the generic stream, when read, may still set it below
+            satisfied[i] = r.dedicated >= 0 && ValuePasses(dedicated[r.dedicated], r, dictionary);
+            break;
           case Field::kAnyAttribute:
-            satisfied[i] = resource < r.resource_passes.size() ? r.resource_passes[resource] : false;
+            satisfied[i] = (resource < r.resource_passes.size() && r.resource_passes[resource]) ||
+                           (r.dedicated >= 0 && ValuePasses(dedicated[r.dedicated], r, dictionary));
             break;
         }
       }
-      if (attributes) {
+      if (attributes.generic) {
         uint64_t count;
         if (!attribute_counts.ReadVarint(count)) return bad;
         for (uint64_t a = 0; a < count; ++a) {
           uint64_t key;
-          std::string_view type;
+          std::string_view type, complex;
           if (!attribute_keys.ReadVarint(key) || !attribute_types.ReadBytes(1, type)) return bad;
-          uint64_t string_id = 0, zigzag = 0, bits = 0;
-          std::string_view complex;
+          DedicatedValue value;  // as a dedicated column would hold it
           switch (uint8_t(type[0])) {
-            case kString: if (!attribute_strings.ReadVarint(string_id)) return bad; break;
-            case kInt: if (!attribute_ints.ReadVarint(zigzag)) return bad; break;
-            case kDouble: if (!attribute_others.ReadFixed64(bits)) return bad; break;
-            case kComplex: if (!attribute_others.ReadLengthPrefixed(complex)) return bad; break;
-            default: break;
+            case kEmpty: value.tag = kTagEmpty; break;
+            case kString: value.tag = kTagString; if (!attribute_strings.ReadVarint(value.payload)) return bad; break;
+            case kFalse: value.tag = kTagFalse; break;
+            case kTrue: value.tag = kTagTrue; break;
+            case kInt: value.tag = kTagInt; if (!attribute_ints.ReadVarint(value.payload)) return bad; break;
+            case kDouble: value.tag = kTagDouble; if (!attribute_others.ReadFixed64(value.payload)) return bad; break;
+            case kComplex: value.tag = kTagGeneric; if (!attribute_others.ReadLengthPrefixed(complex)) return bad; break;
+            case kDedicated:  // judged on its column above
+              if (columns.DedicatedIndex(key) < 0) return bad;
+              continue;
+            default: return bad;
           }
           for (size_t i = 0; i < resolved.size(); ++i) {
             Resolved& r = resolved[i];
-            const SpanCondition& c = *r.condition;
-            if (satisfied[i] || r.key != key || (c.field != Field::kSpanAttribute && c.field != Field::kAnyAttribute))
-              continue;
-            switch (uint8_t(type[0])) {
-              case kString: satisfied[i] = r.DictionaryPasses(uint32_t(string_id), dictionary); break;
-              case kInt: satisfied[i] = IntPasses(UnZigZag(zigzag), c); break;
-              case kDouble: {
-                double value;
-                std::memcpy(&value, &bits, 8);
-                satisfied[i] = NumberPasses(value, c);
-                break;
-              }
-              case kTrue:
-              case kFalse:
-                satisfied[i] = c.type == Type::kBool ? Compare(uint8_t(type[0]) == kTrue, c.op, c.bool_value) : true;
-                break;
-              default: satisfied[i] = true; break;
-            }
+            if (satisfied[i] || r.key != key || !IsSpanAttribute(*r.condition)) continue;
+            // Arrays and the rest are left to the query engine.
+            satisfied[i] = value.tag == kTagGeneric || ValuePasses(value, r, dictionary);
           }
         }
       }

@@ -4,6 +4,7 @@
 
 #include <zstd.h>
 
+#include <bit>
 #include <cstring>
 #include <memory>
 #include <tuple>
@@ -32,11 +33,56 @@ enum Column : uint32_t {
 };
 constexpr uint32_t kAttributeColumns = 6;  // count, key, type, string, int, other
 enum AttributeSet { kSpanAttributes = 0, kEventAttributes = 1, kLinkAttributes = 2 };
-constexpr uint32_t kColumnCount = kAttributeBase + 3 * kAttributeColumns;
+constexpr uint32_t kColumnCountV1 = kAttributeBase + 3 * kAttributeColumns;  // 48: every row group has these
+// Format 2: the row group's common span attribute keys, one value column per key, and which
+// of the keys each span has.
+constexpr uint32_t kDedicatedKeys = kColumnCountV1;
+constexpr uint32_t kDedicatedValueBase = kDedicatedKeys + 1;
+constexpr uint32_t kMaxDedicatedKeys = 16;
+constexpr uint32_t kDedicatedPresence = kDedicatedValueBase + kMaxDedicatedKeys;
+constexpr uint32_t kColumnCount = kDedicatedPresence + 1;  // 66, what writers of format 2 write
 
-enum ValueType : uint8_t { kEmpty = 0, kString, kFalse, kTrue, kInt, kDouble, kComplex };
+// The generic stream's type byte. kDedicated (format 2): the value is the span's entry in the
+// dedicated column of the attribute's key.
+enum ValueType : uint8_t { kEmpty = 0, kString, kFalse, kTrue, kInt, kDouble, kComplex, kDedicated };
 
 inline uint32_t AttributeColumn(int set, uint32_t which) { return kAttributeBase + uint32_t(set) * kAttributeColumns + which; }
+
+// A dedicated column's entry: a varint whose low 3 bits are the tag and the rest its payload.
+enum DedicatedTag : uint8_t {
+  kTagAbsent = 0,   // the span lacks the key: no entry (its presence bit is clear), never in a column
+  kTagGeneric,      // the value is in the generic stream (repeated key, complex value, huge int)
+  kTagFalse, kTagTrue,
+  kTagString,       // payload: dictionary ID
+  kTagInt,          // payload: zigzag, below 2^61
+  kTagDouble,       // no payload; the double's 8 bytes follow
+  kTagEmpty,
+};
+constexpr uint64_t kDedicatedPayloadLimit = 1ull << 61;
+
+struct DedicatedValue {
+  uint8_t tag = kTagAbsent;
+  uint64_t payload = 0;  // kTagString: dictionary ID; kTagInt: zigzag; kTagDouble: the double's bits
+};
+
+inline void PutDedicatedValue(std::string& column, DedicatedTag tag, uint64_t payload) {
+  if (tag == kTagDouble) {
+    PutVarint(column, kTagDouble);
+    PutFixed64(column, payload);
+    return;
+  }
+  PutVarint(column, payload << 3 | tag);
+}
+
+// Reads one entry; false when the column ends or the entry is not one a writer makes.
+[[gnu::always_inline]] inline bool ReadDedicatedValue(ByteReader& column, DedicatedValue& out) {
+  uint64_t code;
+  if (!column.ReadVarint(code)) return false;
+  out.tag = uint8_t(code & 7);
+  out.payload = code >> 3;
+  if (out.tag == kTagDouble) return out.payload == 0 && column.ReadFixed64(out.payload);
+  return out.tag != kTagAbsent && (out.payload == 0 || out.tag == kTagString || out.tag == kTagInt);
+}
 
 
 class RowGroupDecoder {
@@ -48,7 +94,7 @@ class RowGroupDecoder {
     uint32_t magic;
     uint64_t columns;
     if (!header.ReadFixed32(magic) || magic != kRowGroupMagic) return Status::Corruption("row group: bad magic");
-    if (!header.ReadVarint(columns) || columns < kColumnCount || columns > 4096 || !header.ReadVarint(dictionary_size_) ||
+    if (!header.ReadVarint(columns) || columns < kColumnCountV1 || columns > 4096 || !header.ReadVarint(dictionary_size_) ||
         !header.ReadVarint(resource_count_) || !header.ReadVarint(scope_count_))
       return Status::Corruption("row group: bad header");
     chunks_.assign(columns, Chunk());
@@ -112,10 +158,14 @@ class RowGroupDecoder {
         table->push_back({encoded, schema});
       }
     }
+    if (kDedicatedKeys < loaded_.size() && loaded_[kDedicatedKeys] && !dedicated_parsed_)
+      TRACERY_RETURN_IF_ERROR(ParseDedicatedKeys());
+    if (dedicated_parsed_ && dictionary_parsed_ && !dedicated_indexed_) TRACERY_RETURN_IF_ERROR(IndexDedicatedKeys());
     // Tables are read through the lists above, never as streams.
     readers_[kDictionary] = ByteReader(std::string_view());
     readers_[kResources] = ByteReader(std::string_view());
     readers_[kScopes] = ByteReader(std::string_view());
+    if (kDedicatedKeys < readers_.size()) readers_[kDedicatedKeys] = ByteReader(std::string_view());
     return Status::Ok();
   }
 
@@ -131,6 +181,7 @@ class RowGroupDecoder {
       wanted[AttributeColumn(kEventAttributes, k)] = projection.events;
       wanted[AttributeColumn(kLinkAttributes, k)] = projection.links;
     }
+    for (uint32_t c = kDedicatedKeys; c < kColumnCount; ++c) wanted[c] = projection.span_attributes;
     for (uint32_t c : {kEventCounts, kEventTimes, kEventNames, kEventDropped}) wanted[c] = projection.events;
     for (uint32_t c : {kLinkCounts, kLinkTraceIds, kLinkSpanIds, kLinkTraceStates, kLinkFlags, kLinkDropped})
       wanted[c] = projection.links;
@@ -181,6 +232,18 @@ class RowGroupDecoder {
   }
 
   ByteReader& Column(uint32_t column) { return readers_[column]; }
+  bool loaded(uint32_t column) const { return column < loaded_.size() && loaded_[column]; }
+  // The dedicated column (0-based, after kDedicatedValueBase) of a span attribute key given
+  // by dictionary ID, or -1 when its values are in the generic stream. Known once the
+  // dictionary and column kDedicatedKeys are loaded.
+  int DedicatedIndex(uint64_t key) const { return key < dedicated_index_.size() ? dedicated_index_[key] : -1; }
+  // The same by name, from column kDedicatedKeys alone (a filter on a number needs no dictionary).
+  int DedicatedIndex(std::string_view name) const {
+    for (size_t d = 0; d < dedicated_names_.size(); ++d)
+      if (dedicated_names_[d] == name) return int(d);
+    return -1;
+  }
+  const std::vector<uint32_t>& dedicated_keys() const { return dedicated_keys_; }
   const std::vector<std::string_view>& dictionary() const { return dictionary_; }
   const std::vector<std::pair<std::string_view, std::string_view>>& resources() const { return resources_; }
 
@@ -286,14 +349,89 @@ class RowGroupDecoder {
     return true;
   }
 
+  // Column kDedicatedKeys: the keys with a dedicated column (dictionary ID and name), none in
+  // a format 1 row group (which has no such column).
+  Status ParseDedicatedKeys() {
+    dedicated_parsed_ = true;
+    ByteReader reader(columns_[kDedicatedKeys]);
+    uint64_t count;
+    if (!reader.ReadVarint(count) || count > kMaxDedicatedKeys || kDedicatedPresence >= chunks_.size())
+      return Status::Corruption("row group: bad dedicated key count");
+    for (uint64_t i = 0; i < count; ++i) {
+      uint64_t key;
+      std::string_view name;
+      if (!reader.ReadVarint(key) || key >= dictionary_size_ || !reader.ReadLengthPrefixed(name))
+        return Status::Corruption("row group: bad dedicated key");
+      dedicated_keys_.push_back(uint32_t(key));
+      dedicated_names_.push_back(name);
+    }
+    return reader.empty() ? Status::Ok() : Status::Corruption("row group: bad dedicated keys");
+  }
+
+  // Maps dictionary IDs to dedicated columns, once per row group, checking the names agree.
+  Status IndexDedicatedKeys() {
+    dedicated_indexed_ = true;
+    dedicated_index_.assign(dictionary_.size(), -1);
+    for (size_t d = 0; d < dedicated_keys_.size(); ++d) {
+      uint32_t key = dedicated_keys_[d];
+      if (key >= dictionary_.size() || dedicated_index_[key] >= 0 || dictionary_[key] != dedicated_names_[d])
+        return Status::Corruption("row group: dedicated key does not match the dictionary");
+      dedicated_index_[key] = int8_t(d);
+    }
+    return Status::Ok();
+  }
+
+  // The span's entries of the dedicated keys it has, read before its attributes: the
+  // presence column says which (each span has a presence entry when the row group has
+  // dedicated keys), whether or not the generic stream names the key.
+  bool ReadDedicatedEntries() {
+    dedicated_pending_ = 0;
+    if (dedicated_keys_.empty()) return true;
+    uint64_t presence;
+    if (!readers_[kDedicatedPresence].ReadVarint(presence) || presence >> dedicated_keys_.size()) return false;
+    for (; presence; presence &= presence - 1) {  // the keys the span has, lowest first
+      int i = std::countr_zero(presence);
+      if (!ReadDedicatedValue(readers_[kDedicatedValueBase + i], span_dedicated_[i])) return false;
+      if (span_dedicated_[i].tag >= kTagFalse) dedicated_pending_ |= 1u << i;
+    }
+    return true;
+  }
+
+  // The value of a kDedicated attribute: this span's entry of its key, which only one
+  // attribute may take.
+  bool TakeDedicated(uint64_t key, otlp::AnyValue& v) {
+    int index = DedicatedIndex(key);
+    if (index < 0 || !(dedicated_pending_ & (1u << index))) return false;
+    dedicated_pending_ &= ~(1u << index);
+    const DedicatedValue& d = span_dedicated_[index];
+    switch (d.tag) {
+      case kTagFalse: case kTagTrue: v.type = otlp::AnyValue::Type::kBool; v.bool_value = d.tag == kTagTrue; break;
+      case kTagString:
+        if (d.payload >= dictionary_.size()) return false;
+        v.type = otlp::AnyValue::Type::kString;
+        v.string_value.assign(dictionary_[d.payload]);
+        break;
+      case kTagInt: v.type = otlp::AnyValue::Type::kInt; v.int_value = UnZigZag(d.payload); break;
+      case kTagDouble: v.type = otlp::AnyValue::Type::kDouble; std::memcpy(&v.double_value, &d.payload, 8); break;
+      default: v = otlp::AnyValue(); break;  // kTagEmpty
+    }
+    return true;
+  }
+
   bool Attributes(int set, otlp::Attributes& out) {
+    const bool span = set == kSpanAttributes;
+    if (span && !ReadDedicatedEntries()) return false;
     uint64_t count;
     if (!readers_[AttributeColumn(set, 0)].ReadVarint(count) || count > readers_[AttributeColumn(set, 2)].remaining())
       return false;
     out.resize(count);
     for (auto& kv : out) {
+      uint64_t key;
       uint8_t type;
-      if (!Text(AttributeColumn(set, 1), kv.key) || !Byte(AttributeColumn(set, 2), type)) return false;
+      if (!readers_[AttributeColumn(set, 1)].ReadVarint(key) || key >= dictionary_.size() ||
+          !Byte(AttributeColumn(set, 2), type))
+        return false;
+      kv.key.assign(dictionary_[key]);
       otlp::AnyValue& v = kv.value;
       switch (type) {
         case kEmpty: v = otlp::AnyValue(); break;
@@ -322,10 +460,13 @@ class RowGroupDecoder {
           v = std::move(one[0].value);
           break;
         }
+        case kDedicated:
+          if (!span || !TakeDedicated(key, v)) return false;
+          break;
         default: return false;
       }
     }
-    return true;
+    return dedicated_pending_ == 0;  // a dedicated value no attribute took: the columns disagree
   }
 
   // A span's events and links, from their columns (times relative to the span's start).
@@ -426,6 +567,12 @@ class RowGroupDecoder {
   std::vector<bool> loaded_;
   uint64_t dictionary_size_ = 0, resource_count_ = 0, scope_count_ = 0;
   bool dictionary_parsed_ = false, resources_parsed_ = false, scopes_parsed_ = false;
+  bool dedicated_parsed_ = false, dedicated_indexed_ = false;
+  std::vector<uint32_t> dedicated_keys_;           // dictionary IDs, in column order
+  std::vector<std::string_view> dedicated_names_;  // the same keys' names
+  std::vector<int8_t> dedicated_index_;            // by dictionary ID: the key's dedicated column, or -1
+  DedicatedValue span_dedicated_[kMaxDedicatedKeys];  // the current span's entries, where it has the key
+  uint32_t dedicated_pending_ = 0;                     // bits: entries with a value no attribute took yet
   std::vector<std::string> columns_;
   std::vector<ByteReader> readers_;
   std::vector<std::string_view> dictionary_;
@@ -435,5 +582,15 @@ class RowGroupDecoder {
   uint64_t trace_start_ = 0;
 };
 
+// The filter's two steps (row_group_filter.cpp), here for tests that look at the columns read.
+// The columns a filter needs first: its own and the dedicated keys (the dictionary and the
+// span attribute columns follow when MarkCandidates knows which it needs).
+void AddFilterColumns(const SpanFilter& filter, std::vector<bool>& wanted);
+// Marks the traces of a row group that have a span passing `filter` (not empty), reading
+// `columns` (opened with AddFilterColumns' columns, at its start; left anywhere), and loading
+// the span attribute columns the filter's keys need. `traces` receives the row group's trace
+// list. Returns whether any trace passed.
+Result<bool> MarkCandidates(RowGroupDecoder& columns, const SpanFilter& filter, std::vector<TraceEntry>& traces,
+                            std::vector<bool>& candidate, uint64_t* spans_checked);
 
 }  // namespace tracery::block::internal
