@@ -383,7 +383,8 @@ Result<std::optional<otlp::TracesData>> BlockReader::FindTrace(const TraceId& id
 }
 
 Status BlockReader::ScanRowGroupProjected(uint32_t row_group, const SpanFilter& filter, const Projection& projection,
-                                          const DecodedTraceVisit& visit, uint64_t* spans_checked) const {
+                                          const DecodedTraceVisit& visit, uint64_t* spans_checked,
+                                          const TraceSkip& skip) const {
   auto loaded = Index();
   if (!loaded.ok()) return loaded.status();
   if (row_group >= (*loaded)->row_groups.size())
@@ -392,7 +393,7 @@ Status BlockReader::ScanRowGroupProjected(uint32_t row_group, const SpanFilter& 
   Result<std::string> bytes = store_.ReadRange(ObjectName("data"), rg.offset, rg.size);
   if (!bytes.ok()) return bytes.status();
   if (bytes->size() != rg.size) return Status::Corruption(ObjectName("data") + ": short row group");
-  Status status = block::ScanRowGroupProjected(*bytes, filter, projection, visit, spans_checked);
+  Status status = block::ScanRowGroupProjected(*bytes, filter, projection, visit, spans_checked, skip);
   if (!status.ok()) return Status::Corruption(ObjectName("data") + ": " + status.message());
   return Status::Ok();
 }

@@ -127,8 +127,10 @@ class BlockReader {
   // Decodes the traces of one row group that have a span passing `filter` (every trace when
   // it is empty), in ID order, until `visit` returns false: only the projection's columns,
   // into reused buffers. Adds the spans checked against the filter to `spans_checked`.
+  // `skip` leaves traces out before their spans are decoded (row_group.h).
   Status ScanRowGroupProjected(uint32_t row_group, const SpanFilter& filter, const Projection& projection,
-                               const DecodedTraceVisit& visit, uint64_t* spans_checked = nullptr) const;
+                               const DecodedTraceVisit& visit, uint64_t* spans_checked = nullptr,
+                               const TraceSkip& skip = nullptr) const;
   // The traces of one row group (IDs, span counts, starts), reading only its trace columns.
   Result<std::vector<TraceEntry>> ListTraces(uint32_t row_group) const;
 

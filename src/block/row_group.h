@@ -140,10 +140,17 @@ struct RowGroupTables {
 using DecodedTraceVisit =
     std::function<bool(const TraceId&, const std::vector<DecodedSpan>& spans, size_t count, const RowGroupTables&)>;
 
+// Leaves a trace out of a scan before its spans are decoded (a top-N search that already
+// holds N traces newer than it).
+using TraceSkip = std::function<bool(const TraceEntry&)>;
+
 // The scan search and metrics use: the traces with a span passing `filter` (all when it is
-// empty), decoding only the projection's columns, into buffers reused from trace to trace.
+// empty) that `skip` (when given) keeps, decoding only the projection's columns, into buffers
+// reused from trace to trace. A row group with no such trace decompresses no span column
+// beyond the filter's, and decoding stops after the last trace visited.
 Status ScanRowGroupProjected(std::string_view row_group, const SpanFilter& filter, const Projection& projection,
-                             const DecodedTraceVisit& visit, uint64_t* spans_checked = nullptr);
+                             const DecodedTraceVisit& visit, uint64_t* spans_checked = nullptr,
+                             const TraceSkip& skip = nullptr);
 
 // Decodes the trace at `ordinal` (0-based within the row group) from an encoded row group.
 Status ReadTraceFromRowGroup(std::string_view row_group, uint32_t ordinal, TraceId& id, otlp::TracesData& out);

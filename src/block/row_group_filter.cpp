@@ -368,14 +368,20 @@ Result<bool> internal::MarkCandidates(RowGroupDecoder& columns, const SpanFilter
 }
 
 Status ScanRowGroupProjected(std::string_view row_group, const SpanFilter& filter, const Projection& projection,
-                             const DecodedTraceVisit& visit, uint64_t* spans_checked) {
+                             const DecodedTraceVisit& visit, uint64_t* spans_checked, const TraceSkip& skip) {
   std::vector<TraceEntry> traces;
   std::vector<bool> candidate;
-  // The filter's columns first; the projection's only when a trace passed (the filter's are
-  // not decompressed twice).
+  // The filter's columns first (or the trace columns alone); the projection's only when a
+  // trace passed (the filter's are not decompressed twice).
   std::vector<bool> wanted;
-  if (filter.empty()) wanted = RowGroupDecoder::ColumnsFor(projection);
-  else AddFilterColumns(filter, wanted);
+  if (!filter.empty()) {
+    AddFilterColumns(filter, wanted);
+  } else if (skip) {
+    wanted.assign(kColumnCount, false);
+    wanted[kTraceIds] = wanted[kTraceSpanCounts] = wanted[kTraceStarts] = true;
+  } else {
+    wanted = RowGroupDecoder::ColumnsFor(projection);
+  }
   RowGroupDecoder decoder;
   TRACERY_RETURN_IF_ERROR(decoder.Open(row_group, &wanted));
   if (filter.empty()) {
@@ -388,13 +394,19 @@ Status ScanRowGroupProjected(std::string_view row_group, const SpanFilter& filte
     if (!any.ok()) return any.status();
     if (!*any) return Status::Ok();
   }
+  size_t end = 0;  // one past the last trace to visit
+  for (size_t t = 0; t < traces.size(); ++t) {
+    if (candidate[t] && skip && skip(traces[t])) candidate[t] = false;
+    if (candidate[t]) end = t + 1;
+  }
+  if (end == 0) return Status::Ok();
   std::vector<bool> projected = RowGroupDecoder::ColumnsFor(projection);
   TRACERY_RETURN_IF_ERROR(decoder.Load(&projected));  // and every column starts over
   RowGroupTables tables;
   TRACERY_RETURN_IF_ERROR(decoder.DecodeTables(tables.resources, tables.scopes));
   // Span objects and their buffers are reused from trace to trace and row group to row group.
   thread_local std::vector<DecodedSpan> spans;
-  for (size_t t = 0; t < traces.size(); ++t) {
+  for (size_t t = 0; t < end; ++t) {
     TraceId id;
     size_t count = 0;
     if (!decoder.NextTraceSpans(id, spans, count, projection)) return Status::Corruption("row group: trace does not decode");

@@ -247,6 +247,44 @@ TEST(RowGroupFilterTest, ExactConditionsSelectExactlyTheTracesWithAMatchingSpan)
   EXPECT_GT(checked, 0u);
 }
 
+// A skip leaves exactly the traces it names out, with and without a filter, and the traces it
+// keeps arrive whole (the same spans as a scan without a skip).
+TEST(RowGroupFilterTest, SkippedTracesAreLeftOutAndTheRestArriveWhole) {
+  const RowGroup group = Build(11);
+  auto spans_of = [&](const SpanFilter& filter, const TraceSkip& skip) {
+    std::map<TraceId, std::vector<std::string>> out;
+    Status status = ScanRowGroupProjected(
+        group.bytes, filter, Projection{},
+        [&](const TraceId& id, const std::vector<DecodedSpan>& spans, size_t count, const RowGroupTables&) {
+          for (size_t i = 0; i < count; ++i) out[id].push_back(spans[i].span.span_id + spans[i].span.name);
+          return true;
+        },
+        nullptr, skip);
+    EXPECT_TRUE(status.ok()) << status.ToString();
+    return out;
+  };
+  SpanCondition error = Condition(Field::kStatus, Op::kEqual);
+  error.type = Type::kInt;
+  error.int_value = int64_t(otlp::StatusCode::kError);
+  for (const SpanFilter& filter : {SpanFilter{}, SpanFilter{{error}}}) {
+    const auto all = spans_of(filter, nullptr);
+    ASSERT_FALSE(all.empty());
+    // Keep every third trace by ID, and (separately) only the last one: decoding stops early.
+    std::set<TraceId> kept;
+    size_t i = 0;
+    for (const auto& [id, spans] : all)
+      if (i++ % 3 == 0) kept.insert(id);
+    const auto some = spans_of(filter, [&](const TraceEntry& entry) { return !kept.count(entry.id); });
+    ASSERT_EQ(some.size(), kept.size());
+    for (const auto& [id, spans] : some) EXPECT_EQ(spans, all.at(id));
+    const TraceId last = all.rbegin()->first;
+    const auto only_last = spans_of(filter, [&](const TraceEntry& entry) { return entry.id != last; });
+    ASSERT_EQ(only_last.size(), 1u);
+    EXPECT_EQ(only_last.begin()->second, all.at(last));
+    EXPECT_TRUE(spans_of(filter, [](const TraceEntry&) { return true; }).empty());
+  }
+}
+
 TEST(RowGroupFilterTest, UnsureComparisonsLetTheSpanThrough) {
   RowGroup group = Build(11);
   // An array attribute compared with a string: the query engine decides, the filter passes.

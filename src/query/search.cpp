@@ -231,8 +231,11 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
       refs = std::move(view.spans);  // keep the buffer
       return more;
     };
-    Status status =
-        job.block->ScanRowGroupProjected(job.row_group, prune.span_filter, projection, visit_fragment, &checked);
+    block::TraceSkip skip_trace;
+    if (skips.trace)
+      skip_trace = [&](const block::TraceEntry& entry) { return skips.trace(entry.start_unix_nano, entry.id); };
+    Status status = job.block->ScanRowGroupProjected(job.row_group, prune.span_filter, projection, visit_fragment,
+                                                     &checked, skip_trace);
     state->spans.fetch_add(checked, std::memory_order_relaxed);
     if (!status.ok()) note_unread(status);
   };
