@@ -172,9 +172,12 @@ class RowGroupDecoder {
   // The columns a projected scan decompresses.
   static std::vector<bool> ColumnsFor(const Projection& projection) {
     std::vector<bool> wanted(kColumnCount, false);
-    for (uint32_t c : {kDictionary, kResources, kScopes, kTraceIds, kTraceSpanCounts, kTraceStarts, kSpanIds, kParents,
-                       kParentRaw, kNames, kResourceRefs, kScopeRefs, kKinds, kStatusCodes, kStarts, kDurations})
+    for (uint32_t c : {kResources, kScopes, kTraceIds, kTraceSpanCounts, kTraceStarts, kSpanIds, kParents, kParentRaw,
+                       kResourceRefs, kScopeRefs, kKinds, kStatusCodes, kStarts, kDurations})
       wanted[c] = true;
+    wanted[kNames] = projection.names;
+    wanted[kDictionary] = projection.names || projection.status_message || projection.span_attributes ||
+                          projection.events || projection.links;
     wanted[kStatusMessages] = projection.status_message;
     for (uint32_t k = 0; k < kAttributeColumns; ++k) {
       wanted[AttributeColumn(kSpanAttributes, k)] = projection.span_attributes;
@@ -538,7 +541,9 @@ class RowGroupDecoder {
       if (!readers_[kParentRaw].ReadBytes(8, raw)) return false;
       s.parent_span_id.assign(raw);
     }
-    if (!Text(kNames, s.name) || !readers_[kResourceRefs].ReadVarint(resource) || !readers_[kScopeRefs].ReadVarint(scope) ||
+    s.name.clear();
+    if ((projection.names && !Text(kNames, s.name)) || !readers_[kResourceRefs].ReadVarint(resource) ||
+        !readers_[kScopeRefs].ReadVarint(scope) ||
         !Byte(kKinds, kind) || !Byte(kStatusCodes, code) || !readers_[kStarts].ReadVarint(start_offset) ||
         !readers_[kDurations].ReadVarint(duration))
       return false;

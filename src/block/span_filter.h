@@ -52,6 +52,7 @@ struct Projection {
   bool events = true;
   bool links = true;
   bool status_message = true;
+  bool names = true;  // span names (with status messages and attributes, what needs the dictionary)
   static Projection All() { return {}; }
 };
 

@@ -431,9 +431,11 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
       snapshot.stats = so_far;
       return progress(snapshot);
     };
-  // Search answers name every span's name, IDs, times, status and service, always decoded.
-  TRACERY_RETURN_IF_ERROR(Scan(request.tenant, request.range, traceql::PlanPruning(*request.query),
-                               traceql::NeededColumns(*request.query), /*whole_traces=*/true, visit, skips,
+  // Search answers name every span's name, IDs, times, status and service.
+  block::Projection projection = traceql::NeededColumns(*request.query);
+  projection.names = true;
+  TRACERY_RETURN_IF_ERROR(Scan(request.tenant, request.range, traceql::PlanPruning(*request.query), projection,
+                               /*whole_traces=*/true, visit, skips,
                                after_job, result.stats, result.partial, result.message));
   return result;
 }

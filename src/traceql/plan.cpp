@@ -209,6 +209,8 @@ void NeedAttribute(const Attribute& a, block::Projection& out) {
     case Intrinsic::kEventTimeSinceStart: out.events = true; return;
     case Intrinsic::kLinkTraceId:
     case Intrinsic::kLinkSpanId: out.links = true; return;
+    case Intrinsic::kName:
+    case Intrinsic::kTraceRootName: out.names = true; return;
     default: return;  // read off the span's own fields, always decoded
   }
   switch (a.scope) {
@@ -252,7 +254,7 @@ void NeedPipeline(const Pipeline& pipeline, block::Projection& out) {
 }  // namespace
 
 block::Projection NeededColumns(const Query& query) {
-  block::Projection out{false, false, false, false};
+  block::Projection out{false, false, false, false, false};
   NeedPipeline(query.pipeline(), out);
   if (const MetricsStage* metrics = query.metrics()) {
     if (metrics->function == MetricsFunction::kCompare) return block::Projection::All();  // counts every attribute
