@@ -1,11 +1,13 @@
-// tracery's entry point: `tracery -config.file=tracery.yaml [-target=all]`. Flags are
-// written as Tempo writes them (one dash); two dashes work too.
+// tracery's entry point, with Tempo's command line: `tracery -config.file=tempo.yaml
+// [-config.expand-env=true] [-config.verify] [-target=all] [-<any.config-key>=value]`. Flags
+// take one dash or two, `-name=value` or `-name value`, as Go's flag package reads them; a
+// flag naming a configuration key in Tempo's spelling (dashes in its last part,
+// `-server.http-listen-port=3300`) sets that key over the file's value.
 #include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
 #include "server/app.h"
@@ -13,48 +15,98 @@
 
 #include <sys/resource.h>
 
-int main(int argc, char** argv) {
-  // Go-style single-dash long flags -> CLI11's double-dash form.
-  std::vector<std::string> args;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (i > 0 && arg.size() > 2 && arg[0] == '-' && arg[1] != '-') arg = "-" + arg;
-    args.push_back(arg);
-  }
-  std::vector<char*> fixed;
-  for (auto& a : args) fixed.push_back(a.data());
+namespace {
 
-  CLI::App cli{"tracery: a distributed-tracing backend (OTLP in, Tempo's API out)"};
-  std::string config_file, target;
-  bool reference = false;
-  cli.add_option("--config.file", config_file, "YAML configuration file (embedded defaults when omitted)");
-  cli.add_option("--target", target, "roles to run (all)");
-  cli.add_flag("--config.reference", reference, "print every configuration key as a Markdown table and exit");
-  try {
-    cli.parse(int(fixed.size()), fixed.data());
-  } catch (const CLI::ParseError& e) {
-    return cli.exit(e);
+const char* kUsage =
+    "tracery: a distributed-tracing backend (OTLP, Jaeger and Zipkin in, Tempo's API out)\n"
+    "  -config.file=<path>        YAML configuration (Tempo's keys; embedded defaults when omitted)\n"
+    "  -config.expand-env=true    replace ${VAR}, ${VAR:-default} in the file from the environment\n"
+    "  -config.verify             check the file and flags, print the problems, exit 0 or 2\n"
+    "  -config.reference          print every configuration key as Markdown and exit\n"
+    "  -target=all                roles to run (this version runs all)\n"
+    "  -version                   print the version and exit\n"
+    "  -log.level=info            debug, info, warn or error (server.log_level)\n"
+    "  -multitenancy.enabled      require X-Scope-OrgID (multitenancy_enabled)\n"
+    "  -<config.key>=<value>      any configuration key, e.g. -storage.trace.local.path=/data\n";
+
+bool IsFalse(const std::string& value) { return value == "false" || value == "0" || value == "False" || value == "FALSE"; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  tracery::server::ConfigSources sources;
+  bool verify = false, reference = false, version = false;
+  std::vector<std::string> problems;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.size() < 2 || arg[0] != '-') {
+      problems.push_back("unexpected argument '" + arg + "' (flags start with -)");
+      continue;
+    }
+    std::string name = arg.substr(arg[1] == '-' ? 2 : 1), value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    // Boolean flags stand alone; the others may take the next argument as Go's flags do.
+    bool boolean = name == "config.expand-env" || name == "config.verify" || name == "config.reference" ||
+                   name == "version" || name == "multitenancy.enabled" || name == "auth.enabled" || name == "help" ||
+                   name == "h" || name.ends_with("enabled") || name == "use-otel-tracer" ||
+                   name == "enable-go-runtime-metrics";
+    if (!has_value && !boolean && i + 1 < argc) {
+      value = argv[++i];
+      has_value = true;
+    }
+    if (!has_value) value = "true";
+    if (name == "help" || name == "h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (name == "config.file") {
+      sources.file = value;
+    } else if (name == "config.expand-env") {
+      sources.expand_env = !IsFalse(value);
+    } else if (name == "config.verify") {
+      verify = !IsFalse(value);
+    } else if (name == "config.reference") {
+      reference = !IsFalse(value);
+    } else if (name == "version") {
+      version = !IsFalse(value);
+    } else if (name == "target" && value != "all") {
+      problems.push_back("-target: unknown role set '" + value + "' (this version runs: all)");
+    } else {
+      sources.key_flags.emplace_back(name, value);
+    }
+  }
+  if (version) {
+    std::printf("tracery, version %s\n", TRACERY_VERSION);
+    return 0;
   }
   if (reference) {
     std::fputs(tracery::server::ConfigReference().c_str(), stdout);
     return 0;
   }
-
-  auto config = config_file.empty() ? tracery::server::ParseConfig("", "defaults")
-                                    : tracery::server::LoadConfigFile(config_file);
+  for (const auto& problem : problems) std::fprintf(stderr, "tracery: configuration error: %s\n", problem.c_str());
+  auto config = tracery::server::LoadConfig(sources);
   if (!config.ok()) {
     std::fprintf(stderr, "tracery: configuration error: %s\n", config.status().message().c_str());
     return 2;
   }
-  if (!target.empty()) {
-    if (target != "all") {
-      std::fprintf(stderr, "tracery: configuration error: -target: unknown role set '%s' (this version runs: all)\n",
-                   target.c_str());
-      return 2;
-    }
-    config->target = target;
-  }
+  if (!problems.empty()) return 2;
   spdlog::set_level(spdlog::level::from_str(config->log_level));
+  if (!config->not_applicable.empty()) {
+    std::string keys;
+    for (const auto& key : config->not_applicable) keys += (keys.empty() ? "" : ", ") + key;
+    spdlog::warn("tracery: accepted and not applied (Tempo settings that mean nothing in one tracery process; "
+                 "docs/config.md says why): {}", keys);
+  }
+  if (config->block_retention_set)
+    spdlog::warn("tracery: block retention is kept but not applied yet: tracery does not delete old blocks");
+  if (verify) {
+    std::printf("tracery: configuration is valid\n");
+    return 0;
+  }
   // Connections, WAL segments and block objects all take file descriptors: take the hard
   // limit (the common soft limit of 1024 runs out under a thousand idle clients).
   rlimit files{};

@@ -29,6 +29,8 @@ std::optional<Nanoseconds> ParseDuration(std::string_view text) {
     else if (unit == "m") scale = 60e9;
     else if (unit == "h") scale = 3600e9;
     else if (unit == "d") scale = 86400e9;
+    else if (unit == "w") scale = 7 * 86400e9;    // Prometheus' (and dskit's) week
+    else if (unit == "y") scale = 365 * 86400e9;  // and year of 365 days
     else return std::nullopt;
     total += number * scale;
     if (total >= 9.2e18L) return std::nullopt;  // beyond what int64 nanoseconds hold

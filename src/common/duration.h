@@ -1,4 +1,5 @@
-// Durations as Tempo's config writes them ("10s", "1m30s", "500ms", "30m", "1h").
+// Durations as Tempo's config writes them ("10s", "1m30s", "500ms", "1.5h", "7d", "2w", "1y":
+// Go's units plus Prometheus' d, w, y as dskit reads them).
 #pragma once
 
 #include <chrono>

@@ -1,18 +1,24 @@
 #include "common/http_server.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
+#include <boost/beast/ssl.hpp>
 #include <fcntl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <mutex>
+#include <type_traits>
 
 #include <spdlog/spdlog.h>
 
@@ -63,6 +69,7 @@ struct Listener {
   std::atomic<uint64_t> receiving_bytes{0};
   std::atomic<size_t> connections{0};
   std::atomic<uint64_t> refused{0};
+  std::atomic<uint64_t> handshakes_failed{0};
 
   // Connections handed off as HTTP/2, until they close. Their owner closes them without
   // telling us, so each is remembered by descriptor and socket cookie (unique per socket;
@@ -99,10 +106,24 @@ struct Listener {
   }
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+// One HTTP/1.1 connection, plaintext or TLS (kTls: the same logic over an ssl_stream, after a
+// handshake; a TLS connection whose client chose h2 by ALPN is bridged to the HTTP/2 owner).
+template <bool kTls>
+class Session : public std::enable_shared_from_this<Session<kTls>> {
+  using Stream = std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
+  using std::enable_shared_from_this<Session<kTls>>::shared_from_this;
+
  public:
   Session(tcp::socket socket, std::shared_ptr<Listener> listener)
+    requires(!kTls)
       : stream_(std::move(socket)), timer_(stream_.get_executor()), listener_(std::move(listener)) {
+    listener_->connections.fetch_add(1);
+  }
+  // `context` is kept for the connection's life: a reload replaces the listener's, not ours.
+  Session(tcp::socket socket, std::shared_ptr<asio::ssl::context> context, std::shared_ptr<Listener> listener)
+    requires(kTls)
+      : context_(std::move(context)), stream_(std::move(socket), *context_), timer_(stream_.get_executor()),
+        listener_(std::move(listener)) {
     listener_->connections.fetch_add(1);
   }
   ~Session() {
@@ -110,9 +131,106 @@ class Session : public std::enable_shared_from_this<Session> {
     listener_->connections.fetch_sub(1);
   }
 
-  void Start() { asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); }); }
+  void Start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if constexpr (kTls) self->DetectTls();
+      else self->Read();
+    });
+  }
 
  private:
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  // The first bytes tell a TLS client from a plaintext one; the latter is answered 400 in
+  // plaintext (as Go's servers do) instead of a handshake error it could not read.
+  void DetectTls() {
+    Lowest().expires_after(listener_->options.header_timeout);
+    beast::async_detect_ssl(Lowest(), buffer_, [self = shared_from_this()](beast::error_code ec, bool is_tls) {
+      if (ec) return self->Abort();
+      if (!is_tls) {
+        self->listener_->handshakes_failed.fetch_add(1);
+        static const std::string kPlaintext =
+            "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+            "Client sent an HTTP request to an HTTPS server.\n";
+        asio::async_write(self->Lowest(), asio::buffer(kPlaintext), [self](beast::error_code, size_t) {
+          beast::error_code ignored;
+          self->Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+        });
+        return;
+      }
+      self->stream_.async_handshake(asio::ssl::stream_base::server, self->buffer_.data(),
+                                    [self](beast::error_code handshake_ec, size_t used) {
+                                      self->buffer_.consume(used);
+                                      self->OnHandshake(handshake_ec);
+                                    });
+    });
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    Lowest().expires_never();
+    if (ec) {
+      // A wrong or missing client certificate, a version or cipher mismatch, a scanner.
+      listener_->handshakes_failed.fetch_add(1);
+      beast::error_code ignored;
+      auto peer = Lowest().socket().remote_endpoint(ignored);
+      spdlog::debug("http: TLS handshake from {}:{} failed: {}", peer.address().to_string(), peer.port(), ec.message());
+      return Abort();
+    }
+    if constexpr (kTls) {
+      if (listener_->options.http2_handoff && NegotiatedAlpn(stream_.native_handle()) == "h2") return Bridge();
+    }
+    Read();
+  }
+
+  void Abort() {
+    beast::error_code ignored;
+    Lowest().socket().close(ignored);
+  }
+
+  // HTTP/2 over TLS goes to the same owner as plaintext HTTP/2 (which takes plaintext file
+  // descriptors): TLS ends here and the bytes are copied both ways through a socket pair.
+  void Bridge() {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
+      spdlog::warn("http: cannot bridge an HTTP/2 TLS connection: socketpair: {}", std::strerror(errno));
+      return Abort();
+    }
+    bridge_ = std::make_unique<BridgeState>(stream_.get_executor(), pair[0]);
+    listener_->options.http2_handoff(pair[1]);
+    PumpTlsToLocal();
+    PumpLocalToTls();
+  }
+
+  void PumpTlsToLocal() {
+    stream_.async_read_some(asio::buffer(bridge_->from_client), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) {
+        beast::error_code ignored;
+        self->bridge_->local.shutdown(asio::local::stream_protocol::socket::shutdown_send, ignored);
+        return;
+      }
+      asio::async_write(self->bridge_->local, asio::buffer(self->bridge_->from_client.data(), n),
+                        [self](beast::error_code write_ec, size_t) {
+                          if (write_ec) return self->Abort();
+                          self->PumpTlsToLocal();
+                        });
+    });
+  }
+
+  void PumpLocalToTls() {
+    bridge_->local.async_read_some(asio::buffer(bridge_->to_client), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) return self->Abort();  // the HTTP/2 owner closed the connection
+      asio::async_write(self->stream_, asio::buffer(self->bridge_->to_client.data(), n),
+                        [self](beast::error_code write_ec, size_t) {
+                          if (write_ec) {
+                            beast::error_code ignored;
+                            self->bridge_->local.close(ignored);
+                            return;
+                          }
+                          self->PumpLocalToTls();
+                        });
+    });
+  }
+
   // A deadline for the read in progress: on expiry the read is cancelled and answered 408.
   void Arm(std::chrono::seconds timeout) {
     timed_out_ = false;
@@ -121,7 +239,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (ec) return;  // cancelled: the read finished first
       self->timed_out_ = true;
       beast::error_code ignored;
-      self->stream_.socket().cancel(ignored);
+      self->Lowest().socket().cancel(ignored);
     });
   }
 
@@ -149,7 +267,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (!ec) return false;
     if (ec == http::error::end_of_stream || ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
-        ec == asio::error::eof) {
+        ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
       Close();
       return true;
     }
@@ -231,11 +349,13 @@ class Session : public std::enable_shared_from_this<Session> {
     message->body() = std::move(response.body);
     message->keep_alive(keep_alive_);
     message->prepare_payload();
-    stream_.expires_after(std::chrono::seconds(30));  // a client that does not read its answer
+    Lowest().expires_after(std::chrono::seconds(30));  // a client that does not read its answer
     http::async_write(stream_, *message, [self = shared_from_this(), message](beast::error_code ec, size_t) {
-      self->stream_.expires_never();
+      self->Lowest().expires_never();
       if (!ec && self->draining_) {
-        self->Close();
+        // Over TLS the close comes after the drain: a close_notify then more reading would
+        // stall in OpenSSL's shutdown.
+        if constexpr (!kTls) self->Close();
         self->Drain(0);
         return;
       }
@@ -251,18 +371,34 @@ class Session : public std::enable_shared_from_this<Session> {
   void Drain(uint64_t drained) {
     constexpr uint64_t kMaxDrainBytes = 256ull << 20;
     if (drained > kMaxDrainBytes) return;
-    stream_.expires_after(std::chrono::seconds(10));
+    Lowest().expires_after(std::chrono::seconds(10));
     stream_.async_read_some(asio::buffer(drain_buffer_), [self = shared_from_this(), drained](beast::error_code ec, size_t n) {
       if (!ec) self->Drain(drained + n);
     });
   }
 
   void Close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if constexpr (kTls) {
+      // close_notify, then the TCP close; a client that does not answer it gets 2 seconds.
+      Lowest().expires_after(std::chrono::seconds(2));
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+        beast::error_code ignored;
+        self->Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      });
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
   }
 
-  beast::tcp_stream stream_;
+  struct BridgeState {
+    BridgeState(const asio::any_io_executor& executor, int fd) : local(executor, asio::local::stream_protocol(), fd) {}
+    asio::local::stream_protocol::socket local;
+    std::array<char, 16 * 1024> from_client, to_client;
+  };
+
+  std::shared_ptr<asio::ssl::context> context_;  // before stream_, which uses it
+  Stream stream_;
   asio::steady_timer timer_;
   std::shared_ptr<Listener> listener_;
   beast::flat_buffer buffer_;
@@ -273,6 +409,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool draining_ = false;
   std::array<char, 64 * 1024> drain_buffer_;
   unsigned version_ = 11;
+  std::unique_ptr<BridgeState> bridge_;
 };
 
 // Waits for a new connection's first bytes without taking them (MSG_PEEK), then gives the
@@ -316,7 +453,7 @@ class PrefaceSniffer : public std::enable_shared_from_this<PrefaceSniffer> {
     switch (MatchHttp2Preface(std::string_view(first, size_t(n)))) {
       case PrefaceMatch::kNotHttp2: {
         Finish();
-        std::make_shared<Session>(std::move(socket_), listener_)->Start();
+        std::make_shared<Session<false>>(std::move(socket_), listener_)->Start();
         return;
       }
       case PrefaceMatch::kHttp2: {
@@ -375,12 +512,16 @@ struct HttpServer::Impl {
       if (open >= listener->options.max_connections) {
         listener->refused.fetch_add(1);
         socket.close(ec);
+      } else if (listener->options.tls) {
+        // TLS: HTTP/2 is chosen by ALPN in the handshake, not by a preface.
+        socket.set_option(tcp::no_delay(true), ec);
+        std::make_shared<Session<true>>(std::move(socket), listener->options.tls->Current(), listener)->Start();
       } else if (listener->options.http2_handoff) {
         socket.set_option(tcp::no_delay(true), ec);
         std::make_shared<PrefaceSniffer>(std::move(socket), listener)->Start();
       } else {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), listener)->Start();
+        std::make_shared<Session<false>>(std::move(socket), listener)->Start();
       }
       Accept();
     });
@@ -422,6 +563,8 @@ void HttpServer::Stop() {
 }
 
 uint64_t HttpServer::connections_refused() const { return impl_->listener->refused.load(); }
+
+uint64_t HttpServer::tls_handshakes_failed() const { return impl_->listener->handshakes_failed.load(); }
 
 uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
 

@@ -8,6 +8,11 @@
 // Optionally a listener also serves HTTP/2 with prior knowledge (how gRPC clients speak
 // plaintext): a connection whose first bytes are HTTP/2's client preface is handed, as a
 // file descriptor, to another server (gRPC) instead of being read as HTTP/1.1.
+//
+// With TLS (HttpServerOptions::tls) every connection is TLS: a plaintext client gets a 400 in
+// plaintext and is closed, a failed handshake (wrong client certificate...) just closes. When
+// HTTP/2 is handed off too, it is chosen by ALPN ("h2") instead of the preface, and the
+// decrypted bytes reach the HTTP/2 owner through a socket pair.
 #pragma once
 
 #include <chrono>
@@ -23,6 +28,7 @@
 #include <boost/beast/http.hpp>
 
 #include "common/status.h"
+#include "common/tls.h"
 
 namespace tracery {
 
@@ -55,6 +61,9 @@ struct HttpServerOptions {
   // not shown which it is within header_timeout is closed. Handed-off connections count
   // against max_connections until they close.
   std::function<void(int fd)> http2_handoff;
+  // When set, connections are TLS, each with the source's context at its accept (so a
+  // reloaded certificate applies to new connections). Call tls->OfferHttp2() for http2_handoff.
+  std::shared_ptr<TlsContextSource> tls;
 };
 
 // The client preface every HTTP/2 connection with prior knowledge opens with (RFC 9113 3.4).
@@ -80,6 +89,7 @@ class HttpServer {
   void Stop();
   uint16_t port() const;
   uint64_t connections_refused() const;
+  uint64_t tls_handshakes_failed() const;  // plaintext clients included
 
  private:
   struct Impl;

@@ -1,6 +1,9 @@
 #include "distributor/distributor.h"
 
+#include <algorithm>
 #include <cmath>
+
+#include <spdlog/spdlog.h>
 
 #include "otlp/json.h"
 #include "otlp/split.h"
@@ -26,9 +29,10 @@ void Distributor::CountRefused(const std::string& reason, uint64_t bytes) {
       .Add(bytes);
 }
 
-bool Distributor::TakeTokens(const std::string& tenant, uint64_t bytes, std::chrono::seconds& retry_after) {
+bool Distributor::TakeTokens(const std::string& tenant, uint64_t bytes, double rate, double burst,
+                             std::chrono::seconds& retry_after) {
   auto now = std::chrono::steady_clock::now();
-  double rate = double(options_.rate_limit_bytes), burst = double(std::max(options_.burst_size_bytes, options_.rate_limit_bytes));
+  burst = std::max(burst, rate);
   std::lock_guard lock(buckets_mutex_);
   if (now >= next_bucket_sweep_) {
     // A bucket idle long enough to be full again is the same as a new one: drop it, so that
@@ -59,12 +63,20 @@ void Distributor::Push(const std::string& tenant, std::string_view body, Encodin
   bytes_received_.Add(body.size());
   auto refuse = [&](const std::string& reason, Status status, std::chrono::seconds retry_after = {}) {
     CountRefused(reason, body.size());
+    if (retry_after.count() > 0 && options_.retry_after_on_resource_exhausted.count() > 0)
+      retry_after = options_.retry_after_on_resource_exhausted;
     done(PushReply{std::move(status), 0, {}, retry_after});
   };
+  uint64_t rate_limit = options_.rate_limit_bytes, burst_size = options_.burst_size_bytes;
+  if (options_.limits) {
+    TenantLimits limits = options_.limits->For(tenant);
+    rate_limit = limits.rate_limit_bytes;
+    burst_size = limits.burst_size_bytes;
+  }
   if (body.size() > options_.max_request_bytes)
     return refuse("too_large", Status::TooLarge("request of " + std::to_string(body.size()) + " bytes exceeds the limit of " +
                                                 std::to_string(options_.max_request_bytes)));
-  if (body.size() > options_.burst_size_bytes && body.size() > options_.rate_limit_bytes)
+  if (body.size() > burst_size && body.size() > rate_limit)
     return refuse("too_large", Status::TooLarge("request is larger than the tenant's burst size"));
   uint64_t inflight = inflight_bytes_.fetch_add(body.size()) + body.size();
   auto release = [this, size = body.size()] { inflight_bytes_.fetch_sub(size); };
@@ -79,11 +91,11 @@ void Distributor::Push(const std::string& tenant, std::string_view body, Encodin
                   std::chrono::seconds(1));
   }
   std::chrono::seconds retry_after{0};
-  if (!TakeTokens(tenant, body.size(), retry_after)) {
+  if (!TakeTokens(tenant, body.size(), double(rate_limit), double(burst_size), retry_after)) {
     release();
     return refuse("rate_limited",
                   Status::ResourceExhausted("tenant " + tenant + " is over its ingestion rate limit (" +
-                                            std::to_string(options_.rate_limit_bytes) + " bytes/s)"),
+                                            std::to_string(rate_limit) + " bytes/s)"),
                   retry_after);
   }
 
@@ -109,10 +121,52 @@ void Distributor::Push(const std::string& tenant, std::string_view body, Encodin
     release();
     done(PushReply{std::move(outcome.status), outcome.rejected_spans, std::move(outcome.rejected_reason), {}});
   };
+  if (options_.log_received_spans.enabled) LogSpans(options_.log_received_spans, "received", tenant, split, nullptr, false);
   std::vector<bool> accepted = ingester_.Push(tenant, split.fragments, std::move(reply));
+  if (options_.log_discarded_spans.enabled && std::find(accepted.begin(), accepted.end(), false) != accepted.end())
+    LogSpans(options_.log_discarded_spans, "discarded", tenant, split, &accepted, true);
   // The generator sees every accepted request, before sampling; its exemplars point only at
   // traces that were stored.
   if (generator_) generator_->Consume(tenant, split, accepted);
+}
+
+// One logfmt line per span, as Tempo's distributor writes them (msg, spanid, traceid, and with
+// include_all_attributes the span's name, kind, status and duration). At most 1000 lines a
+// second, so that logging cannot slow ingest down; past it lines are counted, not written.
+void Distributor::LogSpans(const Options::SpanLog& log, const char* message, const std::string& tenant,
+                           const otlp::SplitRequest& split, const std::vector<bool>* accepted_fragments, bool) {
+  static const char* kKinds[] = {"SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER",
+                                 "SPAN_KIND_CLIENT", "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER"};
+  static const char* kStatus[] = {"STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"};
+  auto hex = [](std::string_view bytes) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : bytes) out += {digits[c >> 4], digits[c & 15]};
+    return out;
+  };
+  for (const auto& span : split.spans) {
+    if (accepted_fragments && (*accepted_fragments)[span.fragment_index]) continue;
+    if (log.filter_by_status_error && span.status_code != 2) continue;
+    int64_t second = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (log_second_.exchange(second) != second) log_lines_this_second_ = 0;
+    if (log_lines_this_second_.fetch_add(1) >= 1000) {
+      metrics_.GetCounter("tracery_distributor_span_log_lines_dropped_total",
+                          "Span log lines (log_received_spans / log_discarded_spans) not written: over 1000 a second.")
+          .Add();
+      continue;
+    }
+    std::string line = std::string("msg=") + message + " spanid=" + hex(span.span_id) +
+                       " traceid=" + split.fragments[span.fragment_index].trace_id.Hex() + " tenant=" + tenant;
+    if (log.include_all_attributes) {
+      double seconds = span.end_unix_nano > span.start_unix_nano ? double(span.end_unix_nano - span.start_unix_nano) / 1e9 : 0;
+      std::string name(span.name);
+      for (char& c : name) if (c == '"') c = '\'';
+      line += " span_name=\"" + name + "\" span_duration_seconds=" + std::to_string(seconds) +
+              " span_kind=" + (span.kind < 6 ? kKinds[span.kind] : "SPAN_KIND_UNSPECIFIED") +
+              " span_status=" + (span.status_code < 3 ? kStatus[span.status_code] : "STATUS_CODE_UNSET");
+    }
+    spdlog::info("{}", line);
+  }
 }
 
 }  // namespace tracery::distributor

@@ -14,8 +14,10 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/tenant.h"
+#include "common/tenant_limits.h"
 #include "generator/generator.h"
 #include "ingester/ingester.h"
+#include "otlp/split.h"
 
 namespace tracery::distributor {
 
@@ -27,6 +29,14 @@ struct Options {
   uint64_t max_inflight_bytes = 512ull << 20;
   uint64_t rate_limit_bytes = 100'000'000;
   uint64_t burst_size_bytes = 200'000'000;
+  // Per-tenant rate and burst (the runtime overrides file); null: the two values above.
+  const TenantLimitsTable* limits = nullptr;
+  // Tempo's retry_after_on_resource_exhausted: when non-zero, every RESOURCE_EXHAUSTED's delay.
+  std::chrono::seconds retry_after_on_resource_exhausted{0};
+  // Tempo's log_received_spans / log_discarded_spans: a log line per span.
+  struct SpanLog {
+    bool enabled = false, include_all_attributes = false, filter_by_status_error = false;
+  } log_received_spans, log_discarded_spans;
 };
 
 struct PushReply {
@@ -57,7 +67,11 @@ class Distributor {
     double tokens;
     std::chrono::steady_clock::time_point refreshed;
   };
-  bool TakeTokens(const std::string& tenant, uint64_t bytes, std::chrono::seconds& retry_after);
+  bool TakeTokens(const std::string& tenant, uint64_t bytes, double rate, double burst, std::chrono::seconds& retry_after);
+  void LogSpans(const Options::SpanLog& log, const char* message, const std::string& tenant,
+                const otlp::SplitRequest& split, const std::vector<bool>* accepted_fragments, bool discarded);
+  std::atomic<int64_t> log_second_{0};
+  std::atomic<uint32_t> log_lines_this_second_{0};
 
   Options options_;
   ingester::Ingester& ingester_;

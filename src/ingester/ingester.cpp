@@ -215,10 +215,16 @@ std::vector<bool> Ingester::Push(const std::string& tenant_name, const std::vect
   std::vector<bool> accepted(all_fragments.size(), true);
   std::vector<const otlp::TraceFragment*> fragments;
   fragments.reserve(all_fragments.size());
+  uint64_t max_bytes_per_trace = options_.max_bytes_per_trace, max_traces_per_tenant = options_.max_traces_per_tenant;
+  if (options_.limits) {
+    TenantLimits limits = options_.limits->For(tenant_name);
+    max_bytes_per_trace = limits.max_bytes_per_trace;
+    max_traces_per_tenant = limits.max_traces_per_user;
+  }
   // Limits are checked before anything is written, so a refused span is never half-stored.
   for (size_t i = 0; i < all_fragments.size(); ++i) {
     const otlp::TraceFragment& f = all_fragments[i];
-    if (options_.max_bytes_per_trace > 0 || options_.max_traces_per_tenant > 0) {
+    if (max_bytes_per_trace > 0 || max_traces_per_tenant > 0) {
       LiveKey key{f.trace_id, tenant->id};
       Shard& shard = ShardFor(key);
       uint64_t existing_bytes = 0;
@@ -228,20 +234,20 @@ std::vector<bool> Ingester::Push(const std::string& tenant_name, const std::vect
         exists = shard.traces.count(key) > 0;
         existing_bytes = LifetimeBytes(shard, key);
       }
-      if (options_.max_bytes_per_trace > 0 && existing_bytes + f.bytes.size() > options_.max_bytes_per_trace) {
+      if (max_bytes_per_trace > 0 && existing_bytes + f.bytes.size() > max_bytes_per_trace) {
         outcome.rejected_spans += f.span_count;
         spans_refused_trace_too_large_.Add(f.span_count);
         outcome.rejected_reason = "trace " + f.trace_id.Hex() + " exceeds max_bytes_per_trace (" +
-                                  std::to_string(options_.max_bytes_per_trace) + " bytes)";
+                                  std::to_string(max_bytes_per_trace) + " bytes)";
         accepted[i] = false;
         continue;
       }
-      if (!exists && options_.max_traces_per_tenant > 0 &&
-          uint64_t(tenant->live_traces.load(std::memory_order_relaxed)) >= options_.max_traces_per_tenant) {
+      if (!exists && max_traces_per_tenant > 0 &&
+          uint64_t(tenant->live_traces.load(std::memory_order_relaxed)) >= max_traces_per_tenant) {
         outcome.rejected_spans += f.span_count;
         spans_refused_live_traces_.Add(f.span_count);
         outcome.rejected_reason = "tenant " + tenant_name + " has reached max_traces_per_user (" +
-                                  std::to_string(options_.max_traces_per_tenant) + " live traces)";
+                                  std::to_string(max_traces_per_tenant) + " live traces)";
         accepted[i] = false;
         continue;
       }

@@ -15,6 +15,8 @@
 // are cut.
 #pragma once
 
+#include "common/tenant_limits.h"
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -53,6 +55,8 @@ struct Options {
   uint64_t max_live_bytes = 192ull << 20;    // memory of the live-trace index; past it Push refuses
   uint64_t max_bytes_per_trace = 5'000'000;  // 0: unlimited
   uint64_t max_traces_per_tenant = 0;        // 0: unlimited
+  // Per-tenant values of the two limits above (the runtime overrides file); null: those.
+  const TenantLimitsTable* limits = nullptr;
   std::chrono::milliseconds sweep_interval{500};
   std::chrono::nanoseconds tenant_idle_eviction = std::chrono::minutes(15);
   // How many sizes of traces that left the index are kept for max_bytes_per_trace (about

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/grpc_tls.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 #include "otlp/wire.h"
 #include "receiver/receivers.h"
@@ -107,11 +108,14 @@ struct GrpcReceiver::Impl {
 };
 
 Result<std::unique_ptr<GrpcReceiver>> GrpcReceiver::Start(const std::string& endpoint, uint64_t max_request_bytes,
-                                                          uint64_t max_inflight_bytes, distributor::Distributor& distributor) {
+                                                          uint64_t max_inflight_bytes, distributor::Distributor& distributor,
+                                                          const TlsSettings& tls) {
+  auto credentials = MakeGrpcServerCredentials(tls, "distributor.receivers.otlp.protocols.grpc.tls");
+  if (!credentials.ok()) return credentials.status();
   auto receiver = std::unique_ptr<GrpcReceiver>(new GrpcReceiver());
   receiver->impl_ = std::make_unique<Impl>(distributor);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(endpoint, grpc::InsecureServerCredentials(), &receiver->port_);
+  builder.AddListeningPort(endpoint, *credentials, &receiver->port_);
   builder.SetMaxReceiveMessageSize(int(std::min<uint64_t>(max_request_bytes, INT32_MAX)));
   // Memory of messages being received (stalled streams included) is bounded as HTTP bodies are.
   grpc::ResourceQuota quota("otlp-grpc");

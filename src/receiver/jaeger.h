@@ -65,8 +65,10 @@ class JaegerAgentServer {
 // jaeger.api_v2.CollectorService/PostSpans on its own gRPC server.
 class JaegerGrpcReceiver {
  public:
+  // With `tls` enabled the port speaks only TLS (common/grpc_tls.h).
   static Result<std::unique_ptr<JaegerGrpcReceiver>> Start(const std::string& endpoint, uint64_t max_request_bytes,
-                                                           uint64_t max_inflight_bytes, distributor::Distributor& distributor);
+                                                           uint64_t max_inflight_bytes, distributor::Distributor& distributor,
+                                                           const TlsSettings& tls = {});
   ~JaegerGrpcReceiver();
   void Shutdown();
   int port() const { return port_; }

@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "common/grpc_tls.h"
 #include "receiver/http_body.h"
 #include "receiver/jaeger.h"
 
@@ -322,11 +323,14 @@ struct JaegerGrpcReceiver::Impl {
 
 Result<std::unique_ptr<JaegerGrpcReceiver>> JaegerGrpcReceiver::Start(const std::string& endpoint, uint64_t max_request_bytes,
                                                                       uint64_t max_inflight_bytes,
-                                                                      distributor::Distributor& distributor) {
+                                                                      distributor::Distributor& distributor,
+                                                                      const TlsSettings& tls) {
+  auto credentials = MakeGrpcServerCredentials(tls, "distributor.receivers.jaeger.protocols.grpc.tls");
+  if (!credentials.ok()) return credentials.status();
   std::unique_ptr<JaegerGrpcReceiver> receiver(new JaegerGrpcReceiver());
   receiver->impl_ = std::make_unique<Impl>(distributor);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(endpoint, grpc::InsecureServerCredentials(), &receiver->port_);
+  builder.AddListeningPort(endpoint, *credentials, &receiver->port_);
   builder.SetMaxReceiveMessageSize(int(std::min<uint64_t>(max_request_bytes, INT32_MAX)));
   grpc::ResourceQuota quota("jaeger-grpc");
   quota.Resize(size_t(max_inflight_bytes));

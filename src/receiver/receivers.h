@@ -9,6 +9,7 @@
 
 #include "common/http_server.h"
 #include "common/status.h"
+#include "common/tls.h"
 #include "distributor/distributor.h"
 
 namespace tracery::receiver {
@@ -16,8 +17,10 @@ namespace tracery::receiver {
 class GrpcReceiver {
  public:
   // `max_inflight_bytes` bounds the memory of messages being received (a gRPC resource quota).
+  // With `tls` enabled the port speaks only TLS (common/grpc_tls.h); errors name its config block.
   static Result<std::unique_ptr<GrpcReceiver>> Start(const std::string& endpoint, uint64_t max_request_bytes,
-                                                     uint64_t max_inflight_bytes, distributor::Distributor& distributor);
+                                                     uint64_t max_inflight_bytes, distributor::Distributor& distributor,
+                                                     const TlsSettings& tls = {});
   ~GrpcReceiver();
   void Shutdown();
   int port() const { return port_; }

@@ -10,10 +10,46 @@
 
 namespace tracery::server {
 
+namespace {
+
+// A listener's TLS (its certificate reloaded as it changes), or none when its block has no
+// certificate. A file that does not load fails here, named.
+Result<std::shared_ptr<TlsContextSource>> ListenerTls(const TlsSettings& settings, const std::string& what) {
+  if (!settings.enabled()) return std::shared_ptr<TlsContextSource>();
+  return TlsContextSource::Create(settings, what);
+}
+
+// Tempo's http_api_prefix: its query routes (/api/...) are served under the prefix, and only
+// there; /ready, /metrics and /flush stay at the root, as in Tempo.
+HttpHandler WithApiPrefix(const std::string& prefix, HttpHandler handler) {
+  if (prefix.empty()) return handler;
+  return [prefix, handler = std::move(handler)](HttpRequest&& request, Responder respond) {
+    std::string target(request.target());
+    if (target.rfind(prefix + "/api/", 0) == 0) {
+      request.target(target.substr(prefix.size()));
+    } else if (target.rfind("/api/", 0) == 0 || target == "/api") {
+      respond(HttpResponse::Text(404, "not found: the API is served under " + prefix + " (http_api_prefix)\n"));
+      return;
+    }
+    handler(std::move(request), std::move(respond));
+  };
+}
+
+}  // namespace
+
 Result<std::unique_ptr<App>> App::Start(const Config& config) {
   std::unique_ptr<App> app(new App());
   app->config_ = config;
   Env& env = DefaultEnv();
+  // TLS files are checked before anything is opened: a bad one is a configuration error.
+  auto query_tls = ListenerTls(config.http_tls, "server.http_tls_config");
+  if (!query_tls.ok()) return query_tls.status();
+  if (config.grpc_tls.enabled()) {
+    auto checked = BuildServerContext(config.grpc_tls, "server.grpc_tls_config");
+    if (!checked.ok()) return checked.status();
+    spdlog::warn("server.grpc_tls_config: certificate checked; it applies to no listener (tracery serves no Tempo gRPC "
+                 "port; the streaming API on the query port follows server.http_tls_config)");
+  }
   // Block cuts yield to ingest and queries when they compete for a core (trace-by-ID of live
   // traces stays fast during a cut); memory pressure still makes them happen (429 past the
   // limit gives them the CPU).
@@ -30,6 +66,8 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   ingester_options.trace_size_records = config.trace_size_records;
   ingester_options.max_bytes_per_trace = config.limits.max_bytes_per_trace;
   ingester_options.max_traces_per_tenant = config.limits.max_traces_per_user;
+  app->limits_ = std::make_unique<TenantLimitsTable>(config.tenant_defaults, config.tenant_limits);
+  ingester_options.limits = app->limits_.get();
   ingester_options.wal.directory = config.wal_path;
   ingester_options.wal.fsync = config.wal_fsync == "none" ? wal::FsyncMode::kNone : wal::FsyncMode::kBatch;
   ingester_options.wal.segment_bytes = config.wal_segment_bytes;
@@ -58,6 +96,16 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   distributor_options.max_inflight_bytes = config.max_inflight_bytes;
   distributor_options.rate_limit_bytes = config.limits.rate_limit_bytes;
   distributor_options.burst_size_bytes = config.limits.burst_size_bytes;
+  distributor_options.limits = app->limits_.get();
+  distributor_options.retry_after_on_resource_exhausted =
+      std::chrono::ceil<std::chrono::seconds>(config.retry_after_on_resource_exhausted);
+  for (auto [from, to] : {std::pair{&config.log_received_spans, &distributor_options.log_received_spans},
+                          std::pair{&config.log_discarded_spans, &distributor_options.log_discarded_spans}})
+    *to = {from->enabled, from->include_all_attributes, from->filter_by_status_error};
+  if (!config.per_tenant_override_config.empty())
+    app->overrides_ = std::make_unique<OverridesReloader>(config.per_tenant_override_config,
+                                                          config.per_tenant_override_period, config.limits, "",
+                                                          *app->limits_, app->metrics_);
   if (config.generator.enabled()) {
     app->generator_ = std::make_unique<generator::Generator>(config.generator, app->metrics_);
     app->generator_->Start();
@@ -74,6 +122,7 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   api_options.search.default_result_limit = config.search_default_result_limit;
   api_options.search.max_result_limit = config.search_max_result_limit;
   api_options.search.max_spans_per_spanset = config.search_max_spans_per_span_set;
+  api_options.search.default_spans_per_spanset = config.search_default_spans_per_span_set;
   api_options.search.max_exemplars = config.metrics_max_exemplars;
   api_options.query_pool = app->query_pool_.get();
   app->flush_thread_ = std::thread([self] { self->FlushLoop(); });
@@ -86,6 +135,7 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   query_options.body_limit = 1 << 20;
   query_options.receiving_budget = 64ull << 20;
   query_options.max_connections = std::max<uint64_t>(16, descriptors / 4);
+  query_options.tls = *query_tls;
   if (config.stream_over_http_enabled) {
     query::StreamingOptions streaming_options;
     streaming_options.multitenancy_enabled = config.multitenancy_enabled;
@@ -95,9 +145,11 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
     app->streaming_ = std::move(streaming).value();
     query::StreamingServer* streaming_raw = app->streaming_.get();
     query_options.http2_handoff = [streaming_raw](int fd) { streaming_raw->AddConnection(fd); };
+    if (query_options.tls) query_options.tls->OfferHttp2();  // over TLS, gRPC clients ask for h2 by ALPN
   }
   auto query_server = HttpServer::Bind(app->query_io_, config.http_listen_address, config.http_listen_port, query_options,
-                                       query::MakeQueryApiHandler(api_options, *app->reader_, app->metrics_));
+                                       WithApiPrefix(config.http_api_prefix,
+                                                     query::MakeQueryApiHandler(api_options, *app->reader_, app->metrics_)));
   if (!query_server.ok()) return query_server.status();
   app->query_server_ = std::move(query_server).value();
 
@@ -111,6 +163,9 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
     otlp_options.body_limit = config.max_request_bytes;
     otlp_options.receiving_budget = config.max_inflight_bytes;
     otlp_options.max_connections = std::max<uint64_t>(16, descriptors / 2);
+    auto otlp_tls = ListenerTls(config.otlp_http_tls, "distributor.receivers.otlp.protocols.http.tls");
+    if (!otlp_tls.ok()) return otlp_tls.status();
+    otlp_options.tls = *otlp_tls;
     auto server = HttpServer::Bind(app->ingest_io_, host, port, otlp_options,
                                    receiver::MakeOtlpHttpHandler(*app->distributor_, config.max_request_bytes));
     if (!server.ok()) return server.status();
@@ -118,7 +173,7 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   }
   if (config.otlp_grpc_enabled) {
     auto grpc = receiver::GrpcReceiver::Start(config.otlp_grpc_endpoint, config.max_request_bytes, config.max_inflight_bytes,
-                                              *app->distributor_);
+                                              *app->distributor_, config.otlp_grpc_tls);
     if (!grpc.ok()) return grpc.status();
     app->grpc_receiver_ = std::move(grpc).value();
   }
@@ -132,6 +187,9 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
     zipkin_options.body_limit = config.max_request_bytes;
     zipkin_options.receiving_budget = config.max_inflight_bytes;
     zipkin_options.max_connections = std::max<uint64_t>(16, descriptors / 4);
+    auto zipkin_tls = ListenerTls(config.zipkin_tls, "distributor.receivers.zipkin.tls");
+    if (!zipkin_tls.ok()) return zipkin_tls.status();
+    zipkin_options.tls = *zipkin_tls;
     auto server = HttpServer::Bind(app->ingest_io_, host, port, zipkin_options,
                                    receiver::MakeZipkinHttpHandler(*app->distributor_, config.max_request_bytes,
                                                                    {config.zipkin_parse_string_tags}));
@@ -149,6 +207,17 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
                                  [query_server_raw, otlp_server_raw] {
                                    return double(query_server_raw->connections_refused() +
                                                  (otlp_server_raw ? otlp_server_raw->connections_refused() : 0));
+                                 });
+  std::vector<HttpServer*> http_servers{app->query_server_.get(), app->otlp_http_server_.get(), app->zipkin_server_.get(),
+                                        app->jaeger_http_server_.get()};
+  std::erase(http_servers, nullptr);
+  app->metrics_.AddCallbackGauge("tracery_tls_handshakes_failed",
+                                 "Connections to a TLS HTTP listener closed before a request: plaintext clients, wrong or "
+                                 "missing client certificates, no common version or cipher (since start, every HTTP listener).",
+                                 [http_servers] {
+                                   uint64_t total = 0;
+                                   for (HttpServer* server : http_servers) total += server->tls_handshakes_failed();
+                                   return double(total);
                                  });
   app->query_server_->Start();
   if (app->otlp_http_server_) app->otlp_http_server_->Start();
@@ -191,6 +260,9 @@ Status App::StartJaegerReceivers(uint64_t max_connections) {
     options.body_limit = config.max_request_bytes;
     options.receiving_budget = config.max_inflight_bytes;
     options.max_connections = max_connections;
+    auto tls = ListenerTls(config.jaeger_thrift_http_tls, "distributor.receivers.jaeger.protocols.thrift_http.tls");
+    if (!tls.ok()) return tls.status();
+    options.tls = *tls;
     auto server = HttpServer::Bind(ingest_io_, receiver::JaegerListenAddress(host), port, options,
                                    receiver::MakeJaegerThriftHttpHandler(*distributor_, config.max_request_bytes));
     if (!server.ok()) return failed("thrift_http", server.status());
@@ -211,7 +283,7 @@ Status App::StartJaegerReceivers(uint64_t max_connections) {
   }
   if (config.jaeger_grpc_enabled) {
     auto grpc = receiver::JaegerGrpcReceiver::Start(config.jaeger_grpc_endpoint, config.max_request_bytes,
-                                                    config.max_inflight_bytes, *distributor_);
+                                                    config.max_inflight_bytes, *distributor_, config.jaeger_grpc_tls);
     if (!grpc.ok()) return failed("grpc", grpc.status());
     jaeger_grpc_receiver_ = std::move(grpc).value();
   }
@@ -263,6 +335,7 @@ void App::Stop() {
   }
   flush_wake_.notify_all();
   if (flush_thread_.joinable()) flush_thread_.join();  // answers what was asked before
+  if (overrides_) overrides_->Stop();
   if (grpc_receiver_) grpc_receiver_->Shutdown();
   if (otlp_http_server_) otlp_http_server_->Stop();
   if (zipkin_server_) zipkin_server_->Stop();

@@ -23,6 +23,7 @@
 #include "receiver/jaeger.h"
 #include "receiver/receivers.h"
 #include "server/config.h"
+#include "server/overrides.h"
 #include "storage/block_list.h"
 #include "storage/trace_source.h"
 
@@ -51,6 +52,9 @@ class App {
   // Tempo's streaming API, fed HTTP/2 connections by query_server_ (stream_over_http_enabled).
   std::unique_ptr<query::StreamingServer> streaming_;
   std::unique_ptr<generator::Generator> generator_;
+  // Per-tenant limits, read by the distributor and ingester; overrides_ reloads them.
+  std::unique_ptr<TenantLimitsTable> limits_;
+  std::unique_ptr<OverridesReloader> overrides_;
   std::unique_ptr<distributor::Distributor> distributor_;
   std::unique_ptr<receiver::GrpcReceiver> grpc_receiver_;
   boost::asio::io_context ingest_io_{2}, query_io_{2};

@@ -1,25 +1,32 @@
-// tracery's configuration: one YAML file with Tempo's key names where both have the same
-// thing. Defaults, validation and the reference documentation all come from one table
-// (config.cpp): an unknown key or a bad value stops the process with the key and line.
+// tracery's configuration: one YAML file with Tempo's key names, so that a Tempo file starts
+// tracery unchanged. Every Tempo key is honoured, mapped to tracery's setting of the same
+// meaning, accepted and reported once as meaning nothing in one process, or refused with a
+// reason; any other key is a typo and refused with its line. Defaults, validation and the
+// reference documentation come from one table (config_schema.cpp; the files are listed in
+// config_internal.h). Every problem of a file is reported in one run.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
+#include "common/tenant_limits.h"
+#include "common/tls.h"
 #include "generator/generator.h"
 
 namespace tracery::server {
 
-struct TenantLimits {
-  // Per second, per tenant. Tempo's defaults (15 MB/s, 20 MB burst) would cap one process at
-  // ~55 k spans/s; a single tracery ingests several times that, and memory is bounded by
-  // ingester.max_live_bytes, so the defaults leave room for that.
-  uint64_t rate_limit_bytes = 100'000'000;
-  uint64_t burst_size_bytes = 200'000'000;
-  uint64_t max_traces_per_user = 0;         // live traces per tenant; 0 = unlimited
-  uint64_t max_bytes_per_trace = 5'000'000;
+using TenantLimits = tracery::TenantLimits;
+
+// distributor.log_received_spans / log_discarded_spans, as Tempo logs spans.
+struct SpanLogOptions {
+  bool enabled = false;
+  bool include_all_attributes = false;
+  bool filter_by_status_error = false;
 };
 
 struct Config {
@@ -29,10 +36,13 @@ struct Config {
   bool stream_over_http_enabled = false;
   // Search (Tempo's query_frontend keys) and the per-query budget.
   uint32_t search_default_result_limit = 20, search_max_result_limit = 262144, search_max_spans_per_span_set = 100;
+  uint32_t search_default_spans_per_span_set = 3;
   uint32_t metrics_max_exemplars = 100;
   std::chrono::nanoseconds search_timeout = std::chrono::seconds(30);
   uint64_t search_max_bytes = 0;
   std::string log_level = "info";
+  // Tempo's http_api_prefix: the query API's routes (/api/...) live under it.
+  std::string http_api_prefix;
 
   std::string http_listen_address = "0.0.0.0";
   uint16_t http_listen_port = 3200;
@@ -59,6 +69,13 @@ struct Config {
   uint64_t max_request_bytes = 16ull << 20;   // after decompression
   uint64_t max_inflight_bytes = 512ull << 20; // requests received but not yet acknowledged
 
+  // TLS of each listener (off unless a cert_file/key_file is given). http_tls is Tempo's
+  // server.http_tls_config (the query port, its HTTP/2 streaming included); grpc_tls is
+  // server.grpc_tls_config, checked at start though tracery serves no Tempo gRPC port; the
+  // receivers' are the Collector's `tls` blocks.
+  TlsSettings http_tls, grpc_tls;
+  TlsSettings otlp_grpc_tls, otlp_http_tls, zipkin_tls, jaeger_grpc_tls, jaeger_thrift_http_tls;
+
   std::chrono::nanoseconds trace_idle_period = std::chrono::seconds(10);
   std::chrono::nanoseconds max_block_duration = std::chrono::minutes(30);
   uint64_t max_block_bytes = 100ull << 20;
@@ -73,13 +90,56 @@ struct Config {
   int block_zstd_level = 3;
   uint32_t block_row_group_spans = 1024;
 
-  TenantLimits limits;
+  // Tempo's block retention (compactor.compaction.block_retention and its 3.0 places): kept,
+  // applied when tracery deletes blocks (not yet; the start says so when it is set).
+  std::chrono::nanoseconds block_retention = std::chrono::hours(24 * 14);
+  bool block_retention_set = false;
+
+  SpanLogOptions log_received_spans, log_discarded_spans;
+  // Tempo's distributor.retry_after_on_resource_exhausted: when non-zero, the Retry-After
+  // (HTTP) and retry delay (gRPC) of every RESOURCE_EXHAUSTED answer; 0: tracery's own estimate.
+  std::chrono::nanoseconds retry_after_on_resource_exhausted{0};
+
+  TenantLimits limits;  // overrides.defaults (and the legacy flat overrides keys)
+  // overrides.per_tenant_override_config: the runtime overrides file, read at start (so that
+  // a bad file stops the start) and again every per_tenant_override_period.
+  std::string per_tenant_override_config;
+  std::chrono::nanoseconds per_tenant_override_period = std::chrono::seconds(10);
+  TenantLimits tenant_defaults;                   // limits, or the file's "*" entry
+  std::map<std::string, TenantLimits> tenant_limits;  // each tenant the file lists
   generator::Options generator;  // metrics_generator; processors enabled by `enabled: true` or overrides
+
+  // Tempo keys (and flags) given that mean nothing in one tracery process: reported once at
+  // start in one warning line (docs/config.md says why for each group).
+  std::vector<std::string> not_applicable;
 };
 
-// Parses YAML text; `source` names it in errors ("tracery.yaml").
+// Parses YAML text; `source` names it in errors ("tracery.yaml"). Every problem found is in
+// the one error, a line each.
 Result<Config> ParseConfig(const std::string& yaml, const std::string& source);
 Result<Config> LoadConfigFile(const std::string& path);
+
+// What the command line gives (cli/main.cpp): the file, Tempo's -config.expand-env, and the
+// flags that set configuration keys (`-server.http-listen-port=3300`), applied after the file
+// as Tempo applies them.
+struct ConfigSources {
+  std::string file;  // empty: the embedded defaults
+  bool expand_env = false;
+  std::vector<std::pair<std::string, std::string>> key_flags;  // flag name without dashes, value
+};
+Result<Config> LoadConfig(const ConfigSources& sources);
+// ${VAR}, ${VAR:-default} and ${VAR:default} replaced from the environment (unset and no
+// default: empty, as Tempo); `$$` is a literal `$`.
+std::string ExpandEnv(const std::string& text);
+// Runtime overrides file (overrides.per_tenant_override_config): Tempo's current layout
+// (`overrides: {tenant: {ingestion: {...}, global: {...}}}`) or the legacy flat one
+// (`overrides: {tenant: {ingestion_rate_limit_bytes: ...}}`). A tenant's unset limits are the
+// defaults; the tenant "*" sets the defaults of every tenant not listed.
+struct TenantOverrides {
+  TenantLimits defaults;
+  std::map<std::string, TenantLimits> tenants;
+};
+Result<TenantOverrides> ParseOverrides(const std::string& yaml, const std::string& source, const TenantLimits& defaults);
 // Markdown reference of every key: name, type, default, meaning.
 std::string ConfigReference();
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -222,7 +223,7 @@ TEST(ConfigTest, ZipkinReceiverAsTempoConfiguresIt) {
               {"tracery.yaml:4:", "distributor.receivers.zipkin.endpoint"});
   ExpectError("distributor:\n  receivers:\n    zipkin:\n      parse_string_tags: maybe\n",
               {"tracery.yaml:4:", "distributor.receivers.zipkin.parse_string_tags"});
-  ExpectError("distributor:\n  receivers:\n    zipkin:\n      tls: {}\n", {"distributor.receivers.zipkin.tls"});
+  ExpectError("distributor:\n  receivers:\n    zipkin:\n      cors: {}\n", {"distributor.receivers.zipkin.cors"});
   ExpectError("distributor:\n  receivers:\n    opencensus:\n", {"distributor.receivers.opencensus"});
 }
 
@@ -374,6 +375,256 @@ TEST(ConfigTest, LoadConfigFile) {
   EXPECT_EQ(good->http_listen_port, 4000);
   EXPECT_FALSE(LoadConfigFile(dir + "/missing.yaml").ok());
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace tracery::server
+
+namespace tracery::server {
+namespace {
+
+const char* kTempo2SingleBinary = R"(# Tempo 2.x docker-compose (single binary), as Tempo's examples write it
+stream_over_http_enabled: true
+server:
+  http_listen_port: 3200
+  log_level: info
+  grpc_listen_port: 9095
+query_frontend:
+  search:
+    duration_slo: 5s
+    throughput_bytes_slo: 1.073741824e+09
+  trace_by_id:
+    duration_slo: 5s
+distributor:
+  receivers:
+    otlp:
+      protocols:
+        grpc:
+          endpoint: "0.0.0.0:4317"
+        http:
+ingester:
+  max_block_duration: 5m
+  trace_idle_period: 10s
+  lifecycler:
+    ring:
+      replication_factor: 1
+compactor:
+  compaction:
+    block_retention: 1h
+memberlist:
+  join_members: [tempo:7946]
+metrics_generator:
+  registry:
+    external_labels:
+      source: tempo
+  storage:
+    path: /var/tempo/generator/wal
+    remote_write:
+      - url: http://prometheus:9090/api/v1/write
+        send_exemplars: true
+        basic_auth: {username: u, password: p}
+  traces_storage:
+    path: /var/tempo/generator/traces
+storage:
+  trace:
+    backend: local
+    wal:
+      path: /var/tempo/wal
+    local:
+      path: /var/tempo/blocks
+    pool:
+      max_workers: 100
+      queue_depth: 10000
+usage_report:
+  reporting_enabled: false
+overrides:
+  defaults:
+    metrics_generator:
+      processors: [service-graphs, span-metrics]
+)";
+
+TEST(TempoConfigTest, Tempo2SingleBinaryFileStartsWithItsPlumbingReported) {
+  Config c = ParseOk(kTempo2SingleBinary);
+  EXPECT_EQ(c.max_block_duration, 5min);
+  EXPECT_EQ(c.block_retention, 1h);
+  EXPECT_TRUE(c.block_retention_set);
+  EXPECT_EQ(c.wal_path, "/var/tempo/wal");
+  EXPECT_TRUE(c.generator.span_metrics && c.generator.service_graphs);
+  ASSERT_EQ(c.generator.remote_write.size(), 1u);
+  EXPECT_EQ(c.generator.remote_write[0].headers["Authorization"], "Basic dTpw");
+  for (const char* key : {"server.grpc_listen_port", "query_frontend.search.duration_slo", "query_frontend.trace_by_id",
+                          "ingester.lifecycler", "memberlist", "metrics_generator.storage.path",
+                          "metrics_generator.traces_storage", "storage.trace.pool", "usage_report"})
+    EXPECT_NE(std::find(c.not_applicable.begin(), c.not_applicable.end(), key), c.not_applicable.end()) << key;
+}
+
+TEST(TempoConfigTest, Tempo3LayoutMapsLiveStoreAndBackendWorker) {
+  Config c = ParseOk(R"(target: all
+live_store:
+  max_trace_idle: 3s
+  max_block_duration: 2m
+  max_block_bytes: 1_000_000
+  wal:
+    path: /tmp/ls/wal
+  ring:
+    replication_factor: 1
+backend_worker:
+  compaction:
+    block_retention: 7d
+  ring:
+    kvstore: {store: inmemory}
+backend_scheduler:
+  provider:
+    compaction:
+      compaction:
+        block_retention: 2w
+ingest:
+  enabled: false
+  kafka: {address: localhost:9092, topic: tempo-ingest}
+block_builder:
+  consume_cycle_duration: 30s
+)");
+  EXPECT_EQ(c.trace_idle_period, 3s);
+  EXPECT_EQ(c.max_block_duration, 2min);
+  EXPECT_EQ(c.max_block_bytes, 1'000'000u);
+  EXPECT_EQ(c.wal_path, "/tmp/ls/wal");
+  EXPECT_EQ(c.block_retention, std::chrono::hours(24 * 14));  // the later key wins: 2w
+  for (const char* key : {"live_store.ring", "backend_worker.ring", "ingest", "block_builder"})
+    EXPECT_NE(std::find(c.not_applicable.begin(), c.not_applicable.end(), key), c.not_applicable.end()) << key;
+}
+
+TEST(TempoConfigTest, ValuesAsGoYamlAndDskitReadThem) {
+  Config c = ParseOk(R"(server:
+  http_listen_address: ""
+ingester:
+  max_block_bytes: 1_000_000
+  max_block_duration: 1h30m
+  trace_idle_period: 500ms
+compactor:
+  compaction:
+    block_retention: 7d
+overrides:
+  defaults:
+    ingestion:
+      rate_limit_bytes: 0x100000
+      max_traces_per_user: 10_000
+query_frontend:
+  search:
+    query_timeout: 1.5h
+)");
+  EXPECT_EQ(c.http_listen_address, "0.0.0.0");
+  EXPECT_EQ(c.max_block_bytes, 1'000'000u);
+  EXPECT_EQ(c.max_block_duration, 90min);
+  EXPECT_EQ(c.trace_idle_period, 500ms);
+  EXPECT_EQ(c.block_retention, std::chrono::hours(24 * 7));
+  EXPECT_EQ(c.limits.rate_limit_bytes, 1u << 20);
+  EXPECT_EQ(c.limits.max_traces_per_user, 10'000u);
+  EXPECT_EQ(c.search_timeout, 90min);
+  ExpectError("ingester:\n  max_block_bytes: _1\n", {"tracery.yaml:2:", "ingester.max_block_bytes"});
+}
+
+TEST(TempoConfigTest, EveryProblemOfAFileIsReportedInOneRun) {
+  auto config = ParseConfig(R"(server:
+  http_listen_prot: 3200
+ingester:
+  trace_idle_period: forever
+storage:
+  trace:
+    backend: s3
+memberlist:
+  join_members: [a]
+)", "tempo.yaml");
+  ASSERT_FALSE(config.ok());
+  const std::string& m = config.status().message();
+  EXPECT_NE(m.find("3 problems"), std::string::npos) << m;
+  EXPECT_NE(m.find("tempo.yaml:2: unknown key `server.http_listen_prot`"), std::string::npos) << m;
+  EXPECT_NE(m.find("tempo.yaml:4:"), std::string::npos) << m;
+  EXPECT_NE(m.find("object storage is not served yet"), std::string::npos) << m;
+  EXPECT_EQ(m.find("memberlist"), std::string::npos) << m;
+}
+
+TEST(TempoConfigTest, RefusedWithAReasonNeverDropped) {
+  ExpectError("storage:\n  trace:\n    backend: gcs\n", {"tracery.yaml:3:", "object storage is not served yet", "use local"});
+  ExpectError("distributor:\n  receivers:\n    otlp:\n      protocols:\n        grpc:\n          auth:\n            authenticator: x\n",
+              {"tracery.yaml:6:", "unauthenticated"});
+  ExpectError("metrics_generator:\n  storage:\n    remote_write:\n      - url: https://p/api/v1/write\n        tls_config: {ca_file: x}\n",
+              {"tls_config", "not supported"});
+  ExpectError("distributor:\n  forwarders: [a]\n", {"tracery.yaml:2:", "distributor.forwarders", "not forwarded"});
+  EXPECT_TRUE(ParseOk("distributor:\n  forwarders: []\n").not_applicable.empty());
+  EXPECT_TRUE(ParseOk("auth_enabled: true\n").multitenancy_enabled);
+}
+
+TEST(TempoConfigTest, FlagsInTempoSpellingOverrideTheFile) {
+  char pattern[] = "/tmp/tracery-flags-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  std::string dir = pattern;
+  std::ofstream(dir + "/tempo.yaml") << "server:\n  http_listen_port: ${TRACERY_TEST_PORT:-3999}\n"
+                                        "storage:\n  trace:\n    local:\n      path: ${TRACERY_TEST_UNSET:/x/blocks}\n";
+  ConfigSources sources{dir + "/tempo.yaml", true,
+                        {{"storage.trace.wal.path", "/x/wal"}, {"log.level", "debug"}, {"mem-ballast-size-mbs", "1024"},
+                         {"multitenancy.enabled", "true"}, {"memberlist.join", "a"}}};
+  auto c = LoadConfig(sources);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->http_listen_port, 3999);
+  EXPECT_EQ(c->local_path, "/x/blocks");
+  EXPECT_EQ(c->wal_path, "/x/wal");
+  EXPECT_EQ(c->log_level, "debug");
+  EXPECT_TRUE(c->multitenancy_enabled);
+  EXPECT_NE(std::find(c->not_applicable.begin(), c->not_applicable.end(), "-mem-ballast-size-mbs"), c->not_applicable.end());
+  sources.key_flags = {{"server.http-listen-port", "4001"}};
+  EXPECT_EQ(LoadConfig(sources)->http_listen_port, 4001);
+  sources.key_flags = {{"server.http-listen-prot", "4001"}};
+  EXPECT_FALSE(LoadConfig(sources).ok());
+  sources.expand_env = false;  // ${...} left as is: not a port
+  sources.key_flags = {};
+  EXPECT_FALSE(LoadConfig(sources).ok());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(TempoConfigTest, RuntimeOverridesInBothLayouts) {
+  TenantLimits defaults;
+  defaults.rate_limit_bytes = 1000;
+  auto o = ParseOverrides(R"(overrides:
+  "*":
+    ingestion:
+      burst_size_bytes: 5000
+  team-a:
+    ingestion:
+      rate_limit_bytes: 2_000
+      max_traces_per_user: 7
+    global:
+      max_bytes_per_trace: 1MB
+    read:
+      max_bytes_per_tag_values_query: 10
+  team-b:
+    ingestion_rate_limit_bytes: 3000
+    max_bytes_per_trace: 9
+)", "overrides.yaml", defaults);
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->defaults.burst_size_bytes, 5000u);
+  EXPECT_EQ(o->defaults.rate_limit_bytes, 1000u);
+  EXPECT_EQ(o->tenants["team-a"].rate_limit_bytes, 2000u);
+  EXPECT_EQ(o->tenants["team-a"].burst_size_bytes, 5000u);
+  EXPECT_EQ(o->tenants["team-a"].max_traces_per_user, 7u);
+  EXPECT_EQ(o->tenants["team-a"].max_bytes_per_trace, 1'000'000u);
+  EXPECT_EQ(o->tenants["team-b"].rate_limit_bytes, 3000u);
+  EXPECT_EQ(o->tenants["team-b"].max_bytes_per_trace, 9u);
+  auto bad = ParseOverrides("overrides:\n  a:\n    ingestion:\n      rate_limit_byts: 1\n  b:\n    max_traces_per_user: x\n",
+                            "overrides.yaml", defaults);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("overrides.yaml:4:"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("overrides.yaml:6:"), std::string::npos) << bad.status().message();
+
+  TenantLimitsTable table(defaults, o->tenants);
+  EXPECT_EQ(table.For("team-a").rate_limit_bytes, 2000u);
+  EXPECT_EQ(table.For("other").rate_limit_bytes, 1000u);
+}
+
+TEST(TempoConfigTest, ExpandEnvForms) {
+  ::setenv("TRACERY_X", "x1", 1);
+  ::unsetenv("TRACERY_NONE");
+  EXPECT_EQ(ExpandEnv("a ${TRACERY_X} ${TRACERY_NONE} ${TRACERY_NONE:-d1} ${TRACERY_NONE:d2} $$ $HOME"),
+            "a x1  d1 d2 $ $HOME");
 }
 
 }  // namespace
