@@ -158,6 +158,7 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
     uint16_t port;
     if (!SplitHostPort(config.otlp_http_endpoint, host, port))
       return Status::InvalidArgument("bad OTLP/HTTP endpoint " + config.otlp_http_endpoint);
+    if (host == "localhost") host = "127.0.0.1";  // the Collector's default; Bind takes addresses
     // The body limit is the compressed size; the decompressed size is checked again after gunzip.
     HttpServerOptions otlp_options;
     otlp_options.body_limit = config.max_request_bytes;

@@ -125,10 +125,14 @@ void ParseInto(const std::string& yaml, const std::string& source, Config& confi
     return;
   }
   try {
-    // Receivers are enabled by what the file lists, as in Tempo; with no receivers section both run.
+    // Receivers are enabled by what the file lists, as in Tempo; with no receivers section both
+    // run on every interface. A listed protocol without an endpoint listens on localhost, as in
+    // Tempo 2.7+ (the OpenTelemetry Collector's receiver default since v0.104).
     if (root["distributor"] && root["distributor"].IsMap() && root["distributor"]["receivers"]) {
       config.otlp_grpc_enabled = false;
       config.otlp_http_enabled = false;
+      config.otlp_grpc_endpoint = "localhost:4317";
+      config.otlp_http_endpoint = "localhost:4318";
     }
     WalkMap(root, "", source, config, problems);
   } catch (const YAML::Exception& e) {

@@ -360,9 +360,11 @@ const std::map<std::string, KeyRule>& Schema() {
     number("server.http_listen_port", [](Config& c) -> uint16_t& { return c.http_listen_port; }, 1, 65535,
            "Port of the query API (Tempo's HTTP API, /metrics, /ready).");
     endpoint("distributor.receivers.otlp.protocols.grpc.endpoint", &Config::otlp_grpc_endpoint,
-             &Config::otlp_grpc_enabled, "OTLP/gRPC listen address.");
+             &Config::otlp_grpc_enabled,
+             "OTLP/gRPC listen address. A listed `grpc:` without one listens on `localhost:4317`, as Tempo 2.7+.");
     endpoint("distributor.receivers.otlp.protocols.http.endpoint", &Config::otlp_http_endpoint,
-             &Config::otlp_http_enabled, "OTLP/HTTP listen address (POST /v1/traces).");
+             &Config::otlp_http_enabled,
+             "OTLP/HTTP listen address (POST /v1/traces). A listed `http:` without one listens on `localhost:4318`, as Tempo 2.7+.");
     endpoint("distributor.receivers.zipkin.endpoint", &Config::zipkin_endpoint, &Config::zipkin_enabled,
              "Zipkin listen address (POST /api/v2/spans, /api/v1/spans); the Collector's default. `zipkin:` with "
              "no value runs the receiver with its defaults; without the key it does not run.");

@@ -174,7 +174,7 @@ TEST(ConfigTest, AnEmptyProtocolSectionEnablesItWithItsDefaultEndpoint) {
         grpc:
 )");
   EXPECT_TRUE(c.otlp_grpc_enabled);
-  EXPECT_EQ(c.otlp_grpc_endpoint, "0.0.0.0:4317");
+  EXPECT_EQ(c.otlp_grpc_endpoint, "localhost:4317");  // Tempo 2.7+, as the Collector
   EXPECT_FALSE(c.otlp_http_enabled);
 
   Config both = ParseOk(R"(distributor:
@@ -186,13 +186,15 @@ TEST(ConfigTest, AnEmptyProtocolSectionEnablesItWithItsDefaultEndpoint) {
 )");
   EXPECT_TRUE(both.otlp_grpc_enabled);
   EXPECT_TRUE(both.otlp_http_enabled);
-  EXPECT_EQ(both.otlp_http_endpoint, "0.0.0.0:4318");
+  EXPECT_EQ(both.otlp_http_endpoint, "localhost:4318");
 }
 
 TEST(ConfigTest, DistributorWithoutReceiversKeepsBoth) {
   Config c = ParseOk("distributor:\n  max_request_bytes: 1MB\n");
   EXPECT_TRUE(c.otlp_grpc_enabled);
   EXPECT_TRUE(c.otlp_http_enabled);
+  EXPECT_EQ(c.otlp_grpc_endpoint, "0.0.0.0:4317");  // tracery's own default: no receivers listed
+  EXPECT_EQ(c.otlp_http_endpoint, "0.0.0.0:4318");
   EXPECT_EQ(c.max_request_bytes, 1'000'000u);
 }
 
