@@ -258,7 +258,11 @@ StreamingServer::~StreamingServer() { Shutdown(); }
 
 Result<std::unique_ptr<StreamingServer>> StreamingServer::Start(Searcher& searcher, StreamingOptions options) {
   auto impl = std::make_unique<Impl>(searcher, options);
-  grpc::ServerBuilder builder;  // no listening port: connections come from AddConnection
+  grpc::ServerBuilder builder;  // connections come from AddConnection, and the port if one is asked for
+  int port = 0;
+  if (!options.listen_address.empty())
+    builder.AddListeningPort(options.listen_address,
+                             options.credentials ? options.credentials : grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&impl->service);
   grpc::ResourceQuota quota("tempo-streaming");
   quota.SetMaxThreads(std::max(2, options.max_calls + 1));  // + the poller
@@ -270,8 +274,13 @@ Result<std::unique_ptr<StreamingServer>> StreamingServer::Start(Searcher& search
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 10 * 60 * 1000);
   impl->server = builder.BuildAndStart();
-  if (!impl->server) return Status::Internal("cannot start the streaming query service (gRPC)");
-  return std::unique_ptr<StreamingServer>(new StreamingServer(std::move(impl)));
+  if (!impl->server || (!options.listen_address.empty() && port == 0))
+    return Status::Unavailable("cannot start the streaming query service (gRPC)" +
+                               (options.listen_address.empty() ? std::string()
+                                                               : " on " + options.listen_address + " (server.grpc_listen_port)"));
+  std::unique_ptr<StreamingServer> server(new StreamingServer(std::move(impl)));
+  server->port_ = port;
+  return server;
 }
 
 void StreamingServer::AddConnection(int fd) {

@@ -11,6 +11,9 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <string>
+
+#include <grpcpp/security/server_credentials.h>
 
 #include "common/status.h"
 #include "query/search.h"
@@ -27,6 +30,10 @@ struct StreamingOptions {
   size_t max_message_bytes = 1 << 20;
   // Calls served at once; each holds a thread while it runs. Past it: RESOURCE_EXHAUSTED.
   int max_calls = 32;
+  // A gRPC port of its own as well (Tempo's server.grpc_listen_port), "host:port"; empty: only
+  // the connections handed over by AddConnection. Null credentials: plaintext.
+  std::string listen_address;
+  std::shared_ptr<grpc::ServerCredentials> credentials;
 };
 
 class StreamingServer {
@@ -41,11 +48,14 @@ class StreamingServer {
   void AddConnection(int fd);
   // Ends the calls in progress (after up to `grace`) and closes every connection.
   void Shutdown(std::chrono::milliseconds grace = std::chrono::seconds(5));
+  // The port of options.listen_address (the chosen one when it asked for port 0); 0 without.
+  int port() const { return port_; }
 
  private:
   struct Impl;
   explicit StreamingServer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+  int port_ = 0;
 };
 
 }  // namespace tracery::query

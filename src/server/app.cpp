@@ -5,6 +5,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/grpc_tls.h"
 #include "query/api.h"
 #include "receiver/zipkin.h"
 
@@ -47,8 +48,9 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   if (config.grpc_tls.enabled()) {
     auto checked = BuildServerContext(config.grpc_tls, "server.grpc_tls_config");
     if (!checked.ok()) return checked.status();
-    spdlog::warn("server.grpc_tls_config: certificate checked; it applies to no listener (tracery serves no Tempo gRPC "
-                 "port; the streaming API on the query port follows server.http_tls_config)");
+    if (config.grpc_listen_port == 0)
+      spdlog::warn("server.grpc_tls_config: certificate checked; it applies to no listener (server.grpc_listen_port "
+                   "is not set; the streaming API on the query port follows server.http_tls_config)");
   }
   // Block cuts yield to ingest and queries when they compete for a core (trace-by-ID of live
   // traces stays fast during a cut); memory pressure still makes them happen (429 past the
@@ -136,16 +138,29 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   query_options.receiving_budget = 64ull << 20;
   query_options.max_connections = std::max<uint64_t>(16, descriptors / 4);
   query_options.tls = *query_tls;
-  if (config.stream_over_http_enabled) {
+  // Tempo's streaming gRPC API: on the query port (stream_over_http_enabled) and on Tempo's
+  // gRPC port when the file sets one.
+  if (config.stream_over_http_enabled || config.grpc_listen_port != 0) {
     query::StreamingOptions streaming_options;
     streaming_options.multitenancy_enabled = config.multitenancy_enabled;
     streaming_options.search = api_options.search;
+    if (config.grpc_listen_port != 0) {
+      streaming_options.listen_address = config.grpc_listen_address + ":" + std::to_string(config.grpc_listen_port);
+      auto credentials = MakeGrpcServerCredentials(config.grpc_tls, "server.grpc_tls_config");
+      if (!credentials.ok()) return credentials.status();
+      streaming_options.credentials = *credentials;
+    }
     auto streaming = query::StreamingServer::Start(*app->searcher_, streaming_options);
     if (!streaming.ok()) return streaming.status();
     app->streaming_ = std::move(streaming).value();
-    query::StreamingServer* streaming_raw = app->streaming_.get();
-    query_options.http2_handoff = [streaming_raw](int fd) { streaming_raw->AddConnection(fd); };
-    if (query_options.tls) query_options.tls->OfferHttp2();  // over TLS, gRPC clients ask for h2 by ALPN
+    if (config.grpc_listen_port != 0)
+      spdlog::info("gRPC query API (tempopb.StreamingQuerier) on {}{}", streaming_options.listen_address,
+                   config.grpc_tls.enabled() ? " over TLS" : "");
+    if (config.stream_over_http_enabled) {
+      query::StreamingServer* streaming_raw = app->streaming_.get();
+      query_options.http2_handoff = [streaming_raw](int fd) { streaming_raw->AddConnection(fd); };
+      if (query_options.tls) query_options.tls->OfferHttp2();  // over TLS, gRPC clients ask for h2 by ALPN
+    }
   }
   auto query_server = HttpServer::Bind(app->query_io_, config.http_listen_address, config.http_listen_port, query_options,
                                        WithApiPrefix(config.http_api_prefix,

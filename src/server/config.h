@@ -46,6 +46,9 @@ struct Config {
 
   std::string http_listen_address = "0.0.0.0";
   uint16_t http_listen_port = 3200;
+  // Tempo's gRPC port: served (the streaming query API) only when the file sets the port.
+  std::string grpc_listen_address = "0.0.0.0";
+  uint16_t grpc_listen_port = 0;
 
   bool otlp_grpc_enabled = true;
   std::string otlp_grpc_endpoint = "0.0.0.0:4317";

@@ -359,6 +359,16 @@ const std::map<std::string, KeyRule>& Schema() {
         }};
     number("server.http_listen_port", [](Config& c) -> uint16_t& { return c.http_listen_port; }, 1, 65535,
            "Port of the query API (Tempo's HTTP API, /metrics, /ready).");
+    s["server.grpc_listen_address"] = {
+        "string", "Address of the gRPC query port; empty (Tempo's default) means every interface.",
+        [](const Config& c) { return c.grpc_listen_address; },
+        [](const std::string& v, Config& c, std::string&) {
+          c.grpc_listen_address = v.empty() ? "0.0.0.0" : v;
+          return true;
+        }};
+    number("server.grpc_listen_port", [](Config& c) -> uint16_t& { return c.grpc_listen_port; }, 0, 65535,
+           "Tempo's gRPC port: when set, Tempo's streaming query API (tempopb.StreamingQuerier: search, "
+           "metrics, tags) is served there too, with server.grpc_tls_config; 0 (the default here) serves none.");
     endpoint("distributor.receivers.otlp.protocols.grpc.endpoint", &Config::otlp_grpc_endpoint,
              &Config::otlp_grpc_enabled,
              "OTLP/gRPC listen address. A listed `grpc:` without one listens on `localhost:4317`, as Tempo 2.7+.");
@@ -543,8 +553,8 @@ const std::map<std::string, KeyRule>& Schema() {
          {std::tuple{std::string("server.http_tls_config"), &Config::http_tls,
                      std::string("the query API port, its HTTP/2 streaming (stream_over_http_enabled) included")},
           std::tuple{std::string("server.grpc_tls_config"), &Config::grpc_tls,
-                     std::string("Tempo's gRPC port; tracery serves none (server.grpc_listen_port is not applicable), "
-                                 "so the files are only checked at start")}}) {
+                     std::string("the gRPC query port (server.grpc_listen_port; without it the files are only "
+                                 "checked at start)")}}) {
       tls_path(prefix + ".cert_file", block, &TlsSettings::cert_file,
                "PEM server certificate (chain) of " + what + "; with key_file turns TLS on. Reloaded when it changes.");
       tls_path(prefix + ".key_file", block, &TlsSettings::key_file, "PEM private key of cert_file.");

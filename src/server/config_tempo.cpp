@@ -116,9 +116,9 @@ const std::vector<NotApplicableGroup>& NotApplicableGroups() {
       {"Server plumbing",
        "tracery's HTTP server has its own limits (connection caps from the descriptor limit, body limits from "
        "distributor.max_request_bytes) and serves Tempo's gRPC streaming API on the query port "
-       "(stream_over_http_enabled) rather than on a separate gRPC port; it logs in its own format.",
+       "(stream_over_http_enabled) and on server.grpc_listen_port when set; it logs in its own format.",
        {"server.http_listen_network", "server.http_listen_conn_limit", "server.grpc_listen_network",
-        "server.grpc_listen_address", "server.grpc_listen_port", "server.grpc_listen_conn_limit",
+        "server.grpc_listen_conn_limit",
         "server.grpc_collect_max_streams_by_conn", "server.register_instrumentation",
         "server.report_grpc_codes_in_instrumentation_label_enabled", "server.graceful_shutdown_timeout",
         "server.http_server_read_timeout", "server.http_server_read_header_timeout", "server.http_server_write_timeout",

@@ -454,7 +454,8 @@ TEST(TempoConfigTest, Tempo2SingleBinaryFileStartsWithItsPlumbingReported) {
   EXPECT_TRUE(c.generator.span_metrics && c.generator.service_graphs);
   ASSERT_EQ(c.generator.remote_write.size(), 1u);
   EXPECT_EQ(c.generator.remote_write[0].headers["Authorization"], "Basic dTpw");
-  for (const char* key : {"server.grpc_listen_port", "query_frontend.search.duration_slo", "query_frontend.trace_by_id",
+  EXPECT_EQ(c.grpc_listen_port, 9095);  // served: Tempo's streaming query API
+  for (const char* key : {"query_frontend.search.duration_slo", "query_frontend.trace_by_id",
                           "ingester.lifecycler", "memberlist", "metrics_generator.storage.path",
                           "metrics_generator.traces_storage", "storage.trace.pool", "usage_report"})
     EXPECT_NE(std::find(c.not_applicable.begin(), c.not_applicable.end(), key), c.not_applicable.end()) << key;

@@ -6,15 +6,18 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { makeTemporaryRoot, pickFreeLoopbackPort, runToExit, serverBinaryPath, spawnUntilReady, sleep } from './harness.mjs';
+import grpc from '@grpc/grpc-js';
+import protoLoader from '@grpc/proto-loader';
+import { makeTemporaryRoot, pickFreeLoopbackPort, repositoryRoot, runToExit, serverBinaryPath, spawnUntilReady, sleep } from './harness.mjs';
 
 const cleanups = [];
 after(async () => { for (const cleanup of cleanups) await cleanup(); });
 
 async function startTracery(configText, { args = [], env = {} } = {}) {
   const directories = await makeTemporaryRoot();
-  const [httpPort, otlpHttpPort, otlpGrpcPort] = [await pickFreeLoopbackPort(), await pickFreeLoopbackPort(), await pickFreeLoopbackPort()];
-  const text = configText({ ...directories, httpPort, otlpHttpPort, otlpGrpcPort });
+  const [httpPort, otlpHttpPort, otlpGrpcPort, grpcQueryPort] = [await pickFreeLoopbackPort(), await pickFreeLoopbackPort(),
+    await pickFreeLoopbackPort(), await pickFreeLoopbackPort()];
+  const text = configText({ ...directories, httpPort, otlpHttpPort, otlpGrpcPort, grpcQueryPort });
   await writeFile(directories.configPath, text);
   let output = '';
   const started = await spawnUntilReady({
@@ -24,7 +27,7 @@ async function startTracery(configText, { args = [], env = {} } = {}) {
     onOutput: (chunk) => { output += chunk.toString(); },
     readyUrl: `http://127.0.0.1:${httpPort}/ready`, timeoutMs: 15_000, describe: () => output,
   });
-  const server = { ...directories, httpPort, otlpHttpPort, get output() { return output; }, child: started.child };
+  const server = { ...directories, httpPort, otlpHttpPort, grpcQueryPort, get output() { return output; }, child: started.child };
   cleanups.push(async () => { started.child.kill('SIGKILL'); await started.exited; await rm(directories.root, { recursive: true, force: true }); });
   return server;
 }
@@ -59,12 +62,12 @@ function warningLine(output) {
 }
 
 test('a Tempo 2.x single-binary file starts, ingests and answers; its plumbing is in one warning line', async () => {
-  const server = await startTracery(({ dataDir, httpPort, otlpHttpPort, otlpGrpcPort }) => `
+  const server = await startTracery(({ dataDir, httpPort, otlpHttpPort, otlpGrpcPort, grpcQueryPort }) => `
 stream_over_http_enabled: true
 server:
   http_listen_port: ${httpPort}
   http_listen_address: ""
-  grpc_listen_port: 9095
+  grpc_listen_port: ${grpcQueryPort}
   log_level: info
 query_frontend:
   search:
@@ -109,7 +112,23 @@ usage_report:
   assert.equal(trace.batches.length, 1);
   const warnings = server.output.split('\n').filter((line) => line.includes('accepted and not applied'));
   assert.equal(warnings.length, 1, server.output);
-  for (const key of ['server.grpc_listen_port', 'query_frontend.search.duration_slo', 'ingester.lifecycler', 'memberlist',
+  // Tempo's gRPC port serves the streaming query API (Grafana's streaming search dials it).
+  const { StreamingQuerier } = grpc.loadPackageDefinition(protoLoader.loadSync('tempopb/tempo.proto', {
+    includeDirs: [path.join(repositoryRoot, 'src/query/proto'), path.join(repositoryRoot, 'src/otlp/proto')],
+    keepCase: false, longs: String, enums: String, defaults: false, oneofs: false,
+  })).tempopb;
+  const client = new StreamingQuerier(`127.0.0.1:${server.grpcQueryPort}`, grpc.credentials.createInsecure());
+  const tags = await new Promise((resolve, reject) => {
+    const messages = [];
+    const call = client.SearchTagsV2({}, new grpc.Metadata(), { deadline: Date.now() + 10_000 });
+    call.on('data', (message) => messages.push(message));
+    call.on('error', reject);
+    call.on('end', () => resolve(messages));
+  });
+  client.close();
+  assert.ok(tags[0].scopes.find((scope) => scope.name === 'resource').tags.includes('service.name'), JSON.stringify(tags));
+  assert.ok(!warnings[0].includes('server.grpc_listen_port'), warnings[0]);
+  for (const key of ['query_frontend.search.duration_slo', 'ingester.lifecycler', 'memberlist',
                      'metrics_generator.storage.path', 'storage.trace.pool', 'usage_report'])
     assert.ok(warnings[0].includes(key), `${key} missing from: ${warnings[0]}`);
   assert.match(server.output, /block retention is kept but not applied yet/);
