@@ -1,5 +1,5 @@
-// loadgen: sends realistic traces to a tracery (or any OTLP/gRPC) endpoint as fast as it
-// accepts them, and reports what was acknowledged. See bench/README.md.
+// loadgen: sends realistic traces to a tracery (or any OTLP/gRPC, Zipkin or Jaeger) endpoint as
+// fast as it accepts them, and reports what was acknowledged. See bench/README.md.
 //
 // The traces are generated before the clock starts (a pool of encoded requests); the timed
 // run only copies a template and patches its trace IDs and timestamps, so what is measured
@@ -16,10 +16,16 @@
 #include <sys/resource.h>
 
 #include "loadgen/export_driver.h"
+#include "loadgen/http_export_driver.h"
+#include "loadgen/jaeger_encode.h"
 #include "loadgen/request_pool.h"
+#include "loadgen/zipkin_encode.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
 namespace {
 
+using tracery::bench::HttpFormat;
+using tracery::bench::HttpRequestGroup;
 using tracery::bench::LoadOptions;
 using tracery::bench::LoadResult;
 using tracery::bench::PoolOptions;
@@ -36,6 +42,11 @@ double ProcessCpuSeconds() {
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
          (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// HTTP formats record the HTTP status, or minus the libcurl error when no answer came.
+std::string HttpCodeName(int code) {
+  return code < 0 ? "CURL_ERROR_" + std::to_string(-code) : "HTTP_" + std::to_string(code);
 }
 
 std::string StatusCodeName(int code) {
@@ -60,7 +71,7 @@ void PrintPool(const RequestPool& pool) {
              100.0 * summary.spans_with_events / summary.spans);
 }
 
-void PrintResult(const LoadResult& result, double cpu_seconds) {
+void PrintResult(const LoadResult& result, double cpu_seconds, bool http) {
   const double seconds = result.elapsed_seconds > 0 ? result.elapsed_seconds : 1;
   uint64_t failed = 0;
   for (const auto& [code, count] : result.requests_failed_by_code) failed += count;
@@ -69,7 +80,7 @@ void PrintResult(const LoadResult& result, double cpu_seconds) {
   fmt::print("  requests_ok              {}\n", result.requests_ok);
   fmt::print("  requests_failed          {}\n", failed);
   for (const auto& [code, count] : result.requests_failed_by_code) {
-    fmt::print("    {:<22} {}  (first: {})\n", StatusCodeName(code), count,
+    fmt::print("    {:<22} {}  (first: {})\n", http ? HttpCodeName(code) : StatusCodeName(code), count,
                result.first_error_by_code.at(code));
   }
   fmt::print("  spans_sent               {}\n", result.spans_sent);
@@ -97,20 +108,61 @@ bool WriteTraceIds(const std::string& path, const LoadResult& result) {
   return static_cast<bool>(out);
 }
 
+// The same spans as the OTLP pool, encoded for `format`: each OTLP request is decoded once and
+// re-encoded, before the clock starts.
+bool EncodeHttpPool(const RequestPool& pool, HttpFormat format,
+                    std::vector<HttpRequestGroup>& groups, std::string& error) {
+  opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request;
+  uint64_t bytes = 0, bodies = 0, spans = 0;
+  for (const auto& otlp : pool.requests) {
+    if (!request.ParseFromString(otlp.encoded)) {
+      error = "cannot decode a pool request";
+      return false;
+    }
+    HttpRequestGroup group;
+    group.generated_at_unix_ns = otlp.generated_at_unix_ns;
+    const bool encoded = format == HttpFormat::kZipkinJson
+                             ? tracery::bench::EncodeZipkinGroup(request, group, error)
+                             : tracery::bench::EncodeJaegerGroup(request, group, error);
+    if (!encoded) return false;
+    for (const auto& body : group.bodies) bytes += body.encoded.size();
+    bodies += group.bodies.size();
+    spans += group.span_count;
+    groups.push_back(std::move(group));
+  }
+  fmt::print("pool: {} HTTP bodies ({:.0f} spans/body), {:.1f} bytes/span encoded as {}\n",
+             bodies, double(spans) / bodies, double(bytes) / spans,
+             format == HttpFormat::kZipkinJson ? "Zipkin v2 JSON" : "Jaeger Thrift binary");
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"loadgen: sends realistic OTLP traces over gRPC and reports the throughput"};
+  CLI::App app{"loadgen: sends realistic traces (OTLP/gRPC, Zipkin JSON or Jaeger Thrift over HTTP) and reports the throughput"};
   LoadOptions load;
   PoolOptions pool_options;
   std::string record_ids_path;
-  app.add_option("--endpoint", load.endpoint, "OTLP/gRPC host:port")->capture_default_str();
+  std::string protocol = "otlp-grpc";
+  app.add_option("--protocol", protocol,
+                 "otlp-grpc, zipkin-json (POST /api/v2/spans) or jaeger-thrift-http (POST /api/traces)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"otlp-grpc", "zipkin-json", "jaeger-thrift-http"}));
+  app.add_option("--endpoint", load.endpoint, "host:port (OTLP/gRPC, Zipkin or Jaeger HTTP)")
+      ->capture_default_str();
+  app.add_option("--tls-ca", load.tls_ca_file, "OTLP/gRPC over TLS: PEM root CA of the server");
+  auto* tls_cert = app.add_option("--tls-cert", load.tls_cert_file,
+                                  "OTLP/gRPC mutual TLS: PEM client certificate");
+  auto* tls_key = app.add_option("--tls-key", load.tls_key_file, "key of --tls-cert");
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
   app.add_option("--duration", load.duration_seconds, "seconds to send (default 10 unless --traces)");
   app.add_option("--traces", load.max_traces, "stop after sending this many traces");
   app.add_option("--rate", load.spans_per_second,
                  "send this many spans per second on a fixed schedule (default: as fast as acknowledged)");
   app.add_option("--concurrency", load.concurrency, "requests in flight")->capture_default_str();
-  app.add_option("--connections", load.connections, "gRPC connections (one thread each)")
+  app.add_option("--connections", load.connections,
+                 "gRPC connections / HTTP client threads (one thread each)")
       ->capture_default_str();
   app.add_option("--tenant", load.tenant, "tenant, sent as x-scope-orgid");
   app.add_option("--timeout", load.timeout_seconds, "per-request deadline in seconds")
@@ -128,6 +180,15 @@ int main(int argc, char** argv) {
   app.add_option("--seed", pool_options.seed, "seed for the generated content")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  const bool http = protocol != "otlp-grpc";
+  if (http && !load.tls_ca_file.empty()) {
+    fmt::print(stderr, "loadgen: --tls-ca applies to --protocol otlp-grpc only\n");
+    return 1;
+  }
+  if (!load.tls_cert_file.empty() && load.tls_ca_file.empty()) {
+    fmt::print(stderr, "loadgen: --tls-cert needs --tls-ca\n");
+    return 1;
+  }
   if (load.duration_seconds <= 0 && load.max_traces == 0) load.duration_seconds = 10;
   load.keep_acknowledged_ids = !record_ids_path.empty();
   // IDs differ between runs even with the same seed, so repeated runs never collide.
@@ -141,6 +202,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   PrintPool(pool);
+  const HttpFormat format =
+      protocol == "zipkin-json" ? HttpFormat::kZipkinJson : HttpFormat::kJaegerThrift;
+  std::vector<HttpRequestGroup> http_pool;
+  if (http) {
+    if (!EncodeHttpPool(pool, format, http_pool, error)) {
+      fmt::print(stderr, "loadgen: {}\n", error);
+      return 1;
+    }
+    pool.requests = {};  // only the HTTP bodies are sent
+  }
   fmt::print("pool: generated in {:.2f} s\n",
              std::chrono::duration<double>(std::chrono::steady_clock::now() - generation_start)
                  .count());
@@ -148,11 +219,13 @@ int main(int argc, char** argv) {
 
   LoadResult result;
   const double cpu_before = ProcessCpuSeconds();
-  if (!tracery::bench::RunLoad(pool.requests, load, result, error)) {
+  const bool ran = http ? tracery::bench::RunHttpLoad(http_pool, format, load, result, error)
+                        : tracery::bench::RunLoad(pool.requests, load, result, error);
+  if (!ran) {
     fmt::print(stderr, "loadgen: {}\n", error);
     return 1;
   }
-  PrintResult(result, ProcessCpuSeconds() - cpu_before);
+  PrintResult(result, ProcessCpuSeconds() - cpu_before, http);
   if (!record_ids_path.empty()) {
     if (!WriteTraceIds(record_ids_path, result)) {
       fmt::print(stderr, "loadgen: cannot write trace IDs to {}\n", record_ids_path);

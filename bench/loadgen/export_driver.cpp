@@ -3,7 +3,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include <grpcpp/generic/generic_stub.h>
@@ -189,16 +191,48 @@ class ConnectionWorker {
   TraceIdSequence ids_;
 };
 
-std::shared_ptr<grpc::Channel> Connect(const std::string& endpoint) {
+bool ReadFile(const std::string& path, std::string& contents, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (!in) {
+    error = "cannot read " + path;
+    return false;
+  }
+  contents = buffer.str();
+  return true;
+}
+
+bool ChannelCredentials(const LoadOptions& options,
+                        std::shared_ptr<grpc::ChannelCredentials>& credentials, std::string& error) {
+  if (options.tls_ca_file.empty()) {
+    credentials = grpc::InsecureChannelCredentials();
+    return true;
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!ReadFile(options.tls_ca_file, ssl.pem_root_certs, error)) return false;
+  if (!options.tls_cert_file.empty() &&
+      (!ReadFile(options.tls_cert_file, ssl.pem_cert_chain, error) ||
+       !ReadFile(options.tls_key_file, ssl.pem_private_key, error))) {
+    return false;
+  }
+  credentials = grpc::SslCredentials(ssl);
+  return true;
+}
+
+std::shared_ptr<grpc::Channel> Connect(const std::string& endpoint,
+                                       const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   grpc::ChannelArguments arguments;
   // A private subchannel pool gives each channel its own TCP connection.
   arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   arguments.SetMaxReceiveMessageSize(-1);
   arguments.SetMaxSendMessageSize(-1);
-  return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), arguments);
+  return grpc::CreateCustomChannel(endpoint, credentials, arguments);
 }
 
-void Merge(const LoadResult& part, LoadResult& total) {
+}  // namespace
+
+void MergeLoadResult(const LoadResult& part, LoadResult& total) {
   total.requests_ok += part.requests_ok;
   for (const auto& [code, count] : part.requests_failed_by_code) {
     total.requests_failed_by_code[code] += count;
@@ -219,14 +253,14 @@ void Merge(const LoadResult& part, LoadResult& total) {
                                       part.acknowledged_trace_ids.end());
 }
 
-}  // namespace
-
 bool RunLoad(const std::vector<RequestTemplate>& pool, const LoadOptions& options,
              LoadResult& result, std::string& error) {
   const int connections = std::max(1, options.connections);
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (!ChannelCredentials(options, credentials, error)) return false;
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < connections; ++i) {
-    channels.push_back(Connect(options.endpoint));
+    channels.push_back(Connect(options.endpoint, credentials));
     if (!channels.back()->WaitForConnected(std::chrono::system_clock::now() +
                                            std::chrono::seconds(10))) {
       error = "cannot connect to " + options.endpoint + " within 10 s";
@@ -270,7 +304,7 @@ bool RunLoad(const std::vector<RequestTemplate>& pool, const LoadOptions& option
   }
   for (std::thread& thread : threads) thread.join();
   result.elapsed_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  for (const LoadResult& part : parts) Merge(part, result);
+  for (const LoadResult& part : parts) MergeLoadResult(part, result);
   return true;
 }
 

@@ -27,6 +27,11 @@ struct LoadOptions {
   double timeout_seconds = 30;   // per request
   bool keep_acknowledged_ids = false;
   uint64_t id_salt = 0;
+  // OTLP/gRPC over TLS when tls_ca_file is set: PEM root CA the server's certificate must
+  // chain to, and for mutual TLS the client's certificate and key.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 struct LoadResult {
@@ -45,7 +50,11 @@ struct LoadResult {
   std::vector<TraceId> acknowledged_trace_ids;  // only with keep_acknowledged_ids
 };
 
-// Returns false (with `error`) only when no connection could be made at all.
+// Adds the counts of one connection's `part` to `total`.
+void MergeLoadResult(const LoadResult& part, LoadResult& total);
+
+// Returns false (with `error`) only when no connection could be made at all, or a TLS file
+// cannot be read.
 bool RunLoad(const std::vector<RequestTemplate>& pool, const LoadOptions& options,
              LoadResult& result, std::string& error);
 
