@@ -310,7 +310,8 @@ const std::map<std::string, KeyRule>& Schema() {
     string_list("metrics_generator.processor.service_graphs.peer_attributes", &generator::Options::peer_attributes,
                 "Attributes naming an uninstrumented peer, in order of preference (virtual nodes).");
     node("overrides.defaults.metrics_generator.processors", "list", "Processors to run, as Tempo enables them: "
-         "`service-graphs`, `span-metrics`.",
+         "`service-graphs`, `span-metrics`; `local-blocks` is accepted and needs nothing (TraceQL metrics read "
+         "tracery's blocks directly).",
          [](const Config&) { return std::string("[]"); },
          [](const YAML::Node& n, Config& c, std::string& why) {
            if (!n.IsSequence()) { why = "expected a list"; return false; }
@@ -318,7 +319,8 @@ const std::map<std::string, KeyRule>& Schema() {
              std::string p = item.IsScalar() ? item.Scalar() : "";
              if (p == "span-metrics") c.generator.span_metrics = true;
              else if (p == "service-graphs") c.generator.service_graphs = true;
-             else { why = "unknown processor `" + p + "` (known: span-metrics, service-graphs)"; return false; }
+             else if (p == "local-blocks") continue;  // Tempo's source of TraceQL metrics: tracery reads its blocks
+             else { why = "unknown processor `" + p + "` (known: span-metrics, service-graphs, local-blocks)"; return false; }
            }
            return true;
          });

@@ -632,3 +632,28 @@ TEST(TempoConfigTest, ExpandEnvForms) {
 
 }  // namespace
 }  // namespace tracery::server
+
+namespace tracery::server {
+namespace {
+
+// Tempo's own example files list the local-blocks processor (its source of TraceQL metrics)
+// and search metadata SLOs: both start tracery.
+TEST(TempoConfigTest, LocalBlocksProcessorAndMetadataSloAreAccepted) {
+  Config c = ParseOk(R"(query_frontend:
+  search:
+    metadata_slo:
+      duration_slo: 5s
+      throughput_bytes_slo: 1.073741824e+09
+overrides:
+  defaults:
+    metrics_generator:
+      processors: [service-graphs, span-metrics, local-blocks]
+)");
+  EXPECT_TRUE(c.generator.span_metrics);
+  EXPECT_TRUE(c.generator.service_graphs);
+  EXPECT_NE(std::find(c.not_applicable.begin(), c.not_applicable.end(), "query_frontend.search.metadata_slo"),
+            c.not_applicable.end());
+}
+
+}  // namespace
+}  // namespace tracery::server
