@@ -25,7 +25,8 @@ const std::vector<NotApplicableGroup>& NotApplicableGroups() {
         "live_store.ring", "live_store.partition_ring", "backend_worker.ring", "backend_worker.override_ring_key",
         "backend_worker.backend_scheduler_addr", "backend_worker.backoff", "backend_worker.finish_on_shutdown_timeout",
         "querier.partition_ring", "querier.shuffle_sharding_ingesters_enabled",
-        "querier.shuffle_sharding_ingesters_lookback_period", "querier.query_relevant_ingesters", "block_builder"}},
+        "querier.shuffle_sharding_ingesters_lookback_period", "querier.query_relevant_ingesters", "block_builder",
+        "partition_ring_live_store", "querier.query_live_store"}},
       {"Clients between components",
        "Tempo's components call each other over gRPC; tracery's roles call each other in process.",
        {"ingester_client", "metrics_generator_client", "live_store_client", "backend_scheduler_client",
@@ -110,6 +111,7 @@ const std::vector<NotApplicableGroup>& NotApplicableGroups() {
         "storage.trace.block.bloom_filter_shard_size_bytes", "storage.trace.block.parquet_row_group_size_bytes",
         "storage.trace.block.parquet_dedicated_columns", "storage.trace.block.v2_index_downsample_bytes",
         "storage.trace.block.v2_index_page_size_bytes", "storage.trace.block.v2_encoding",
+        "storage.trace.block.index_downsample_bytes", "storage.trace.block.index_page_size_bytes",
         "storage.trace.block.encoding", "storage.trace.block.search_encoding", "storage.trace.block.search_page_size_bytes",
         "storage.trace.wal.encoding", "storage.trace.wal.search_encoding", "storage.trace.wal.v2_encoding",
         "storage.trace.wal.version", "storage.trace.wal.ingestion_time_range_slack",
@@ -138,6 +140,10 @@ const std::vector<NotApplicableGroup>& NotApplicableGroups() {
       {"Usage reporting",
        "tracery sends no usage reports anywhere.",
        {"usage_report"}},
+      {"Switches of Tempo 1.x",
+       "Search and the metrics generator were switched on by these before Tempo 2.0; in tracery search is always "
+       "on and the generator runs when metrics_generator's processors are enabled.",
+       {"search_enabled", "metrics_generator_enabled"}},
       {"Distributor extras",
        "Tempo's cost-attribution usage series, its span-count metric and attribute truncation have no counterpart "
        "yet; spans are stored whole.",

@@ -657,3 +657,26 @@ overrides:
 
 }  // namespace
 }  // namespace tracery::server
+
+namespace tracery::server {
+namespace {
+
+// Keys of older and newer Tempo layouts found in Tempo's own example files.
+TEST(TempoConfigTest, OlderAndNewerTempoSwitchesAreAccepted) {
+  Config c = ParseOk(R"(search_enabled: true
+metrics_generator_enabled: true
+partition_ring_live_store: true
+querier:
+  query_live_store: true
+storage:
+  trace:
+    block:
+      index_downsample_bytes: 1000
+)");
+  for (const char* key : {"search_enabled", "metrics_generator_enabled", "partition_ring_live_store",
+                          "querier.query_live_store", "storage.trace.block.index_downsample_bytes"})
+    EXPECT_NE(std::find(c.not_applicable.begin(), c.not_applicable.end(), key), c.not_applicable.end()) << key;
+}
+
+}  // namespace
+}  // namespace tracery::server
