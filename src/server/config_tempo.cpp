@@ -140,6 +140,10 @@ const std::vector<NotApplicableGroup>& NotApplicableGroups() {
       {"Usage reporting",
        "tracery sends no usage reports anywhere.",
        {"usage_report"}},
+      {"Features not served",
+       "Tempo's MCP server (query tools for LLM agents) is not served, and the generator writes classic "
+       "histograms only (with `both`, the classic half is what Prometheus receives).",
+       {"query_frontend.mcp_server", "overrides.defaults.metrics_generator.generate_native_histograms"}},
       {"Switches of Tempo 1.x",
        "Search and the metrics generator were switched on by these before Tempo 2.0; in tracery search is always "
        "on and the generator runs when metrics_generator's processors are enabled.",
@@ -187,14 +191,11 @@ const std::vector<DefaultOnlyKey>& DefaultOnlyKeys() {
   static const std::vector<DefaultOnlyKey> keys = {
       {"server.http_path_prefix", "", "a prefix on every route is not served; http_api_prefix puts the query API under one"},
       {"server.proxy_protocol_enabled", "false", "the PROXY protocol is not read"},
-      {"query_frontend.mcp_server.enabled", "false", "Tempo's MCP server is not served"},
       {"overrides.user_configurable_overrides.enabled", "false",
        "the user-configurable overrides API is not served; use overrides.per_tenant_override_config"},
       {"distributor.forwarders", "[]", "spans are not forwarded to other endpoints"},
       {"overrides.defaults.forwarders", "[]", "spans are not forwarded to other endpoints"},
       {"overrides.forwarders", "[]", "spans are not forwarded to other endpoints"},
-      {"overrides.defaults.metrics_generator.generate_native_histograms", "classic",
-       "the generator writes classic histograms only"},
       {"metrics_generator.storage.remote_write_add_org_id_header", "true",
        "the generator always sends X-Scope-OrgID for tenants other than single-tenant"},
       {"metrics_generator.processor.service_graphs.dimensions", "[]", "service-graph dimensions are not generated yet"},

@@ -668,13 +668,21 @@ metrics_generator_enabled: true
 partition_ring_live_store: true
 querier:
   query_live_store: true
+query_frontend:
+  mcp_server:
+    enabled: true
+overrides:
+  defaults:
+    metrics_generator:
+      generate_native_histograms: both
 storage:
   trace:
     block:
       index_downsample_bytes: 1000
 )");
   for (const char* key : {"search_enabled", "metrics_generator_enabled", "partition_ring_live_store",
-                          "querier.query_live_store", "storage.trace.block.index_downsample_bytes"})
+                          "querier.query_live_store", "storage.trace.block.index_downsample_bytes",
+                          "query_frontend.mcp_server", "overrides.defaults.metrics_generator.generate_native_histograms"})
     EXPECT_NE(std::find(c.not_applicable.begin(), c.not_applicable.end(), key), c.not_applicable.end()) << key;
 }
 
