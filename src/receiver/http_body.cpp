@@ -15,6 +15,14 @@ std::string MediaType(std::string_view header_value) {
   return out;
 }
 
+Result<std::string> RequestTenant(const HttpRequest& request, distributor::Distributor& distributor) {
+  std::optional<std::string_view> org_id;
+  if (auto it = request.find("X-Scope-OrgID"); it != request.end()) org_id = std::string_view(it->value());
+  auto tenant = distributor.ResolveTenant(org_id);
+  if (!tenant.ok()) distributor.CountRefused("bad_tenant", request.body().size());
+  return tenant;
+}
+
 Status DecodeContentEncoding(std::string_view content_encoding, uint64_t max_request_bytes, std::string& body) {
   const std::string encoding = MediaType(content_encoding);
   const bool gzip = encoding == "gzip" || encoding == "x-gzip";

@@ -1,18 +1,23 @@
 // What every HTTP receiver reads the same way (OTLP/HTTP, Zipkin, Jaeger's thrift_http): the
-// media type of a header value and the request body's Content-Encoding.
+// tenant, the media type of a header value and the request body's Content-Encoding.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "common/http_server.h"
 #include "common/status.h"
+#include "distributor/distributor.h"
 
 namespace tracery::receiver {
 
 // A Content-Type (or Content-Encoding) value lower-cased, without parameters or surrounding
 // blanks: "Application/JSON; charset=utf-8" -> "application/json".
 std::string MediaType(std::string_view header_value);
+
+// The request's tenant from its X-Scope-OrgID header; a refused one is counted (bad_tenant).
+Result<std::string> RequestTenant(const HttpRequest& request, distributor::Distributor& distributor);
 
 // Decodes `body` in place by its Content-Encoding, one token: gzip (x-gzip; every member,
 // nothing after the last), deflate (zlib) or identity/absent. TooLarge past

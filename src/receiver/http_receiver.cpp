@@ -63,11 +63,8 @@ HttpHandler MakeOtlpHttpHandler(distributor::Distributor& distributor, uint64_t 
                                                      "': use application/x-protobuf or application/json"), false));
       return;
     }
-    std::optional<std::string_view> org_id;
-    if (auto it = request.find("X-Scope-OrgID"); it != request.end()) org_id = std::string_view(it->value());
-    auto tenant = distributor.ResolveTenant(org_id);
+    auto tenant = RequestTenant(request, distributor);
     if (!tenant.ok()) {
-      distributor.CountRefused("bad_tenant", request.body().size());
       respond(ErrorResponse(tenant.status(), json));
       return;
     }

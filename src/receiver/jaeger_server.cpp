@@ -64,11 +64,8 @@ HttpHandler MakeJaegerThriftHttpHandler(distributor::Distributor& distributor, u
                                                  "': use application/x-thrift or application/vnd.apache.thrift.binary")));
       return;
     }
-    std::optional<std::string_view> org_id;
-    if (auto it = request.find("X-Scope-OrgID"); it != request.end()) org_id = std::string_view(it->value());
-    auto tenant = distributor.ResolveTenant(org_id);
+    auto tenant = RequestTenant(request, distributor);
     if (!tenant.ok()) {
-      distributor.CountRefused("bad_tenant", request.body().size());
       respond(TextError(tenant.status()));
       return;
     }

@@ -306,11 +306,8 @@ HttpHandler MakeZipkinHttpHandler(distributor::Distributor& distributor, uint64_
               : "/api/v2/spans takes application/json or application/x-protobuf"))));
       return;
     }
-    std::optional<std::string_view> org_id;
-    if (auto it = request.find("X-Scope-OrgID"); it != request.end()) org_id = std::string_view(it->value());
-    auto tenant = distributor.ResolveTenant(org_id);
+    auto tenant = RequestTenant(request, distributor);
     if (!tenant.ok()) {
-      distributor.CountRefused("bad_tenant", request.body().size());
       respond(ErrorResponse(tenant.status()));
       return;
     }

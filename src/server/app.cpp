@@ -20,6 +20,28 @@ Result<std::shared_ptr<TlsContextSource>> ListenerTls(const TlsSettings& setting
   return TlsContextSource::Create(settings, what);
 }
 
+// An ingest HTTP listener (OTLP/HTTP, Zipkin, Jaeger thrift_http) on `endpoint`: OTLP/HTTP's
+// request limits, its own connection cap and TLS block (`tls_key` names it); `localhost`, the
+// Collector's default host, is 127.0.0.1 (Bind takes addresses).
+Result<std::unique_ptr<HttpServer>> BindIngestHttp(boost::asio::io_context& io, const Config& config,
+                                                   const std::string& endpoint, const TlsSettings& tls_settings,
+                                                   const std::string& tls_key, uint64_t max_connections,
+                                                   HttpHandler handler) {
+  std::string host;
+  uint16_t port;
+  if (!SplitHostPort(endpoint, host, port)) return Status::InvalidArgument("bad endpoint " + endpoint);
+  if (host == "localhost") host = "127.0.0.1";
+  // The body limit is the compressed size; the decompressed size is checked again after gunzip.
+  HttpServerOptions options;
+  options.body_limit = config.max_request_bytes;
+  options.receiving_budget = config.max_inflight_bytes;
+  options.max_connections = max_connections;
+  auto tls = ListenerTls(tls_settings, tls_key);
+  if (!tls.ok()) return tls.status();
+  options.tls = *tls;
+  return HttpServer::Bind(io, host, port, options, std::move(handler));
+}
+
 // Tempo's http_api_prefix: its query routes (/api/...) are served under the prefix, and only
 // there; /ready, /metrics and /flush stay at the root, as in Tempo.
 HttpHandler WithApiPrefix(const std::string& prefix, HttpHandler handler) {
@@ -169,21 +191,9 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   app->query_server_ = std::move(query_server).value();
 
   if (config.otlp_http_enabled) {
-    std::string host;
-    uint16_t port;
-    if (!SplitHostPort(config.otlp_http_endpoint, host, port))
-      return Status::InvalidArgument("bad OTLP/HTTP endpoint " + config.otlp_http_endpoint);
-    if (host == "localhost") host = "127.0.0.1";  // the Collector's default; Bind takes addresses
-    // The body limit is the compressed size; the decompressed size is checked again after gunzip.
-    HttpServerOptions otlp_options;
-    otlp_options.body_limit = config.max_request_bytes;
-    otlp_options.receiving_budget = config.max_inflight_bytes;
-    otlp_options.max_connections = std::max<uint64_t>(16, descriptors / 2);
-    auto otlp_tls = ListenerTls(config.otlp_http_tls, "distributor.receivers.otlp.protocols.http.tls");
-    if (!otlp_tls.ok()) return otlp_tls.status();
-    otlp_options.tls = *otlp_tls;
-    auto server = HttpServer::Bind(app->ingest_io_, host, port, otlp_options,
-                                   receiver::MakeOtlpHttpHandler(*app->distributor_, config.max_request_bytes));
+    auto server = BindIngestHttp(app->ingest_io_, config, config.otlp_http_endpoint, config.otlp_http_tls,
+                                 "distributor.receivers.otlp.protocols.http.tls", std::max<uint64_t>(16, descriptors / 2),
+                                 receiver::MakeOtlpHttpHandler(*app->distributor_, config.max_request_bytes));
     if (!server.ok()) return server.status();
     app->otlp_http_server_ = std::move(server).value();
   }
@@ -194,21 +204,10 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
     app->grpc_receiver_ = std::move(grpc).value();
   }
   if (config.zipkin_enabled) {
-    std::string host;
-    uint16_t port;
-    if (!SplitHostPort(config.zipkin_endpoint, host, port))
-      return Status::InvalidArgument("bad Zipkin endpoint " + config.zipkin_endpoint);
-    if (host == "localhost") host = "127.0.0.1";  // the Collector's default; Bind takes addresses
-    HttpServerOptions zipkin_options;  // as OTLP/HTTP: the same limits, its own connection cap
-    zipkin_options.body_limit = config.max_request_bytes;
-    zipkin_options.receiving_budget = config.max_inflight_bytes;
-    zipkin_options.max_connections = std::max<uint64_t>(16, descriptors / 4);
-    auto zipkin_tls = ListenerTls(config.zipkin_tls, "distributor.receivers.zipkin.tls");
-    if (!zipkin_tls.ok()) return zipkin_tls.status();
-    zipkin_options.tls = *zipkin_tls;
-    auto server = HttpServer::Bind(app->ingest_io_, host, port, zipkin_options,
-                                   receiver::MakeZipkinHttpHandler(*app->distributor_, config.max_request_bytes,
-                                                                   {config.zipkin_parse_string_tags}));
+    auto server = BindIngestHttp(app->ingest_io_, config, config.zipkin_endpoint, config.zipkin_tls,
+                                 "distributor.receivers.zipkin.tls", std::max<uint64_t>(16, descriptors / 4),
+                                 receiver::MakeZipkinHttpHandler(*app->distributor_, config.max_request_bytes,
+                                                                 {config.zipkin_parse_string_tags}));
     if (!server.ok())
       return Status(server.status().code(),
                     "Zipkin receiver (distributor.receivers.zipkin.endpoint): " + server.status().message());
@@ -268,19 +267,9 @@ Status App::StartJaegerReceivers(uint64_t max_connections) {
                                      protocol + ".endpoint): " + status.message());
   };
   if (config.jaeger_thrift_http_enabled) {
-    std::string host;
-    uint16_t port;
-    if (!SplitHostPort(config.jaeger_thrift_http_endpoint, host, port))
-      return failed("thrift_http", Status::InvalidArgument("bad endpoint " + config.jaeger_thrift_http_endpoint));
-    HttpServerOptions options;  // as OTLP/HTTP: the same limits, its own connection cap
-    options.body_limit = config.max_request_bytes;
-    options.receiving_budget = config.max_inflight_bytes;
-    options.max_connections = max_connections;
-    auto tls = ListenerTls(config.jaeger_thrift_http_tls, "distributor.receivers.jaeger.protocols.thrift_http.tls");
-    if (!tls.ok()) return tls.status();
-    options.tls = *tls;
-    auto server = HttpServer::Bind(ingest_io_, receiver::JaegerListenAddress(host), port, options,
-                                   receiver::MakeJaegerThriftHttpHandler(*distributor_, config.max_request_bytes));
+    auto server = BindIngestHttp(ingest_io_, config, config.jaeger_thrift_http_endpoint, config.jaeger_thrift_http_tls,
+                                 "distributor.receivers.jaeger.protocols.thrift_http.tls", max_connections,
+                                 receiver::MakeJaegerThriftHttpHandler(*distributor_, config.max_request_bytes));
     if (!server.ok()) return failed("thrift_http", server.status());
     jaeger_http_server_ = std::move(server).value();
   }
