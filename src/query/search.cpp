@@ -216,7 +216,9 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
           std::lock_guard lock(state->mutex);
           if (!state->judged_whole.insert(id).second) return true;
         }
-        return visit_whole(id);
+        if (visit_whole(id)) return true;
+        state->stop = true;
+        return false;
       }
       refs.clear();
       for (size_t i = 0; i < count; ++i) {
@@ -229,6 +231,7 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
       traceql::TraceView view = traceql::BuildTraceViewFromRefs(id, std::move(refs), whole_traces);
       bool more = !range.Overlaps(view.start_unix_nano, view.end_unix_nano) || visit(id, view);
       refs = std::move(view.spans);  // keep the buffer
+      if (!more) state->stop = true;
       return more;
     };
     block::TraceSkip skip_trace;
@@ -375,6 +378,14 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
                                       std::chrono::milliseconds progress_interval) {
   SearchResult result;
   const size_t limit = std::max<uint32_t>(1, request.limit);
+  // Tempo's rule: a search ends as soon as `limit` matching traces are found; jobs run newest
+  // first, so these are recent traces, not necessarily the newest. `with(most_recent=true)`
+  // asks for exactly the `limit` newest matches, however much more that reads.
+  const otlp::AnyValue* most_recent_hint = traceql::FindHint(*request.query, "most_recent");
+  const bool most_recent = most_recent_hint && most_recent_hint->type == otlp::AnyValue::Type::kBool &&
+                           most_recent_hint->bool_value;
+  // Without most_recent, the first `limit` found are the answer: none is displaced later.
+  auto full = [&] { return !most_recent && result.traces.size() >= limit; };
   std::mutex mutex;  // guards result.traces: the newest `limit` found so far, newest first
   // The oldest start a trace may have and still enter the result (under mutex).
   auto cannot_enter = [&](uint64_t start, const TraceId& id) {
@@ -390,17 +401,19 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
     if (request.max_trace_duration_nanos && duration > request.max_trace_duration_nanos) return true;
     {
       std::lock_guard lock(mutex);
+      if (full()) return false;
       if (cannot_enter(view.start_unix_nano, id)) return true;
     }
     std::vector<traceql::ResultSpanset> spansets = traceql::EvaluateSearch(*request.query, view);
     if (spansets.empty()) return true;
     FoundTrace found = Describe(view, spansets, request.spans_per_spanset);
     std::lock_guard lock(mutex);
+    if (full()) return false;
     if (cannot_enter(found.start_unix_nano, id)) return true;
     auto at = std::lower_bound(result.traces.begin(), result.traces.end(), found, Newer);
     result.traces.insert(at, std::move(found));
     if (result.traces.size() > limit) result.traces.pop_back();
-    return true;
+    return !full();
   };
   Skips skips;
   skips.job = [&](uint64_t max_end) {
@@ -420,11 +433,11 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
       last_progress = now;
       SearchResult snapshot;
       {
-        // Only traces no unfinished job can displace: a trace that job could still find
-        // starts no later than the job's newest end.
+        // Only traces no unfinished job can displace: with most_recent, a trace that job could
+        // still find starts no later than the job's newest end; without, none is displaced.
         std::lock_guard lock(mutex);
         for (const FoundTrace& trace : result.traces) {
-          if (unfinished_max_end && trace.start_unix_nano <= unfinished_max_end) break;
+          if (most_recent && unfinished_max_end && trace.start_unix_nano <= unfinished_max_end) break;
           snapshot.traces.push_back(trace);
         }
       }

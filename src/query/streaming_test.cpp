@@ -68,7 +68,7 @@ TEST_F(StreamingSearchTest, ProgressHoldsOnlyTracesTheFinalAnswerKeeps) {
   for (uint32_t limit : {5u, 30u, 1000u}) {
     SearchRequest request;
     request.tenant = "t";
-    request.query = *traceql::Parse("{ }");
+    request.query = *traceql::Parse("{ } with(most_recent=true)");
     request.limit = limit;
     std::vector<SearchResult> snapshots;
     auto result = searcher_->Search(request, [&](const SearchResult& so_far) {
@@ -95,6 +95,36 @@ TEST_F(StreamingSearchTest, ProgressHoldsOnlyTracesTheFinalAnswerKeeps) {
     }
     // The newest traces are live and scanned first: settled before the scan ends.
     EXPECT_GT(snapshots.front().traces.size(), 0u) << "limit " << limit;
+  }
+}
+
+TEST_F(StreamingSearchTest, WithoutMostRecentEveryTraceSentIsInTheAnswer) {
+  for (uint32_t limit : {5u, 30u, 1000u}) {
+    SearchRequest request;
+    request.tenant = "t";
+    request.query = *traceql::Parse("{ }");
+    request.limit = limit;
+    std::vector<SearchResult> snapshots;
+    auto result = searcher_->Search(request, [&](const SearchResult& so_far) {
+      snapshots.push_back(so_far);
+      return true;
+    });
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    ASSERT_EQ(result->traces.size(), std::min<size_t>(limit, 120));
+    EXPECT_FALSE(result->partial);
+    // The first `limit` found end the scan: the newest (live) job alone holds 20.
+    if (limit < 20) {
+      EXPECT_LT(result->stats.completed_jobs, result->stats.total_jobs);
+    }
+    size_t sent = 0;
+    for (const SearchResult& snapshot : snapshots) {
+      EXPECT_GE(snapshot.traces.size(), sent);
+      sent = snapshot.traces.size();
+      for (const FoundTrace& trace : snapshot.traces)
+        EXPECT_TRUE(std::any_of(result->traces.begin(), result->traces.end(),
+                                [&](const FoundTrace& kept) { return kept.id == trace.id; }))
+            << "limit " << limit;
+    }
   }
 }
 

@@ -120,7 +120,7 @@ describe('TraceQL search against a brute-force reference', () => {
     });
   }
 
-  it('returns the 20 most recent matches by default and honours limit and spss', async () => {
+  it('with(most_recent=true) returns the 20 most recent matches and honours limit and spss', async () => {
     const cases = [
       { text: '{ }', params: {} },
       { text: '{ status = error }', params: {} },
@@ -134,12 +134,41 @@ describe('TraceQL search against a brute-force reference', () => {
       const limit = params.limit ?? 20;
       const spss = params.spss ?? 3;
       const matches = searchViews(parseQuery(text), views);
-      const answer = await getJson('/api/search', { q: text, ...params, ...window });
+      const answer = await getJson('/api/search', { q: `${text} with(most_recent=true)`, ...params, ...window });
       if (answer.status !== 200 || !answer.body) { problems.push(`${text}: HTTP ${answer.status} ${answer.text.slice(0, 200)}`); continue; }
       const result = compareAnswer(answer, matches, { limit, spss, viewById });
       const all = result.orderProblems.concat(...Object.values(result.byPlacement));
       const got = (answer.body.traces ?? []).length;
       if (got !== Math.min(limit, matches.length)) all.unshift(`${got} traces, expected ${Math.min(limit, matches.length)}`);
+      if (all.length) problems.push(`${text} ${JSON.stringify(params)}: ${sample(all, 4)}`);
+    }
+    assert.equal(problems.length, 0, problems.join('\n'));
+  });
+
+  it('by default, as Tempo, returns the first `limit` matches found, each shown as the reference does, newest first', async () => {
+    const cases = [
+      { text: '{ }', params: {} },
+      { text: '{ status = error }', params: { limit: 5 } },
+      { text: '{ kind = server } >> { status = error }', params: { limit: 3 } },
+      { text: '{ } | count() > 10', params: { limit: 3, spss: 2 } },
+    ];
+    const problems = [];
+    for (const { text, params } of cases) {
+      const limit = params.limit ?? 20;
+      const spss = params.spss ?? 3;
+      const matches = searchViews(parseQuery(text), views);
+      assert.ok(matches.length > limit, `${text}: the dataset has more matches (${matches.length}) than the limit`);
+      const answer = await getJson('/api/search', { q: text, ...params, ...window });
+      if (answer.status !== 200 || !answer.body) { problems.push(`${text}: HTTP ${answer.status} ${answer.text.slice(0, 200)}`); continue; }
+      const traces = answer.body.traces ?? [];
+      const all = [];
+      if (traces.length !== limit) all.push(`${traces.length} traces, expected ${limit}`);
+      // Every match is expected: those returned must be matches, each shown as the reference shows it.
+      const result = compareAnswer(answer, matches, { limit: matches.length, spss, viewById });
+      all.push(...result.orderProblems, ...Object.values(result.byPlacement).flat().filter((p) => !p.startsWith('missing trace')));
+      for (let i = 1; i < traces.length; i++) {
+        if (BigInt(traces[i - 1].startTimeUnixNano) < BigInt(traces[i].startTimeUnixNano)) all.push(`not newest first at ${i}`);
+      }
       if (all.length) problems.push(`${text} ${JSON.stringify(params)}: ${sample(all, 4)}`);
     }
     assert.equal(problems.length, 0, problems.join('\n'));
