@@ -132,9 +132,14 @@ struct DecodedSpan {
   otlp::Span span;
   uint32_t resource = 0, scope = 0;
 };
+// A row group's resources and scopes, decoded. Row groups of one block mostly repeat the same
+// few, so each scanning thread decodes each distinct one once and keeps it: the pointers stay
+// valid, pointing at the same content, for every RowGroupTables of the same non-zero
+// `generation` (a value never given to another set of decoded tables).
 struct RowGroupTables {
-  std::vector<otlp::Resource> resources;
-  std::vector<otlp::Scope> scopes;
+  std::vector<const otlp::Resource*> resources;
+  std::vector<const otlp::Scope*> scopes;
+  uint64_t generation = 0;
 };
 // One trace of a projected scan: spans[0, count) are its spans. Valid during the call only.
 using DecodedTraceVisit =

@@ -2,8 +2,10 @@
 // span by span first, and only the traces with a passing span are decoded.
 #include <re2/re2.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <unordered_map>
 
 #include "block/row_group.h"
 #include "block/row_group_internal.h"
@@ -367,6 +369,61 @@ Result<bool> internal::MarkCandidates(RowGroupDecoder& columns, const SpanFilter
   return any_candidate;
 }
 
+namespace {
+
+// Each thread's decoded resources and scopes by their encoded bytes. Emptied (and given a new
+// generation) only when it has grown past its bound, between row groups.
+struct DecodedTableCache {
+  static constexpr size_t kMaxEntries = 4096;
+  std::unordered_map<std::string, otlp::Resource> resources;
+  std::unordered_map<std::string, otlp::Scope> scopes;
+  uint64_t generation = 0;
+};
+
+uint64_t NewTableGeneration() {
+  static std::atomic<uint64_t> next{0};
+  return next.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+template <typename Decoded, typename Decode>
+Result<const Decoded*> CachedDecode(std::unordered_map<std::string, Decoded>& cache, std::string_view encoded,
+                                    Decode decode) {
+  // C++20's heterogeneous lookup needs a transparent hash; a key string per look-up is cheap
+  // next to decoding (resources are a few hundred bytes, looked up once per row group).
+  thread_local std::string key;
+  key.assign(encoded);
+  auto it = cache.find(key);
+  if (it != cache.end()) return &it->second;
+  Decoded decoded;
+  if (!decode(encoded, decoded).ok()) return Status::Corruption("row group: bad resource or scope");
+  return &cache.emplace(key, std::move(decoded)).first->second;
+}
+
+}  // namespace
+
+Status internal::RowGroupDecoder::DecodeTables(RowGroupTables& tables) const {
+  thread_local DecodedTableCache cache;
+  if (cache.generation == 0 || cache.resources.size() + cache.scopes.size() > DecodedTableCache::kMaxEntries) {
+    cache.resources.clear();
+    cache.scopes.clear();
+    cache.generation = NewTableGeneration();
+  }
+  tables.generation = cache.generation;
+  tables.resources.resize(resources_.size());
+  tables.scopes.resize(scopes_.size());
+  for (size_t i = 0; i < resources_.size(); ++i) {
+    auto decoded = CachedDecode(cache.resources, resources_[i].first, otlp::DecodeResource);
+    if (!decoded.ok()) return decoded.status();
+    tables.resources[i] = *decoded;
+  }
+  for (size_t i = 0; i < scopes_.size(); ++i) {
+    auto decoded = CachedDecode(cache.scopes, scopes_[i].first, otlp::DecodeScope);
+    if (!decoded.ok()) return decoded.status();
+    tables.scopes[i] = *decoded;
+  }
+  return Status::Ok();
+}
+
 Status ScanRowGroupProjected(std::string_view row_group, const SpanFilter& filter, const Projection& projection,
                              const DecodedTraceVisit& visit, uint64_t* spans_checked, const TraceSkip& skip) {
   std::vector<TraceEntry> traces;
@@ -403,7 +460,7 @@ Status ScanRowGroupProjected(std::string_view row_group, const SpanFilter& filte
   std::vector<bool> projected = RowGroupDecoder::ColumnsFor(projection);
   TRACERY_RETURN_IF_ERROR(decoder.Load(&projected));  // and every column starts over
   RowGroupTables tables;
-  TRACERY_RETURN_IF_ERROR(decoder.DecodeTables(tables.resources, tables.scopes));
+  TRACERY_RETURN_IF_ERROR(decoder.DecodeTables(tables));
   // Span objects and their buffers are reused from trace to trace and row group to row group.
   thread_local std::vector<DecodedSpan> spans;
   for (size_t t = 0; t < end; ++t) {

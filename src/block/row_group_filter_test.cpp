@@ -327,7 +327,7 @@ TEST(RowGroupFilterTest, ProjectedSpansEqualFullyDecodedOnesInWhatTheyKeep) {
             EXPECT_EQ(got.status_code, want.status_code);
             EXPECT_EQ(got.start_time_unix_nano, want.start_time_unix_nano);
             EXPECT_EQ(got.end_time_unix_nano, want.end_time_unix_nano);
-            EXPECT_EQ(tables.resources[spans[i].resource].attributes[0].value.string_value, expected_service[got.span_id]);
+            EXPECT_EQ(tables.resources[spans[i].resource]->attributes[0].value.string_value, expected_service[got.span_id]);
             EXPECT_EQ(got.attributes, projection.span_attributes ? want.attributes : otlp::Attributes());
             EXPECT_EQ(got.events, projection.events ? want.events : std::vector<otlp::Event>());
             EXPECT_EQ(got.links.size(), projection.links ? want.links.size() : 0u);

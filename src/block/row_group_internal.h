@@ -191,16 +191,9 @@ class RowGroupDecoder {
     return wanted;
   }
 
-  // The resource and scope tables, decoded (once per row group: spans point into them).
-  Status DecodeTables(std::vector<otlp::Resource>& resources, std::vector<otlp::Scope>& scopes) const {
-    resources.assign(resources_.size(), otlp::Resource());
-    scopes.assign(scopes_.size(), otlp::Scope());
-    for (size_t i = 0; i < resources_.size(); ++i)
-      if (!otlp::DecodeResource(resources_[i].first, resources[i]).ok()) return Status::Corruption("row group: bad resource");
-    for (size_t i = 0; i < scopes_.size(); ++i)
-      if (!otlp::DecodeScope(scopes_[i].first, scopes[i]).ok()) return Status::Corruption("row group: bad scope");
-    return Status::Ok();
-  }
+  // The resource and scope tables, decoded through the calling thread's cache (spans point
+  // into them; see RowGroupTables).
+  Status DecodeTables(RowGroupTables& tables) const;
 
   // Decodes the next trace's spans into `spans` (reusing its objects and their buffers:
   // no allocation once warm), reading only the projection's columns (Open must have

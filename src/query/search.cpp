@@ -224,11 +224,12 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
       for (size_t i = 0; i < count; ++i) {
         traceql::SpanRef ref;
         ref.span = &spans[i].span;
-        ref.resource = &tables.resources[spans[i].resource];
-        ref.scope = &tables.scopes[spans[i].scope];
+        ref.resource = tables.resources[spans[i].resource];
+        ref.scope = tables.scopes[spans[i].scope];
         refs.push_back(ref);
       }
       traceql::TraceView view = traceql::BuildTraceViewFromRefs(id, std::move(refs), whole_traces);
+      view.resource_table = tables.generation;  // decoded resources are shared (see RowGroupTables)
       bool more = !range.Overlaps(view.start_unix_nano, view.end_unix_nano) || visit(id, view);
       refs = std::move(view.spans);  // keep the buffer
       if (!more) state->stop = true;

@@ -87,6 +87,8 @@ class MetricsEvaluator::State {
     by_resource_only_ = !stage_.by.empty();
     for (const FieldExpr& by : stage_.by)
       by_resource_only_ = by_resource_only_ && by.attribute.scope == AttributeScope::kResource && !by.attribute.IsIntrinsic();
+    measures_duration_ = stage_.attribute && stage_.attribute->kind == FieldExpr::Kind::kAttribute &&
+                         stage_.attribute->attribute.intrinsic == Intrinsic::kDuration;
   }
 
   void Observe(const TraceView& trace);
@@ -130,13 +132,26 @@ class MetricsEvaluator::State {
   bool by_resource_only_ = false;
   // The pipeline is `{ }`: every span is selected, without evaluating it.
   bool every_span_ = false;
-  std::vector<std::pair<const otlp::Resource*, uint32_t>> trace_resource_series_;
+  // The function reads the span's duration (in seconds, as Tempo): taken from the span itself.
+  bool measures_duration_ = false;
+  // Series per resource, for the trace being observed or, while views name the same resource
+  // table, for every trace of that table.
+  std::unordered_map<const otlp::Resource*, uint32_t> resource_series_;
+  const otlp::Resource* last_resource_ = nullptr;  // and its series: neighbouring spans share one
+  uint32_t last_resource_series_ = 0;
+  uint64_t resource_table_ = 0;
+  void ForgetResourcesUnlessShared(const TraceView& trace) {
+    if (trace.resource_table != 0 && trace.resource_table == resource_table_) return;
+    resource_series_.clear();
+    last_resource_ = nullptr;
+    resource_table_ = trace.resource_table;
+  }
 };
 
 void MetricsEvaluator::State::Observe(const TraceView& trace) {
   ++stats_.traces_observed;
+  ForgetResourcesUnlessShared(trace);
   if (every_span_) {
-    trace_resource_series_.clear();
     for (uint32_t span_index = 0; span_index < trace.spans.size(); ++span_index) {
       int64_t bucket = grid_.BucketOf(trace.spans[span_index].span->start_time_unix_nano);
       if (bucket < 0) continue;
@@ -148,7 +163,6 @@ void MetricsEvaluator::State::Observe(const TraceView& trace) {
   std::vector<MatchedSpanset> spansets = EvaluatePipeline(*query_, trace);
   if (spansets.empty()) return;
   seen_.assign(trace.spans.size(), 0);
-  trace_resource_series_.clear();
   for (const auto& spanset : spansets) {
     for (uint32_t span_index : spanset.spans) {
       if (span_index >= trace.spans.size() || seen_[span_index]) continue;
@@ -170,6 +184,8 @@ void MetricsEvaluator::State::ObserveSpan(const TraceView& trace, uint32_t span_
   if (stage_.function == MetricsFunction::kHistogramOverTime) {
     histogram_bucket = metrics_internal::HistogramBucketOf(EvaluateField(*stage_.attribute, trace, span_index));
     if (!histogram_bucket) return;  // Tempo leaves such spans out
+  } else if (measures_duration_) {
+    measured = static_cast<double>(trace.spans[span_index].DurationNanos()) / 1e9;
   } else if (NeedsAttribute(stage_.function)) {
     // A span without a numeric value has nothing to add; its series would have no samples.
     measured = metrics_internal::NumericValueOf(EvaluateField(*stage_.attribute, trace, span_index));
@@ -212,9 +228,13 @@ uint32_t MetricsEvaluator::State::SeriesOf(const TraceView& trace, uint32_t span
                                            std::optional<double> histogram_bucket) {
   const otlp::Resource* resource = trace.spans[span_index].resource;
   const bool by_resource = by_resource_only_ && !histogram_bucket;
-  if (by_resource)
-    for (const auto& [seen, index] : trace_resource_series_)
-      if (seen == resource) return index;
+  if (by_resource) {
+    if (resource == last_resource_) return last_resource_series_;
+    if (auto it = resource_series_.find(resource); it != resource_series_.end()) {
+      last_resource_ = resource;
+      return last_resource_series_ = it->second;
+    }
+  }
   key_.clear();
   for (size_t i = 0; i < stage_.by.size(); ++i) {
     by_values_[i] = EvaluateField(stage_.by[i], trace, span_index);
@@ -222,7 +242,11 @@ uint32_t MetricsEvaluator::State::SeriesOf(const TraceView& trace, uint32_t span
   }
   if (histogram_bucket) metrics_internal::AppendValueKey(Value::Float(*histogram_bucket), key_);
   const uint32_t index = FindOrCreateSeries(histogram_bucket);
-  if (by_resource) trace_resource_series_.emplace_back(resource, index);
+  if (by_resource) {
+    resource_series_.emplace(resource, index);
+    last_resource_ = resource;
+    last_resource_series_ = index;
+  }
   return index;
 }
 

@@ -45,6 +45,11 @@ struct TraceView {
   uint64_t start_unix_nano = 0, end_unix_nano = 0;
   // The first root span in view order, or -1 when the root has not been received.
   int32_t root = -1;
+  // Names the table the spans' resource pointers point into, when views built one after the
+  // other share one (a row group's): a non-zero value is never reused for another table, so a
+  // reader may remember what it worked out per resource while it stays the same. 0: unknown
+  // (the pointers are this view's alone).
+  uint64_t resource_table = 0;
 
   uint64_t DurationNanos() const { return end_unix_nano - start_unix_nano; }
   // resource.service.name of the root span ("" without a root or the attribute).
