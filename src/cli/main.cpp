@@ -101,8 +101,6 @@ int main(int argc, char** argv) {
     spdlog::warn("tracery: accepted and not applied (Tempo settings that mean nothing in one tracery process; "
                  "docs/config.md says why): {}", keys);
   }
-  if (config->block_retention_set)
-    spdlog::warn("tracery: block retention is kept but not applied yet: tracery does not delete old blocks");
   if (verify) {
     std::printf("tracery: configuration is valid\n");
     return 0;

@@ -4,6 +4,7 @@
 // Thread-safe: For() from any thread, Replace() from the reloading thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -21,6 +22,9 @@ struct TenantLimits {
   uint64_t burst_size_bytes = 200'000'000;
   uint64_t max_traces_per_user = 0;  // live traces per tenant; 0 = unlimited
   uint64_t max_bytes_per_trace = 5'000'000;  // 0 = unlimited
+  // How long the tenant's blocks are kept (Tempo's per-tenant compaction.block_retention);
+  // 0: compactor.compaction.block_retention.
+  std::chrono::nanoseconds block_retention{0};
   bool operator==(const TenantLimits&) const = default;
 };
 

@@ -113,6 +113,15 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   app->metrics_.AddCallbackGauge("tracery_blocks", "Blocks open for queries.", [blocks] { return double(blocks->BlockCount()); });
   app->metrics_.AddCallbackGauge("tracery_block_index_cache_bytes", "Memory of block indexes (Bloom filters, row-group stats) kept loaded.",
                                  [blocks] { return double(blocks->CachedIndexBytes()); });
+  // Retention: blocks past their tenant's retention are deleted (storage/retention.h).
+  storage::RetentionOptions retention_options;
+  retention_options.metrics = &app->metrics_;
+  retention_options.retention_of = [limits = app->limits_.get(), fallback = config.block_retention](const std::string& tenant) {
+    std::chrono::nanoseconds own = limits ? limits->For(tenant).block_retention : std::chrono::nanoseconds(0);
+    return own.count() > 0 ? own : fallback;
+  };
+  app->retention_ = std::make_unique<storage::Retention>(*app->blocks_, *app->store_, env, retention_options);
+  app->retention_->Start();
 
   distributor::Options distributor_options;
   distributor_options.multitenancy_enabled = config.multitenancy_enabled;
@@ -341,6 +350,7 @@ void App::Stop() {
   flush_wake_.notify_all();
   if (flush_thread_.joinable()) flush_thread_.join();  // answers what was asked before
   if (overrides_) overrides_->Stop();
+  if (retention_) retention_->Stop();
   if (grpc_receiver_) grpc_receiver_->Shutdown();
   if (otlp_http_server_) otlp_http_server_->Stop();
   if (zipkin_server_) zipkin_server_->Stop();

@@ -93,8 +93,9 @@ struct Config {
   int block_zstd_level = 3;
   uint32_t block_row_group_spans = 1024;
 
-  // Tempo's block retention (compactor.compaction.block_retention and its 3.0 places): kept,
-  // applied when tracery deletes blocks (not yet; the start says so when it is set).
+  // Tempo's block retention (compactor.compaction.block_retention and its 3.0 places): blocks
+  // are deleted this long after their newest span ended and they were written (storage/retention.h);
+  // a tenant's overrides may set its own.
   std::chrono::nanoseconds block_retention = std::chrono::hours(24 * 14);
   bool block_retention_set = false;
 

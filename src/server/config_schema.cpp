@@ -485,8 +485,9 @@ const std::map<std::string, KeyRule>& Schema() {
           return true;
         }};
     s["compactor.compaction.block_retention"] = {
-        "duration", "Tempo's block retention. Accepted and kept; applied when tracery deletes old blocks, which it "
-                    "does not do yet (the start warns when it is set): blocks stay until deleted by hand.",
+        "duration", "Tempo's block retention: a block is deleted once its newest span ended and it was written "
+                    "longer ago than this (checked every minute; a block a query is reading goes when the query ends). "
+                    "Per tenant: compaction.block_retention in the runtime overrides.",
         [](const Config& c) { return DurationText(c.block_retention); },
         [](const std::string& v, Config& c, std::string& why) {
           auto d = ParseConfigDuration(v);

@@ -65,8 +65,8 @@ const std::vector<NotApplicableGroup>& NotApplicableGroups() {
         "live_store.flush_check_period", "live_store.flush_op_timeout", "live_store.max_trace_live",
         "live_store.block_config", "live_store.wal.ingestion_time_range_slack", "live_store.wal.version"}},
       {"Compaction and the backend scheduler",
-       "tracery does not compact blocks yet; retention is taken (compactor.compaction.block_retention) and the rest "
-       "tunes Tempo's compactor.",
+       "tracery does not compact blocks yet; retention is applied (compactor.compaction.block_retention) and the "
+       "rest tunes Tempo's compactor.",
        {"compactor.compaction.compaction_window", "compactor.compaction.max_compaction_objects",
         "compactor.compaction.max_block_bytes", "compactor.compaction.compacted_block_retention",
         "compactor.compaction.retention_concurrency", "compactor.compaction.max_time_per_tenant",

@@ -599,9 +599,12 @@ TEST(TempoConfigTest, RuntimeOverridesInBothLayouts) {
       max_bytes_per_trace: 1MB
     read:
       max_bytes_per_tag_values_query: 10
+    compaction:
+      block_retention: 30d
   team-b:
     ingestion_rate_limit_bytes: 3000
     max_bytes_per_trace: 9
+    block_retention: 36h
 )", "overrides.yaml", defaults);
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(o->defaults.burst_size_bytes, 5000u);
@@ -612,6 +615,10 @@ TEST(TempoConfigTest, RuntimeOverridesInBothLayouts) {
   EXPECT_EQ(o->tenants["team-a"].max_bytes_per_trace, 1'000'000u);
   EXPECT_EQ(o->tenants["team-b"].rate_limit_bytes, 3000u);
   EXPECT_EQ(o->tenants["team-b"].max_bytes_per_trace, 9u);
+  EXPECT_EQ(o->tenants["team-a"].block_retention, std::chrono::hours(24 * 30));
+  EXPECT_EQ(o->tenants["team-b"].block_retention, std::chrono::hours(36));
+  EXPECT_EQ(o->defaults.block_retention.count(), 0) << "0: the main file's retention";
+  EXPECT_FALSE(ParseOverrides("overrides:\n  a:\n    compaction:\n      block_retention: soon\n", "o.yaml", defaults).ok());
   auto bad = ParseOverrides("overrides:\n  a:\n    ingestion:\n      rate_limit_byts: 1\n  b:\n    max_traces_per_user: x\n",
                             "overrides.yaml", defaults);
   ASSERT_FALSE(bad.ok());

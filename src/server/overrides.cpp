@@ -33,6 +33,18 @@ void WalkTenant(const YAML::Node& node, const std::string& path, const std::stri
     std::string key = path.empty() ? item.first.Scalar() : path + "." + item.first.Scalar();
     std::string where = Where(source, item.first.Mark()) + "tenant `" + tenant + "`: ";
     const YAML::Node& value = item.second;
+    if (key == "compaction.block_retention" || key == "block_retention") {
+      auto retention = value.IsScalar() ? ParseConfigDuration(value.Scalar()) : std::nullopt;
+      if (!retention || retention->count() < 0)
+        errors.push_back(where + "bad value for `" + key + "`: expected a duration such as 336h or 14d");
+      else
+        limits.block_retention = *retention;
+      continue;
+    }
+    if (key == "compaction" && value.IsMap()) {
+      WalkTenant(value, key, tenant, source, limits, errors);
+      continue;
+    }
     const TenantKey* known = nullptr;
     bool section = false;
     for (const auto& rule : kTenantKeys) {
@@ -64,9 +76,7 @@ void WalkTenant(const YAML::Node& node, const std::string& path, const std::stri
         errors.push_back(where + "`" + key + "` is refused: " + rule->why);
       continue;
     }
-    if (FindNotApplicable(as_default) || FindNotApplicable(as_legacy) || key == "compaction.block_retention" ||
-        key == "block_retention")
-      continue;
+    if (FindNotApplicable(as_default) || FindNotApplicable(as_legacy)) continue;
     errors.push_back(where + "unknown key `" + key + "`");
   }
 }

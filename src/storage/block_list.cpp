@@ -49,6 +49,26 @@ void BlockList::Add(std::shared_ptr<block::BlockReader> block) {
   blocks_[block->meta().tenant].push_back(std::move(block));
 }
 
+bool BlockList::Remove(const std::shared_ptr<block::BlockReader>& block) {
+  {
+    std::unique_lock lock(mutex_);
+    auto it = blocks_.find(block->meta().tenant);
+    if (it == blocks_.end()) return false;
+    auto at = std::find(it->second.begin(), it->second.end(), block);
+    if (at == it->second.end()) return false;
+    it->second.erase(at);
+    if (it->second.empty()) blocks_.erase(it);
+  }
+  std::lock_guard lock(cache_mutex_);
+  auto cached = cache_position_.find(block.get());
+  if (cached != cache_position_.end()) {
+    cached_bytes_.fetch_sub(std::min(cached_bytes_.load(), block->MemoryBytes()), std::memory_order_relaxed);
+    recently_used_.erase(cached->second);
+    cache_position_.erase(cached);
+  }
+  return true;
+}
+
 std::vector<std::shared_ptr<block::BlockReader>> BlockList::Blocks(const std::string& tenant) const {
   std::shared_lock lock(mutex_);
   auto it = blocks_.find(tenant);

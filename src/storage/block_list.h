@@ -34,6 +34,9 @@ class BlockList final : public TraceSource {
   // written and blocks without meta.json. Call before anything writes blocks.
   Status Open();
   void Add(std::shared_ptr<block::BlockReader> block);
+  // Takes a block out of the list (queries that hold it keep reading it); false when it was
+  // not there.
+  bool Remove(const std::shared_ptr<block::BlockReader>& block);
   // A tenant's blocks, oldest first.
   std::vector<std::shared_ptr<block::BlockReader>> Blocks(const std::string& tenant) const;
   std::vector<std::string> Tenants() const;
