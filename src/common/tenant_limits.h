@@ -25,6 +25,11 @@ struct TenantLimits {
   // How long the tenant's blocks are kept (Tempo's per-tenant compaction.block_retention);
   // 0: compactor.compaction.block_retention.
   std::chrono::nanoseconds block_retention{0};
+  // The metrics-generator's per-tenant settings (Tempo's metrics_generator.processors and
+  // max_active_series overrides). Without processors set, the main file's apply.
+  bool generator_processors_set = false;
+  bool generator_span_metrics = false, generator_service_graphs = false;
+  uint64_t generator_max_active_series = 0;  // 0: the main file's
   bool operator==(const TenantLimits&) const = default;
 };
 

@@ -336,10 +336,22 @@ Series* Generator::SeriesOf(Registry::Batch& batch, CachedLabelSet& set, size_t 
 }
 
 void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest& split, const std::vector<bool>& accepted) {
-  if (!options_.enabled() || split.spans.empty()) return;
+  if (split.spans.empty()) return;
+  bool span_metrics = options_.span_metrics, service_graphs = options_.service_graphs;
+  uint64_t max_active_series = options_.max_active_series;
+  if (options_.limits) {
+    TenantLimits own = options_.limits->For(tenant_name);
+    if (own.generator_processors_set) {
+      span_metrics = own.generator_span_metrics;
+      service_graphs = own.generator_service_graphs;
+    }
+    if (own.generator_max_active_series > 0) max_active_series = own.generator_max_active_series;
+  }
+  if (!span_metrics && !service_graphs) return;
   spans_received_.Add(split.spans.size());
   std::shared_ptr<TenantState> held = Tenant(tenant_name);
   TenantState& tenant = *held;
+  tenant.registry.SetMaxActiveSeries(max_active_series);
   // The service of each resource, and one slot per distinct service name.
   std::vector<std::string> services(split.resources.size());
   std::vector<uint32_t> service_slots(split.resources.size());
@@ -350,8 +362,8 @@ void Generator::Consume(const std::string& tenant_name, const otlp::SplitRequest
     if (slot == 0) slot = uint32_t(r) + 1;
     service_slots[r] = slot - 1;
   }
-  if (options_.span_metrics) ConsumeSpanMetrics(tenant, split, accepted, services, service_slots);
-  if (options_.service_graphs) ConsumeServiceGraph(tenant, split, accepted, services, service_slots);
+  if (span_metrics) ConsumeSpanMetrics(tenant, split, accepted, services, service_slots);
+  if (service_graphs) ConsumeServiceGraph(tenant, split, accepted, services, service_slots);
 }
 
 void Generator::ConsumeSpanMetrics(TenantState& tenant, const otlp::SplitRequest& split, const std::vector<bool>& accepted,

@@ -22,6 +22,7 @@
 
 #include "common/ids.h"
 #include "common/metrics.h"
+#include "common/tenant_limits.h"
 #include "generator/registry.h"
 #include "otlp/split.h"
 
@@ -65,6 +66,9 @@ struct Options {
   uint64_t service_graph_max_items = 10000;
   std::vector<double> service_graph_buckets = {0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8};
   std::vector<std::string> peer_attributes = {"peer.service", "db.name", "db.system"};
+
+  // Per-tenant processors and max_active_series (runtime overrides); null: the above for all.
+  const TenantLimitsTable* limits = nullptr;
 
   bool enabled() const { return span_metrics || service_graphs; }
 };

@@ -55,11 +55,11 @@ std::string Encode(const std::vector<SpanSpec>& specs) {
   return request.SerializeAsString();
 }
 
-void Feed(Generator& generator, const std::vector<SpanSpec>& specs) {
+void Feed(Generator& generator, const std::vector<SpanSpec>& specs, const std::string& tenant = "single-tenant") {
   std::string bytes = Encode(specs);
   otlp::SplitRequest split;
   ASSERT_TRUE(otlp::SplitByTrace(bytes, split).ok());
-  generator.Consume("single-tenant", split, std::vector<bool>(split.fragments.size(), true));
+  generator.Consume(tenant, split, std::vector<bool>(split.fragments.size(), true));
 }
 
 MetricsRegistry& SelfMetrics() {
@@ -143,6 +143,46 @@ TEST(GeneratorTest, MaxActiveSeriesDropsNewSeries) {
   bool has_a = text.find("service=\"a\"") != std::string::npos, has_b = text.find("service=\"b\"") != std::string::npos;
   EXPECT_TRUE(has_a != has_b) << "exactly one label set fits under the limit\n" << text;
   EXPECT_NE(SelfMetrics().Render().find("tracery_generator_series_dropped"), std::string::npos);
+}
+
+TEST(GeneratorTest, TenantsRunTheProcessorsAndSeriesLimitOfTheirOverrides) {
+  TenantLimits graphs_only, spans_limited, none;
+  graphs_only.generator_processors_set = true;
+  graphs_only.generator_service_graphs = true;
+  spans_limited.generator_processors_set = true;
+  spans_limited.generator_span_metrics = true;
+  spans_limited.generator_max_active_series = 3;
+  none.generator_processors_set = true;
+  TenantLimitsTable limits(TenantLimits{}, {{"graphs", graphs_only}, {"limited", spans_limited}, {"off", none}});
+  Options options;
+  options.span_metrics = true;  // the main file's: tenants without overrides
+  options.limits = &limits;
+  Generator generator(options, SelfMetrics());
+  const std::vector<SpanSpec> pair = {{"frontend", "GET /", kClient, 1, 1, 0, 1}, {"checkout", "GET /", kServer, 1, 2, 1, 1},
+                                      {"a", "one", kServer, 2, 1, 0, 1}};
+  for (const char* tenant : {"graphs", "limited", "off", "other"}) Feed(generator, pair, tenant);
+  std::string text = generator.Render(false);
+  auto has = [&](const std::string& family, const std::string& tenant) {
+    std::string needle = family + "{";
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+      std::string line = text.substr(at, text.find('\n', at) - at);
+      if (line.find("tenant=\"" + tenant + "\"") != std::string::npos) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(has("traces_service_graph_request_total", "graphs")) << text;
+  EXPECT_FALSE(has("traces_spanmetrics_calls_total", "graphs")) << text;
+  EXPECT_TRUE(has("traces_spanmetrics_calls_total", "limited")) << text;
+  EXPECT_FALSE(has("traces_service_graph_request_total", "limited")) << text;
+  EXPECT_FALSE(has("traces_spanmetrics_calls_total", "off")) << text;
+  EXPECT_FALSE(has("traces_service_graph_request_total", "off")) << text;
+  EXPECT_TRUE(text.find("tenant=\"other\"") != std::string::npos) << "the main file's processors: " << text;
+  // limited: one label set fits under its 3 series (calls, latency, size), the others refused.
+  size_t limited_calls = 0;
+  for (size_t at = text.find("traces_spanmetrics_calls_total{"); at != std::string::npos;
+       at = text.find("traces_spanmetrics_calls_total{", at + 1))
+    limited_calls += text.substr(at, text.find('\n', at) - at).find("tenant=\"limited\"") != std::string::npos;
+  EXPECT_EQ(limited_calls, 1u) << text;
 }
 
 TEST(GeneratorTest, StaleSeriesAreRemoved) {

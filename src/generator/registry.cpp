@@ -40,7 +40,8 @@ Series* Registry::Batch::Find(size_t family_index, const std::string& key, const
   Family& family = registry_.families_[family_index];
   auto it = family.series.find(key);
   if (it == family.series.end()) {
-    if (registry_.max_active_series_ > 0 && registry_.active_series_ >= registry_.max_active_series_) {
+    const uint64_t max = registry_.max_active_series_.load(std::memory_order_relaxed);
+    if (max > 0 && registry_.active_series_ >= max) {
       registry_.dropped_series_++;
       return nullptr;
     }

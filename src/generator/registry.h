@@ -4,6 +4,7 @@
 // batch updates per request).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -48,6 +49,8 @@ class Registry {
  public:
   Registry(uint64_t max_active_series, std::chrono::nanoseconds stale_duration)
       : max_active_series_(max_active_series), stale_duration_(stale_duration) {}
+  // A tenant's limit may change (runtime overrides); series over a lowered limit stay until stale.
+  void SetMaxActiveSeries(uint64_t max) { max_active_series_.store(max, std::memory_order_relaxed); }
 
   // Declares a family once; the index is used for updates.
   size_t AddCounter(std::string name, std::vector<std::string> label_names);
@@ -96,7 +99,7 @@ class Registry {
   friend class Batch;
   mutable std::mutex mutex_;
   std::vector<Family> families_;
-  uint64_t max_active_series_;
+  std::atomic<uint64_t> max_active_series_;
   std::chrono::nanoseconds stale_duration_;
   uint64_t active_series_ = 0;
   uint64_t dropped_series_ = 0;

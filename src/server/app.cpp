@@ -139,8 +139,13 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
     app->overrides_ = std::make_unique<OverridesReloader>(config.per_tenant_override_config,
                                                           config.per_tenant_override_period, config.limits, "",
                                                           *app->limits_, app->metrics_);
-  if (config.generator.enabled()) {
-    app->generator_ = std::make_unique<generator::Generator>(config.generator, app->metrics_);
+  // The generator runs where the main file enables a processor, or where a tenant's overrides
+  // may (a runtime overrides file and somewhere to write to).
+  if (config.generator.enabled() ||
+      (!config.per_tenant_override_config.empty() && !config.generator.remote_write.empty())) {
+    generator::Options generator_options = config.generator;
+    generator_options.limits = app->limits_.get();
+    app->generator_ = std::make_unique<generator::Generator>(generator_options, app->metrics_);
     app->generator_->Start();
   }
   app->distributor_ = std::make_unique<distributor::Distributor>(distributor_options, *app->ingester_, app->generator_.get(),

@@ -601,10 +601,14 @@ TEST(TempoConfigTest, RuntimeOverridesInBothLayouts) {
       max_bytes_per_tag_values_query: 10
     compaction:
       block_retention: 30d
+    metrics_generator:
+      processors: [service-graphs]
+      max_active_series: 500
   team-b:
     ingestion_rate_limit_bytes: 3000
     max_bytes_per_trace: 9
     block_retention: 36h
+    metrics_generator_processors: []
 )", "overrides.yaml", defaults);
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(o->defaults.burst_size_bytes, 5000u);
@@ -618,6 +622,18 @@ TEST(TempoConfigTest, RuntimeOverridesInBothLayouts) {
   EXPECT_EQ(o->tenants["team-a"].block_retention, std::chrono::hours(24 * 30));
   EXPECT_EQ(o->tenants["team-b"].block_retention, std::chrono::hours(36));
   EXPECT_EQ(o->defaults.block_retention.count(), 0) << "0: the main file's retention";
+  EXPECT_TRUE(o->tenants["team-a"].generator_processors_set);
+  EXPECT_TRUE(o->tenants["team-a"].generator_service_graphs);
+  EXPECT_FALSE(o->tenants["team-a"].generator_span_metrics);
+  EXPECT_EQ(o->tenants["team-a"].generator_max_active_series, 500u);
+  EXPECT_TRUE(o->tenants["team-b"].generator_processors_set) << "an empty list turns the generator off";
+  EXPECT_FALSE(o->tenants["team-b"].generator_span_metrics || o->tenants["team-b"].generator_service_graphs);
+  EXPECT_FALSE(o->defaults.generator_processors_set);
+  auto refused = ParseOverrides("overrides:\n  a:\n    metrics_generator:\n      processors: [spam]\n      "
+                                "collection_interval: 5s\n", "o.yaml", defaults);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("o.yaml:4:"), std::string::npos) << refused.status().message();
+  EXPECT_NE(refused.status().message().find("o.yaml:5:"), std::string::npos) << refused.status().message();
   EXPECT_FALSE(ParseOverrides("overrides:\n  a:\n    compaction:\n      block_retention: soon\n", "o.yaml", defaults).ok());
   auto bad = ParseOverrides("overrides:\n  a:\n    ingestion:\n      rate_limit_byts: 1\n  b:\n    max_traces_per_user: x\n",
                             "overrides.yaml", defaults);

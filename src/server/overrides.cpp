@@ -64,9 +64,37 @@ void WalkTenant(const YAML::Node& node, const std::string& path, const std::stri
       WalkTenant(value, key, tenant, source, limits, errors);
       continue;
     }
+    if (key == "metrics_generator.processors" || key == "metrics_generator_processors") {
+      bool span_metrics = false, service_graphs = false, good = value.IsSequence() || value.IsNull();
+      if (value.IsSequence())
+        for (const auto& item : value) {
+          std::string p = item.IsScalar() ? item.Scalar() : "";
+          if (p == "span-metrics") span_metrics = true;
+          else if (p == "service-graphs") service_graphs = true;
+          else if (p != "local-blocks") good = false;
+        }
+      if (!good) {
+        errors.push_back(where + "bad value for `" + key + "`: expected a list of span-metrics, service-graphs, local-blocks");
+      } else {
+        limits.generator_processors_set = true;
+        limits.generator_span_metrics = span_metrics;
+        limits.generator_service_graphs = service_graphs;
+      }
+      continue;
+    }
+    if (key == "metrics_generator.max_active_series" || key == "metrics_generator_max_active_series") {
+      uint64_t n;
+      if (!value.IsScalar() || !ParseUnsigned(value.Scalar(), n)) errors.push_back(where + "bad value for `" + key + "`: expected a number");
+      else limits.generator_max_active_series = n;
+      continue;
+    }
+    if (key == "metrics_generator" && value.IsMap()) {
+      WalkTenant(value, key, tenant, source, limits, errors);
+      continue;
+    }
     if (key.rfind("metrics_generator", 0) == 0) {
-      errors.push_back(where + "`" + key + "` is refused: per-tenant metrics-generator settings are not applied "
-                                            "yet; set them in the main file (overrides.defaults.metrics_generator)");
+      errors.push_back(where + "`" + key + "` is refused: per tenant, tracery applies metrics_generator.processors "
+                                            "and max_active_series; set the rest in the main file (metrics_generator)");
       continue;
     }
     // What the main file accepts without applying is accepted here too.

@@ -190,11 +190,12 @@ class Ledger {
   spanById() { return new Map(this.spans.map((span) => [span.spanId, span])); }
 }
 
-async function sendWave(server, ledger, firstIndex, count) {
+async function sendWave(server, ledger, firstIndex, count, { tenant } = {}) {
   for (const body of ledger.buildWave(firstIndex, count)) {
     const started = Date.now();
+    const headers = { 'Content-Type': 'application/json', ...(tenant ? { 'X-Scope-OrgID': tenant } : {}) };
     const response = await httpRequest(`${server.otlpHttpUrl}/v1/traces`, {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+      method: 'POST', headers, body: JSON.stringify(body),
     });
     assert.equal(response.status, 200, `POST /v1/traces answered ${response.status}: ${response.text()}`);
     const elapsed = Date.now() - started;
@@ -592,6 +593,71 @@ describe('Prometheus scraping the generated series from /metrics', () => {
         await assertExemplarOpensItsTrace(server, sent, seriesLabels, exemplar, { requireSpanId: true });
       }
     }
+  });
+});
+
+describe("per-tenant generator settings from Tempo's runtime overrides file", () => {
+  let prometheus;
+  let server;
+  let overridesDirectory;
+
+  before(async () => {
+    // Each tenant's processors and series limit come from the runtime file; "other" has no
+    // entry and runs the main file's processors (both).
+    overridesDirectory = await makeTemporaryRoot();
+    const overridesPath = path.join(overridesDirectory.root, 'overrides.yaml');
+    await appendFile(overridesPath, [
+      'overrides:',
+      '  graphs:',
+      '    metrics_generator:',
+      '      processors: [service-graphs]',
+      '  spans:',
+      '    metrics_generator_processors: [span-metrics]',   // Tempo's legacy flat layout
+      '  off:',
+      '    metrics_generator:',
+      '      processors: []',
+      '  limited:',
+      '    metrics_generator:',
+      '      processors: [span-metrics]',
+      '      max_active_series: 6',
+      '',
+    ].join('\n'));
+    const overrides = generatorConfig();
+    server = await startServer({
+      configOverrides: {
+        ...overrides,
+        multitenancy_enabled: true,
+        overrides: { per_tenant_override_config: overridesPath },
+      },
+    });
+    prometheus = await startPrometheus({ scrapeJobs: [{ name: 'tracery', target: `127.0.0.1:${server.httpPort}` }] });
+  });
+  reportServerOnFailure(() => server, { afterEach, after });
+  reportPrometheusOnFailure(() => [prometheus], { afterEach, after });
+  after(async () => { if (overridesDirectory) await rm(overridesDirectory.root, { recursive: true, force: true }); });
+
+  it('f: each tenant gets the processors and series limit of its overrides, scraped by Prometheus', async () => {
+    const ledger = new Ledger();
+    for (const tenant of ['graphs', 'spans', 'off', 'limited', 'other']) await sendWave(server, ledger, 0, 20, { tenant });
+    const count = async (family, tenant) => {
+      const result = await prometheus.query(`count(${family}{job="tracery",tenant="${tenant}"})`);
+      return result.length ? result[0].value : 0;
+    };
+    await eventually(async () => {
+      assert.ok(await count('traces_service_graph_request_total', 'graphs') > 0, 'graphs: service graph');
+      assert.ok(await count('traces_spanmetrics_calls_total', 'spans') > 0, 'spans: span metrics');
+      assert.ok(await count('traces_spanmetrics_calls_total', 'other') > 0, 'other: span metrics (main file)');
+      assert.ok(await count('traces_service_graph_request_total', 'other') > 0, 'other: service graph (main file)');
+      assert.ok(await count('traces_spanmetrics_calls_total', 'limited') > 0, 'limited: span metrics');
+    }, { what: 'per-tenant series in Prometheus', timeoutMs: 30_000 });
+    assert.equal(await count('traces_spanmetrics_calls_total', 'graphs'), 0, 'graphs runs no span metrics');
+    assert.equal(await count('traces_service_graph_request_total', 'spans'), 0, 'spans runs no service graph');
+    for (const family of ['traces_spanmetrics_calls_total', 'traces_service_graph_request_total'])
+      assert.equal(await count(family, 'off'), 0, `off runs no processor (${family})`);
+    // limited: 6 series are two label sets of calls, latency and size; the traffic has more.
+    const limited = await count('traces_spanmetrics_calls_total', 'limited');
+    const unlimited = await count('traces_spanmetrics_calls_total', 'spans');
+    assert.ok(limited >= 1 && limited <= 2 && unlimited > limited, `limited ${limited} label sets, spans ${unlimited}`);
   });
 });
 

@@ -131,7 +131,6 @@ usage_report:
   for (const key of ['query_frontend.search.duration_slo', 'ingester.lifecycler', 'memberlist',
                      'metrics_generator.storage.path', 'storage.trace.pool', 'usage_report'])
     assert.ok(warnings[0].includes(key), `${key} missing from: ${warnings[0]}`);
-  assert.match(server.output, /block retention is kept but not applied yet/);
 });
 
 test('a Tempo 3.0 file (live_store, backend_worker, Kafka ingest) starts and serves', async () => {
@@ -255,8 +254,9 @@ storage:
 `);
   const tenant = { 'X-Scope-OrgID': 'team-a' };
   assert.equal((await push(server, randomHex(16), tenant)).status, 200);
-  // Legacy flat layout, 10 bytes a second and a 1000-byte burst: a few requests use it up.
-  await writeFile(overridesPath, 'overrides:\n  team-a:\n    ingestion_rate_limit_bytes: 10\n    ingestion_burst_size_bytes: 1000\n');
+  // Legacy flat layout, 1 byte a second and a 1000-byte burst: a few requests use it up, and
+  // the seconds the checks below may take on a loaded machine refill too little for another.
+  await writeFile(overridesPath, 'overrides:\n  team-a:\n    ingestion_rate_limit_bytes: 1\n    ingestion_burst_size_bytes: 1000\n');
   let status = 0;
   for (let i = 0; i < 50 && status !== 429; i++) {
     await sleep(100);
