@@ -61,7 +61,14 @@ std::string BlockMeta::ToJson() const {
                 (unsigned long long)max_end_unix_nano, (unsigned long long)trace_count, (unsigned long long)span_count,
                 (unsigned long long)row_groups, (unsigned long long)data_bytes, (unsigned long long)index_bytes,
                 (unsigned long long)index_entries_offset, bloom_shards, (long long)created_unix_seconds);
-  return buf;
+  std::string json = buf;
+  if (compacted_from.empty()) return json;
+  // Only when present, so blocks that were not compacted read as before.
+  json.resize(json.size() - 2);  // "}\n"
+  json += ",\"compactedFrom\":[";
+  for (size_t i = 0; i < compacted_from.size(); ++i) json += (i ? ",\"" : "\"") + compacted_from[i] + "\"";
+  json += "]}\n";
+  return json;
 }
 
 Result<BlockMeta> BlockMeta::FromJson(std::string_view json) {
@@ -97,6 +104,13 @@ Result<BlockMeta> BlockMeta::FromJson(std::string_view json) {
       shards > 4096)
     return Status::Corruption("meta.json misses a field or has a bad value");
   u64("createdUnixSeconds", created);
+  if (auto from = d.FindMember("compactedFrom"); from != d.MemberEnd()) {
+    if (!from->value.IsArray()) return Status::Corruption("meta.json: compactedFrom is not an array");
+    for (const auto& id : from->value.GetArray()) {
+      if (!id.IsString()) return Status::Corruption("meta.json: compactedFrom holds a non-string");
+      m.compacted_from.emplace_back(id.GetString());
+    }
+  }
   m.version = uint32_t(version);
   m.bloom_shards = uint32_t(shards);
   m.created_unix_seconds = int64_t(created);
@@ -187,7 +201,8 @@ Result<BlockMeta> BlockWriter::Finish() {
   meta.data_bytes = data_->BytesWritten();
   meta.index_bytes = index.size();
   meta.created_unix_seconds =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+      created_override_ ? created_override_
+                        : std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 
   std::string prefix = meta.tenant + "/" + meta.block_id + "/";
   TRACERY_RETURN_IF_ERROR(data_->Commit());
@@ -410,6 +425,21 @@ Result<std::vector<TraceEntry>> BlockReader::ListTraces(uint32_t row_group) cons
   Status status = ListTracesInRowGroup(*bytes, entries);
   if (!status.ok()) return Status::Corruption(ObjectName("data") + ": " + status.message());
   return entries;
+}
+
+Result<std::vector<DecodedTrace>> BlockReader::ReadRowGroup(uint32_t row_group) const {
+  auto loaded = Index();
+  if (!loaded.ok()) return loaded.status();
+  if (row_group >= (*loaded)->row_groups.size())
+    return Status::InvalidArgument(ObjectName("data") + ": no row group " + std::to_string(row_group));
+  const RowGroupStats& rg = (*loaded)->row_groups[row_group];
+  Result<std::string> bytes = store_.ReadRange(ObjectName("data"), rg.offset, rg.size);
+  if (!bytes.ok()) return bytes.status();
+  if (bytes->size() != rg.size) return Status::Corruption(ObjectName("data") + ": short row group");
+  std::vector<DecodedTrace> traces;
+  Status status = ReadTracesFromRowGroup(*bytes, rg.trace_count, traces);
+  if (!status.ok()) return Status::Corruption(ObjectName("data") + ": " + status.message());
+  return traces;
 }
 
 // ---- merging ---------------------------------------------------------------------------------

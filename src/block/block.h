@@ -30,6 +30,9 @@ struct BlockMeta {
   uint64_t data_bytes = 0, index_bytes = 0, index_entries_offset = 0;
   uint32_t bloom_shards = 1;
   int64_t created_unix_seconds = 0;
+  // The blocks this one replaces, when compaction wrote it (docs/compaction.md); written to
+  // meta.json only when non-empty.
+  std::vector<std::string> compacted_from;
 
   std::string ToJson() const;
   static Result<BlockMeta> FromJson(std::string_view json);  // refuses versions it does not know
@@ -63,6 +66,12 @@ class BlockWriter {
   // bytes are malformed: nothing of the trace is added and the block stays writable.
   Status AddTrace(const TraceId& id, std::string_view otlp);
   uint64_t trace_count() const { return meta_.trace_count; }
+  // For compaction: the blocks the new one replaces, and the write time it inherits from them
+  // (so retention counts from when the spans came, not from the merge); set before Finish.
+  void SetCompactedFrom(std::vector<std::string> block_ids, int64_t created_unix_seconds) {
+    meta_.compacted_from = std::move(block_ids);
+    created_override_ = created_unix_seconds;
+  }
   Result<BlockMeta> Finish();
   // Removes what was written of a block that was not finished (a full disk must not fill up
   // further with the remains of failed cuts).
@@ -81,6 +90,7 @@ class BlockWriter {
   std::vector<RowGroupStats> row_groups_;
   std::string entries_;
   TraceId last_id_;
+  int64_t created_override_ = 0;
   Status failed_;  // a data write failed: the block cannot be finished
   bool finished_ = false;
 };
@@ -133,6 +143,8 @@ class BlockReader {
                                const TraceSkip& skip = nullptr) const;
   // The traces of one row group (IDs, span counts, starts), reading only its trace columns.
   Result<std::vector<TraceEntry>> ListTraces(uint32_t row_group) const;
+  // Every trace of one row group, decoded, in ID order (compaction reads blocks this way).
+  Result<std::vector<DecodedTrace>> ReadRowGroup(uint32_t row_group) const;
 
  private:
   BlockReader(backend::ObjectStore& store, BlockMeta meta) : store_(store), meta_(std::move(meta)) {}

@@ -432,6 +432,17 @@ Status ListTracesInRowGroup(std::string_view row_group, std::vector<TraceEntry>&
   return decoder.ListTraces(out);
 }
 
+Status ReadTracesFromRowGroup(std::string_view row_group, uint32_t trace_count, std::vector<DecodedTrace>& out) {
+  RowGroupDecoder decoder;
+  TRACERY_RETURN_IF_ERROR(decoder.Open(row_group));
+  if (trace_count > (1u << 24)) return Status::Corruption("row group: implausible trace count");
+  out.clear();
+  out.resize(trace_count);
+  for (auto& trace : out)
+    if (!decoder.NextTrace(trace.id, &trace.spans)) return Status::Corruption("row group: a trace does not decode");
+  return Status::Ok();
+}
+
 Status ReadTraceFromRowGroup(std::string_view row_group, uint32_t ordinal, TraceId& id, otlp::TracesData& out) {
   RowGroupDecoder decoder;
   TRACERY_RETURN_IF_ERROR(decoder.Open(row_group));

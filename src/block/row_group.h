@@ -157,6 +157,13 @@ Status ScanRowGroupProjected(std::string_view row_group, const SpanFilter& filte
                              const DecodedTraceVisit& visit, uint64_t* spans_checked = nullptr,
                              const TraceSkip& skip = nullptr);
 
+// Every trace of an encoded row group, decoded, in the order stored (by ID).
+struct DecodedTrace {
+  TraceId id;
+  otlp::TracesData spans;
+};
+Status ReadTracesFromRowGroup(std::string_view row_group, uint32_t trace_count, std::vector<DecodedTrace>& out);
+
 // Decodes the trace at `ordinal` (0-based within the row group) from an encoded row group.
 Status ReadTraceFromRowGroup(std::string_view row_group, uint32_t ordinal, TraceId& id, otlp::TracesData& out);
 

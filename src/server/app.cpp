@@ -116,12 +116,21 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   // Retention: blocks past their tenant's retention are deleted (storage/retention.h).
   storage::RetentionOptions retention_options;
   retention_options.metrics = &app->metrics_;
+  retention_options.interval = config.compaction_cycle;
   retention_options.retention_of = [limits = app->limits_.get(), fallback = config.block_retention](const std::string& tenant) {
     std::chrono::nanoseconds own = limits ? limits->For(tenant).block_retention : std::chrono::nanoseconds(0);
     return own.count() > 0 ? own : fallback;
   };
   app->retention_ = std::make_unique<storage::Retention>(*app->blocks_, *app->store_, env, retention_options);
   app->retention_->Start();
+  // Compaction: small blocks of one tenant, tier and window merged (storage/compactor.h).
+  if (!config.compactor_disabled) {
+    storage::CompactorOptions compactor_options{config.compaction_window, config.max_compaction_objects,
+                                                config.compaction_max_block_bytes, config.compaction_cycle,
+                                                ingester_options.block, &app->metrics_};
+    app->compactor_ = std::make_unique<storage::Compactor>(*app->blocks_, *app->store_, compactor_options);
+    app->compactor_->Start();
+  }
 
   distributor::Options distributor_options;
   distributor_options.multitenancy_enabled = config.multitenancy_enabled;
@@ -356,6 +365,7 @@ void App::Stop() {
   if (flush_thread_.joinable()) flush_thread_.join();  // answers what was asked before
   if (overrides_) overrides_->Stop();
   if (retention_) retention_->Stop();
+  if (compactor_) compactor_->Stop();
   if (grpc_receiver_) grpc_receiver_->Shutdown();
   if (otlp_http_server_) otlp_http_server_->Stop();
   if (zipkin_server_) zipkin_server_->Stop();

@@ -25,6 +25,7 @@
 #include "server/config.h"
 #include "server/overrides.h"
 #include "storage/block_list.h"
+#include "storage/compactor.h"
 #include "storage/retention.h"
 #include "storage/trace_source.h"
 
@@ -45,6 +46,7 @@ class App {
   std::unique_ptr<backend::ObjectStore> store_;
   std::unique_ptr<storage::BlockList> blocks_;
   std::unique_ptr<storage::Retention> retention_;  // deletes blocks past their retention
+  std::unique_ptr<storage::Compactor> compactor_;  // merges small blocks
   std::unique_ptr<ingester::Ingester> ingester_;
   std::unique_ptr<storage::TraceReader> reader_;
   // Search: requests run on query_pool_ (off the HTTP threads); each one's scan jobs run on

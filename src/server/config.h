@@ -98,6 +98,13 @@ struct Config {
   // a tenant's overrides may set its own.
   std::chrono::nanoseconds block_retention = std::chrono::hours(24 * 14);
   bool block_retention_set = false;
+  // Tempo's compactor.compaction.* (and their 3.0 places): small blocks of one tenant, tier and
+  // window merged every cycle (storage/compactor.h); the cycle also paces retention's passes.
+  std::chrono::nanoseconds compaction_window = std::chrono::hours(1);
+  uint64_t max_compaction_objects = 6'000'000;
+  uint64_t compaction_max_block_bytes = 100ull << 30;
+  std::chrono::nanoseconds compaction_cycle = std::chrono::seconds(30);
+  bool compactor_disabled = false;
 
   SpanLogOptions log_received_spans, log_discarded_spans;
   // Tempo's distributor.retry_after_on_resource_exhausted: when non-zero, the Retry-After

@@ -486,7 +486,8 @@ const std::map<std::string, KeyRule>& Schema() {
         }};
     s["compactor.compaction.block_retention"] = {
         "duration", "Tempo's block retention: a block is deleted once its newest span ended and it was written "
-                    "longer ago than this (checked every minute; a block a query is reading goes when the query ends). "
+                    "longer ago than this (checked every compactor.compaction.compaction_cycle; a block a query is reading "
+                    "goes when the query ends). "
                     "Per tenant: compaction.block_retention in the runtime overrides.",
         [](const Config& c) { return DurationText(c.block_retention); },
         [](const std::string& v, Config& c, std::string& why) {
@@ -496,6 +497,19 @@ const std::map<std::string, KeyRule>& Schema() {
           c.block_retention_set = true;
           return true;
         }};
+    duration("compactor.compaction.compaction_window", &Config::compaction_window,
+             "Blocks of a tenant and tier whose spans end within the same window of this length are merged into "
+             "one (storage/compactor.h).");
+    number("compactor.compaction.max_compaction_objects", [](Config& c) -> uint64_t& { return c.max_compaction_objects; },
+           2, UINT64_MAX, "Traces a compaction writes at most: inputs stop before passing it; a block this big is "
+                          "not merged again.");
+    bytes("compactor.compaction.max_block_bytes", [](Config& c) -> uint64_t& { return c.compaction_max_block_bytes; },
+          "Bytes (data and index) a compaction writes at most: inputs stop before passing it; a block this big is "
+          "not merged again.");
+    duration("compactor.compaction.compaction_cycle", &Config::compaction_cycle,
+             "How often compaction runs, and retention's passes.");
+    boolean("compactor.disabled", &Config::compactor_disabled,
+            "Turns compaction off (retention still runs).");
     s["distributor.retry_after_on_resource_exhausted"] = {
         "duration", "When non-zero, the Retry-After (HTTP) and retry delay (gRPC) of every RESOURCE_EXHAUSTED / 429 "
                     "answer, as Tempo; 0: tracery's own estimate (when the tenant's tokens return, 1 s for memory).",
@@ -667,6 +681,11 @@ const std::map<std::string, KeyRule>& Schema() {
     mapped("backend_worker.compaction.block_retention", "compactor.compaction.block_retention", "Tempo 3.0");
     mapped("backend_scheduler.provider.compaction.compaction.block_retention", "compactor.compaction.block_retention",
            "Tempo 3.0");
+    for (const char* key : {"compaction_window", "max_compaction_objects", "max_block_bytes", "compaction_cycle"}) {
+      mapped(std::string("backend_worker.compaction.") + key, std::string("compactor.compaction.") + key, "Tempo 3.0");
+      mapped(std::string("backend_scheduler.provider.compaction.compaction.") + key,
+             std::string("compactor.compaction.") + key, "Tempo 3.0");
+    }
     mapped("overrides.defaults.compaction.block_retention", "compactor.compaction.block_retention",
            "Tempo's per-tenant retention, taken for every tenant");
     mapped("overrides.block_retention", "compactor.compaction.block_retention", "Tempo's legacy overrides");

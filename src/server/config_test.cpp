@@ -496,6 +496,39 @@ block_builder:
     EXPECT_NE(std::find(c.not_applicable.begin(), c.not_applicable.end(), key), c.not_applicable.end()) << key;
 }
 
+TEST(TempoConfigTest, CompactionKeysAreHonouredInBothLayouts) {
+  Config c = ParseOk(R"(compactor:
+  disabled: true
+  compaction:
+    compaction_window: 2h
+    max_compaction_objects: 1000
+    max_block_bytes: 1GiB
+    compaction_cycle: 10s
+)");
+  EXPECT_TRUE(c.compactor_disabled);
+  EXPECT_EQ(c.compaction_window, std::chrono::hours(2));
+  EXPECT_EQ(c.max_compaction_objects, 1000u);
+  EXPECT_EQ(c.compaction_max_block_bytes, 1ull << 30);
+  EXPECT_EQ(c.compaction_cycle, std::chrono::seconds(10));
+  EXPECT_TRUE(c.not_applicable.empty());
+  Config v3 = ParseOk(R"(backend_worker:
+  compaction:
+    compaction_window: 30m
+    max_block_bytes: 1MB
+backend_scheduler:
+  provider:
+    compaction:
+      compaction:
+        max_compaction_objects: 5
+        compaction_cycle: 1m
+)");
+  EXPECT_FALSE(v3.compactor_disabled);
+  EXPECT_EQ(v3.compaction_window, std::chrono::minutes(30));
+  EXPECT_EQ(v3.compaction_max_block_bytes, 1'000'000u);
+  EXPECT_EQ(v3.max_compaction_objects, 5u);
+  EXPECT_EQ(v3.compaction_cycle, std::chrono::minutes(1));
+}
+
 TEST(TempoConfigTest, ValuesAsGoYamlAndDskitReadThem) {
   Config c = ParseOk(R"(server:
   http_listen_address: ""

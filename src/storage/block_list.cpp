@@ -1,8 +1,11 @@
 #include "storage/block_list.h"
 
 #include <algorithm>
+#include <set>
 
 #include <spdlog/spdlog.h>
+
+#include "storage/block_deleter.h"
 
 namespace tracery::storage {
 
@@ -32,6 +35,7 @@ Status BlockList::Open() {
       }
       opened.push_back(std::move(reader).value());
     }
+    FinishInterruptedCompactions(tenant, opened);
     std::sort(opened.begin(), opened.end(), [](const auto& a, const auto& b) {
       return a->meta().created_unix_seconds < b->meta().created_unix_seconds;
     });
@@ -59,6 +63,48 @@ bool BlockList::Remove(const std::shared_ptr<block::BlockReader>& block) {
     it->second.erase(at);
     if (it->second.empty()) blocks_.erase(it);
   }
+  Uncache(block);
+  return true;
+}
+
+bool BlockList::Replace(std::shared_ptr<block::BlockReader> added,
+                        const std::vector<std::shared_ptr<block::BlockReader>>& removed) {
+  {
+    std::unique_lock lock(mutex_);
+    auto& list = blocks_[added->meta().tenant];
+    for (const auto& block : removed)
+      if (block->meta().tenant != added->meta().tenant || std::find(list.begin(), list.end(), block) == list.end()) {
+        if (list.empty()) blocks_.erase(added->meta().tenant);
+        return false;
+      }
+    for (const auto& block : removed) list.erase(std::find(list.begin(), list.end(), block));
+    // Oldest first, as Open sorts: the output carries its inputs' newest write time.
+    auto at = std::upper_bound(list.begin(), list.end(), added, [](const auto& a, const auto& b) {
+      return a->meta().created_unix_seconds < b->meta().created_unix_seconds;
+    });
+    list.insert(at, std::move(added));
+  }
+  for (const auto& block : removed) Uncache(block);
+  return true;
+}
+
+void BlockList::FinishInterruptedCompactions(const std::string& tenant,
+                                             std::vector<std::shared_ptr<block::BlockReader>>& opened) {
+  std::set<std::string> replaced;
+  for (const auto& block : opened)
+    for (const auto& input : block->meta().compacted_from) replaced.insert(input);
+  if (replaced.empty()) return;
+  std::erase_if(opened, [&](const std::shared_ptr<block::BlockReader>& block) {
+    if (!replaced.count(block->meta().block_id)) return false;
+    // Its compaction's output is complete (it has meta.json) and holds every trace of it.
+    Status deleted = DeleteBlockObjects(store_, tenant, block->meta().block_id);
+    spdlog::warn("blocks: removing {}/{}, the input of a compaction a restart interrupted{}", tenant,
+                 block->meta().block_id, deleted.ok() ? "" : ": " + deleted.ToString());
+    return true;
+  });
+}
+
+void BlockList::Uncache(const std::shared_ptr<block::BlockReader>& block) {
   std::lock_guard lock(cache_mutex_);
   auto cached = cache_position_.find(block.get());
   if (cached != cache_position_.end()) {
@@ -66,7 +112,6 @@ bool BlockList::Remove(const std::shared_ptr<block::BlockReader>& block) {
     recently_used_.erase(cached->second);
     cache_position_.erase(cached);
   }
-  return true;
 }
 
 std::vector<std::shared_ptr<block::BlockReader>> BlockList::Blocks(const std::string& tenant) const {

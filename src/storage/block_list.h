@@ -31,12 +31,18 @@ class BlockList final : public TraceSource {
 
   // Lists every tenant's blocks (reading meta.json of each); a block whose meta.json is
   // corrupt is skipped with an error. Removes what interrupted writes left: objects being
-  // written and blocks without meta.json. Call before anything writes blocks.
+  // written and blocks without meta.json, and the inputs of a compaction whose output is
+  // complete (listed in its compactedFrom), so no trace is listed twice. Call before anything
+  // writes blocks.
   Status Open();
   void Add(std::shared_ptr<block::BlockReader> block);
   // Takes a block out of the list (queries that hold it keep reading it); false when it was
   // not there.
   bool Remove(const std::shared_ptr<block::BlockReader>& block);
+  // In one step for queries: lists `added` and takes `removed` out (all of one tenant), or,
+  // when one of `removed` is no longer listed (retention took it), changes nothing and
+  // returns false.
+  bool Replace(std::shared_ptr<block::BlockReader> added, const std::vector<std::shared_ptr<block::BlockReader>>& removed);
   // A tenant's blocks, oldest first.
   std::vector<std::shared_ptr<block::BlockReader>> Blocks(const std::string& tenant) const;
   std::vector<std::string> Tenants() const;
@@ -49,6 +55,10 @@ class BlockList final : public TraceSource {
  private:
   // Notes that a block's index is in use; drops the least recently used others over the bound.
   void Touch(const std::shared_ptr<block::BlockReader>& block);
+  void Uncache(const std::shared_ptr<block::BlockReader>& block);
+  // Open's part for compactions a crash interrupted: deletes the inputs still present of every
+  // complete output and drops them from `opened`.
+  void FinishInterruptedCompactions(const std::string& tenant, std::vector<std::shared_ptr<block::BlockReader>>& opened);
 
   backend::ObjectStore& store_;
   BlockListOptions options_;

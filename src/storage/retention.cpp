@@ -5,7 +5,7 @@
 namespace tracery::storage {
 
 Retention::Retention(BlockList& blocks, backend::ObjectStore& store, Env& env, RetentionOptions options)
-    : blocks_(blocks), store_(store), env_(env), options_(std::move(options)) {
+    : blocks_(blocks), env_(env), options_(std::move(options)), expired_(store, "retention") {
   if (!options_.metrics) return;
   deleted_counter_ = &options_.metrics->GetCounter("tracery_retention_blocks_deleted_total",
                                                    "Blocks deleted because they were past their tenant's retention.");
@@ -32,45 +32,22 @@ RetentionPass Retention::RunOnce() {
       spdlog::info("retention: block {}/{} (spans up to {} s, written at {} s) is past the retention of {} s", tenant,
                    meta.block_id, meta.max_end_unix_nano / 1'000'000'000, meta.created_unix_seconds,
                    std::chrono::duration_cast<std::chrono::seconds>(retention).count());
-      expired_.push_back(block);
+      expired_.Retire(block);
       ++out.expired;
     }
   }
-  // Delete what no query holds any more (the list here is the only owner left).
-  std::vector<std::shared_ptr<block::BlockReader>> still;
-  for (auto& block : expired_) {
-    if (block.use_count() > 1) {
-      ++out.waiting;
-      still.push_back(std::move(block));
-      continue;
-    }
-    Status status = Delete(block->meta());
-    if (!status.ok()) {
-      ++out.failed;
-      deletions_failed_.fetch_add(1, std::memory_order_relaxed);
-      if (failed_counter_) failed_counter_->Add();
-      spdlog::error("retention: cannot delete block {}/{} (tried again later): {}", block->meta().tenant,
-                    block->meta().block_id, status.ToString());
-      still.push_back(std::move(block));
-      continue;
-    }
-    ++out.deleted;
-    blocks_deleted_.fetch_add(1, std::memory_order_relaxed);
-    const uint64_t bytes = block->meta().data_bytes + block->meta().index_bytes;
-    bytes_deleted_.fetch_add(bytes, std::memory_order_relaxed);
-    if (deleted_counter_) deleted_counter_->Add();
-    if (deleted_bytes_counter_) deleted_bytes_counter_->Add(bytes);
-  }
-  expired_ = std::move(still);
+  // Delete what no query holds any more.
+  DeletionSweep sweep = expired_.Sweep();
+  out.deleted = sweep.deleted;
+  out.waiting = sweep.waiting;
+  out.failed = sweep.failed;
+  blocks_deleted_.fetch_add(sweep.deleted, std::memory_order_relaxed);
+  bytes_deleted_.fetch_add(sweep.bytes_deleted, std::memory_order_relaxed);
+  deletions_failed_.fetch_add(sweep.failed, std::memory_order_relaxed);
+  if (deleted_counter_ && sweep.deleted) deleted_counter_->Add(sweep.deleted);
+  if (deleted_bytes_counter_ && sweep.bytes_deleted) deleted_bytes_counter_->Add(sweep.bytes_deleted);
+  if (failed_counter_ && sweep.failed) failed_counter_->Add(sweep.failed);
   return out;
-}
-
-Status Retention::Delete(const block::BlockMeta& meta) {
-  const std::string folder = meta.tenant + "/" + meta.block_id;
-  // meta.json first: a block without it is an interrupted write, removed at the next start.
-  Status status = store_.Delete(folder + "/meta.json");
-  if (!status.ok() && status.code() != StatusCode::kNotFound) return status;
-  return store_.Delete(folder);
 }
 
 void Retention::Start() {

@@ -26,6 +26,7 @@
 #include "backend/object_store.h"
 #include "common/env.h"
 #include "common/metrics.h"
+#include "storage/block_deleter.h"
 #include "storage/block_list.h"
 
 namespace tracery::storage {
@@ -60,15 +61,12 @@ class Retention {
   uint64_t deletions_failed() const { return deletions_failed_.load(std::memory_order_relaxed); }
 
  private:
-  Status Delete(const block::BlockMeta& meta);
-
   BlockList& blocks_;
-  backend::ObjectStore& store_;
   Env& env_;
   RetentionOptions options_;
   std::mutex pass_mutex_;
   // Out of the list, files not yet deleted: held by a query, or a deletion failed.
-  std::vector<std::shared_ptr<block::BlockReader>> expired_;
+  BlockDeleter expired_;
   std::atomic<uint64_t> blocks_deleted_{0}, bytes_deleted_{0}, deletions_failed_{0};
   Counter* deleted_counter_ = nullptr;
   Counter* deleted_bytes_counter_ = nullptr;
