@@ -90,6 +90,8 @@ function postGrpc(body) {
 
 async function phase(name, send, spans, count) {
   const bodies = Array.from({ length: Math.min(count, 2000) }, () => makeRequest(spans));
+  // Making large bodies can take longer than the server keeps an idle connection: start afresh.
+  agent.destroy();
   const before = cpuSeconds();
   const started = performance.now();
   let next = 0;

@@ -59,6 +59,33 @@ bool SplitHostPort(const std::string& endpoint, std::string& host, uint16_t& por
   return ec == std::errc() && p == digits.data() + digits.size();
 }
 
+void AppendResponseHead(const HttpResponse& response, unsigned version, bool keep_alive, std::string& out) {
+  char digits[24];
+  auto append_number = [&](uint64_t value) {
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+    out.append(digits, end);
+  };
+  out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  append_number(response.status);
+  out += ' ';
+  out += http::obsolete_reason(http::int_to_status(response.status));
+  out += "\r\nServer: tracery\r\nContent-Type: ";
+  out += response.content_type;
+  out += "\r\n";
+  for (const auto& [name, value] : response.headers) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  // HTTP/1.1 is persistent unless it says close; HTTP/1.0 only when it says keep-alive.
+  if (version == 10 && keep_alive) out += "Connection: keep-alive\r\n";
+  if (version != 10 && !keep_alive) out += "Connection: close\r\n";
+  out += "Content-Length: ";
+  append_number(response.body.size());
+  out += "\r\n\r\n";
+}
+
 namespace {
 
 // What the connections of one listener share.
@@ -231,14 +258,37 @@ class Session : public std::enable_shared_from_this<Session<kTls>> {
     });
   }
 
-  // A deadline for the read in progress: on expiry the read is cancelled and answered 408.
-  void Arm(std::chrono::seconds timeout) {
+  // What the connection waits for, each with its deadline. One timer serves them all, lazily:
+  // setting a deadline is a store (per read and write of every request), and the timer wakes
+  // at most once per deadline to compare it with the clock, re-waiting when it was moved on.
+  // (An Asio timer armed and cancelled for every read and write cost timer-queue work and a
+  // handler run each time, several times a request.) The timer holds the session weakly: it
+  // never keeps a closed one alive.
+  enum class Waiting { kNothing, kRequest, kWrite };
+  void Arm(Waiting what, std::chrono::steady_clock::duration timeout) {
+    waiting_ = what;
     timed_out_ = false;
-    timer_.expires_after(timeout);
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec) return;  // cancelled: the read finished first
-      self->timed_out_ = true;
+    deadline_ = std::chrono::steady_clock::now() + timeout;
+    if (!timer_pending_ || deadline_ < timer_expiry_) WaitForDeadline();
+  }
+  void Disarm() { waiting_ = Waiting::kNothing; }
+
+  void WaitForDeadline() {
+    timer_pending_ = true;
+    timer_expiry_ = deadline_;
+    timer_.expires_at(deadline_);  // cancels a later wait in progress, whose handler then returns
+    timer_.async_wait([weak = this->weak_from_this(), expiry = deadline_](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->timer_expiry_ != expiry) return;  // replaced by an earlier deadline
+      self->timer_pending_ = false;
+      if (self->waiting_ == Waiting::kNothing) return;
+      if (std::chrono::steady_clock::now() < self->deadline_) return self->WaitForDeadline();
       beast::error_code ignored;
+      if (self->waiting_ == Waiting::kWrite) {
+        self->Lowest().socket().close(ignored);  // a client that does not read its answer
+        return;
+      }
+      self->timed_out_ = true;  // the read in progress fails and is answered 408
       self->Lowest().socket().cancel(ignored);
     });
   }
@@ -247,14 +297,14 @@ class Session : public std::enable_shared_from_this<Session<kTls>> {
     parser_.emplace();
     parser_->body_limit(listener_->options.body_limit);
     parser_->header_limit(64 * 1024);
-    Arm(listener_->options.header_timeout);
+    Arm(Waiting::kRequest, listener_->options.header_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   // True when the read is over and the connection is answered or closed.
   bool Failed(beast::error_code ec, bool body_started) {
-    timer_.cancel();
+    Disarm();
     if (timed_out_) {
       // Nothing at all of a next request on a kept-alive connection: just an idle close.
       if (!body_started && buffer_.size() == 0 && !parser_->got_some()) {
@@ -300,22 +350,35 @@ class Session : public std::enable_shared_from_this<Session<kTls>> {
       return;
     }
     charged_ = charge;
-    auto self = shared_from_this();
-    auto read_body = [self] {
-      self->Arm(self->listener_->options.body_timeout);
-      http::async_read(self->stream_, self->buffer_, *self->parser_,
-                       [self](beast::error_code ec, size_t) { self->OnBody(ec); });
-    };
+    // A small request's body usually came with its header: parsed here, without another read.
+    beast::error_code parse_ec;
+    if (ParseBufferedBody(parse_ec) || parse_ec) return OnBody(parse_ec);
     auto expect = parser_->get()[http::field::expect];
-    if (beast::iequals(expect, "100-continue") && !parser_->is_done()) {
+    if (beast::iequals(expect, "100-continue")) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      asio::async_write(stream_, asio::buffer(kContinue), [self, read_body](beast::error_code ec, size_t) {
+      asio::async_write(stream_, asio::buffer(kContinue), [self = shared_from_this()](beast::error_code ec, size_t) {
         if (ec) return self->Close();
-        read_body();
+        self->ReadBody();
       });
       return;
     }
-    read_body();
+    ReadBody();
+  }
+
+  // Feeds the parser what the buffer holds of the body; true once the request is complete.
+  bool ParseBufferedBody(beast::error_code& ec) {
+    while (!parser_->is_done() && buffer_.size() > 0) {
+      size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) ec = {};
+      if (ec || used == 0) break;
+    }
+    return !ec && parser_->is_done();
+  }
+
+  void ReadBody() {
+    Arm(Waiting::kRequest, listener_->options.body_timeout);
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
   }
 
   void OnBody(beast::error_code ec) {
@@ -323,9 +386,11 @@ class Session : public std::enable_shared_from_this<Session<kTls>> {
     HttpRequest request = parser_->release();
     keep_alive_ = request.keep_alive();
     version_ = request.version();
-    auto self = shared_from_this();
-    Responder respond = [self](HttpResponse response) {
-      asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable { self->Write(std::move(response)); });
+    // An answer given on the connection's strand (at once, by the handler) is written there
+    // and then; from another thread it is posted to the strand.
+    Responder respond = [self = shared_from_this()](HttpResponse response) {
+      asio::dispatch(self->stream_.get_executor(),
+                     [self, response = std::move(response)]() mutable { self->Write(std::move(response)); });
     };
     try {
       listener_->handler(std::move(request), std::move(respond));
@@ -340,18 +405,24 @@ class Session : public std::enable_shared_from_this<Session<kTls>> {
     charged_ = 0;
   }
 
+  // The head is formatted into a buffer the connection keeps, and head and body go out in one
+  // gather write (Beast's response serializer, on a message allocated per answer, was a
+  // visible share of a small request's cost).
   void Write(HttpResponse response) {
+    if (writing_) {
+      spdlog::error("http: a second answer to one request was dropped (status {})", response.status);
+      return;
+    }
     Release();
-    auto message = std::make_shared<http::response<http::string_body>>(http::status(response.status), version_ ? version_ : 11);
-    message->set(http::field::server, "tracery");
-    message->set(http::field::content_type, response.content_type);
-    for (const auto& [name, value] : response.headers) message->set(name, value);
-    message->body() = std::move(response.body);
-    message->keep_alive(keep_alive_);
-    message->prepare_payload();
-    Lowest().expires_after(std::chrono::seconds(30));  // a client that does not read its answer
-    http::async_write(stream_, *message, [self = shared_from_this(), message](beast::error_code ec, size_t) {
-      self->Lowest().expires_never();
+    writing_ = true;
+    head_.clear();
+    AppendResponseHead(response, version_ ? version_ : 11, keep_alive_, head_);
+    body_ = std::move(response.body);
+    Arm(Waiting::kWrite, std::chrono::seconds(30));  // a client that does not read its answer
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
+    asio::async_write(stream_, buffers, [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      self->Disarm();
       if (!ec && self->draining_) {
         // Over TLS the close comes after the drain: a close_notify then more reading would
         // stall in OpenSSL's shutdown.
@@ -400,6 +471,9 @@ class Session : public std::enable_shared_from_this<Session<kTls>> {
   std::shared_ptr<asio::ssl::context> context_;  // before stream_, which uses it
   Stream stream_;
   asio::steady_timer timer_;
+  Waiting waiting_ = Waiting::kNothing;
+  std::chrono::steady_clock::time_point deadline_, timer_expiry_;
+  bool timer_pending_ = false;
   std::shared_ptr<Listener> listener_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -407,6 +481,8 @@ class Session : public std::enable_shared_from_this<Session<kTls>> {
   bool timed_out_ = false;
   bool keep_alive_ = true;
   bool draining_ = false;
+  bool writing_ = false;
+  std::string head_, body_;  // of the answer being written
   std::array<char, 64 * 1024> drain_buffer_;
   unsigned version_ = 11;
   std::unique_ptr<BridgeState> bridge_;

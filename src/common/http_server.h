@@ -1,9 +1,10 @@
 // A small asynchronous HTTP/1.1 server on Boost.Beast, shared by the OTLP/HTTP receiver and
-// the query API. Handlers may answer later and from any thread: Respond() posts the answer
-// back to the connection's strand. Connections are kept alive; bodies over the limit are
-// answered 413 without being read into memory; `Expect: 100-continue` is answered before a
-// body is read; a sender too slow with its headers or body gets 408; connections past the
-// cap are closed at once, and accept errors (no file descriptors left) back off.
+// the query API. Handlers may answer later and from any thread: the Responder posts the
+// answer back to the connection's strand (an answer given on the strand, at once, is written
+// then). Connections are kept alive; bodies over the limit are answered 413 without being
+// read into memory; `Expect: 100-continue` is answered before a body is read; a sender too
+// slow with its headers or body gets 408; connections past the cap are closed at once, and
+// accept errors (no file descriptors left) back off.
 //
 // Optionally a listener also serves HTTP/2 with prior knowledge (how gRPC clients speak
 // plaintext): a connection whose first bytes are HTTP/2's client preface is handed, as a
@@ -96,6 +97,11 @@ class HttpServer {
   explicit HttpServer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The head of an answer as the server writes it: status line, Server, Content-Type, the
+// response's own headers, Connection as keep-alive requires for the version (10 or 11), and
+// Content-Length (also 0 for 204, as Beast's serializer wrote it).
+void AppendResponseHead(const HttpResponse& response, unsigned version, bool keep_alive, std::string& out);
 
 // HTTP status for a Status code (400, 401, 404, 413, 415, 429, 503, 500).
 unsigned HttpStatusFor(const Status& status);

@@ -201,8 +201,9 @@ void Ingester::AppendRecord(const std::shared_ptr<Tenant>& tenant, const std::ve
   auto layout = std::make_shared<std::vector<RecordFragment>>();
   std::string record = EncodeRecord(tenant->name, fragments, *layout);
   wal_->Append(std::move(record), [this, tenant, layout, done = std::move(done)](Status status, wal::RecordLocation location) {
-    // On the WAL's writer thread, before any later record: the spans become readable before
-    // the request is acknowledged.
+    // On the thread that wrote the record's round (the WAL's writer, or with fsync: none the
+    // appending one), before any later record: the spans become readable before the request
+    // is acknowledged.
     if (status.ok()) InsertRecord(*tenant, *layout, location);
     done(std::move(status));
   });

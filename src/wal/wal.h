@@ -1,11 +1,14 @@
 // Write-ahead log: append-only segment files of CRC32C-framed records (docs/wal-format.md),
 // written through the Env seam.
 //
-// Append() hands a record to one writer thread and returns at once. The writer takes every
-// record queued since its last round, writes them with one gather write, syncs once (group
-// commit) and then runs their callbacks, in order, with where each record's payload lies.
-// A callback with Ok means the record is durable (written, and synced with FsyncMode::kBatch)
-// and readable with Read().
+// Records are written in rounds, one round at a time: every record queued since the last
+// round, with one gather write and (FsyncMode::kBatch) one sync, group commit; then their
+// callbacks run, in order, with where each record's payload lies. A callback with Ok means the
+// record is durable (written, and synced with FsyncMode::kBatch) and readable with Read().
+// With kBatch a writer thread writes every round, so Append() returns at once and never
+// waits for a disk. With kNone a round is only a write: the thread that appends while no round
+// is being written writes it itself (its callback runs before Append returns); records
+// appended meanwhile go to the writer thread.
 //
 // Faults: the WAL never leaves a failed write behind acknowledged records. When a write or a
 // sync fails, the records of that round get Unavailable, the segment is cut back to its last
@@ -85,8 +88,9 @@ class WriteAheadLog {
   // Append (new records go to new segments). Call once, before other Appends.
   Status Replay(const ReplayVisitor& visitor, ReplayReport* report);
 
-  // Queues a record made with NewRecordBuffer. `done` runs on the writer thread once the
-  // record is durable, or failed (Unavailable). After Close, `done` gets Unavailable at once.
+  // Queues a record made with NewRecordBuffer. `done` runs once the record is durable, or
+  // failed (Unavailable): on the writer thread, or (FsyncMode::kNone) possibly on the calling
+  // thread before Append returns. After Close, `done` gets Unavailable at once.
   void Append(std::string record, Callback done);
 
   // Reads `length` bytes at `offset` of a segment (a payload or a part of one).
@@ -131,6 +135,7 @@ class WriteAheadLog {
   std::condition_variable wake_, rotated_;
   std::deque<Pending> queue_;
   bool closing_ = false;
+  bool writing_ = false;  // a round is being written; the writer-owned fields below are taken
   bool rotate_requested_ = false;
   uint64_t rotations_ = 0;
   std::vector<uint64_t> sealed_;
@@ -138,7 +143,8 @@ class WriteAheadLog {
   bool writable_ = true;
   std::map<uint64_t, std::shared_ptr<RandomAccessFile>> readers_;
 
-  // Owned by the writer thread.
+  // Owned by whoever writes the round in progress (writing_): the writer thread, or with
+  // FsyncMode::kNone an appending thread.
   uint64_t next_segment_;
   uint64_t open_segment_ = 0;  // 0: none open
   std::unique_ptr<WritableFile> file_;

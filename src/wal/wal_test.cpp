@@ -108,6 +108,52 @@ TEST(WalTest, ConcurrentAppendsAreDurableReadableAndReplayInOrder) {
   }
 }
 
+// With fsync: none a thread that appends while no round is being written writes the round
+// itself; records appended meanwhile go to the writer thread. Whoever writes, rounds do not
+// overlap and callbacks keep the order of the queue, also across rotations.
+TEST(WalTest, WithoutSyncTheAppendingThreadWritesAndOrderIsKept) {
+  FaultInjectionEnv env;
+  Options options = InEnv(env, FsyncMode::kNone, 64 << 10);
+  {
+    auto wal = WriteAheadLog::Open(options);
+    ASSERT_TRUE(wal.ok());
+    ASSERT_TRUE((*wal)->Replay([](RecordLocation, std::string_view) {}, nullptr).ok());
+    bool answered = false;
+    (*wal)->Append(Record("alone"), [&](Status status, RecordLocation) { answered = status.ok(); });
+    EXPECT_TRUE(answered) << "an idle log is written by the appending thread, before Append returns";
+
+    std::mutex mutex;
+    std::map<int, int> next_answer;  // per thread: the record whose callback is due
+    std::atomic<int> answers{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 300; ++i) {
+          if (t == 0 && i % 50 == 0) (*wal)->Rotate();
+          std::string payload = "thread " + std::to_string(t) + " record " + std::to_string(i) + std::string(size_t(i), 'x');
+          (*wal)->Append(Record(payload), [&, t, i](Status status, RecordLocation) {
+            EXPECT_TRUE(status.ok()) << status.ToString();
+            std::lock_guard lock(mutex);
+            EXPECT_EQ(i, next_answer[t]++) << "callbacks of one thread's records run in its order";
+            answers++;
+          });
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    (*wal)->Close();  // drains what the writer thread still holds
+    EXPECT_EQ(answers.load(), 2400);
+  }
+  std::vector<std::string> replayed = ReplayAll(options);
+  ASSERT_EQ(replayed.size(), 2401u);
+  std::map<int, int> next_of_thread;
+  for (size_t k = 1; k < replayed.size(); ++k) {
+    int thread = replayed[k][7] - '0';
+    int record = std::stoi(replayed[k].substr(16));
+    EXPECT_EQ(record, next_of_thread[thread]++) << "per-thread order is kept";
+  }
+}
+
 TEST(WalTest, RotateSealsAndSealedSegmentsCanBeRemoved) {
   FaultInjectionEnv env;
   Options options = InEnv(env);
