@@ -8,7 +8,7 @@ debian_packages=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libboost-system-dev
-  libzstd-dev libsnappy-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
+  libzstd-dev libsnappy-dev zlib1g-dev libnghttp2-dev libcurl4-openssl-dev libssl-dev
   libyaml-cpp-dev rapidjson-dev libsimdjson-dev libcli11-dev libfmt-dev libspdlog-dev
   libxxhash-dev libre2-dev libgtest-dev libgmock-dev libbenchmark-dev
   prometheus procps

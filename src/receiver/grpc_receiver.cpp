@@ -1,28 +1,31 @@
-#include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 
+#include <array>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
 #include <spdlog/spdlog.h>
 
-#include "common/grpc_tls.h"
-#include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
+#include "common/grpc_h2_server.h"
 #include "otlp/wire.h"
 #include "receiver/receivers.h"
 
 namespace tracery::receiver {
 namespace {
 
-using opentelemetry::proto::collector::trace::v1::TraceService;
+constexpr char kExportMethod[] = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
-grpc::StatusCode GrpcCodeFor(const Status& status) {
+GrpcCode GrpcCodeFor(const Status& status) {
   switch (status.code()) {
-    case StatusCode::kOk: return grpc::StatusCode::OK;
+    case StatusCode::kOk: return GrpcCode::kOk;
     case StatusCode::kInvalidArgument:
-    case StatusCode::kUnsupportedMedia: return grpc::StatusCode::INVALID_ARGUMENT;
-    case StatusCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
-    case StatusCode::kNotFound: return grpc::StatusCode::NOT_FOUND;
+    case StatusCode::kUnsupportedMedia: return GrpcCode::kInvalidArgument;
+    case StatusCode::kUnauthenticated: return GrpcCode::kUnauthenticated;
+    case StatusCode::kNotFound: return GrpcCode::kNotFound;
     case StatusCode::kTooLarge:
-    case StatusCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case StatusCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
-    default: return grpc::StatusCode::INTERNAL;
+    case StatusCode::kResourceExhausted: return GrpcCode::kResourceExhausted;
+    case StatusCode::kUnavailable: return GrpcCode::kUnavailable;
+    default: return GrpcCode::kInternal;
   }
 }
 
@@ -30,14 +33,10 @@ grpc::StatusCode GrpcCodeFor(const Status& status) {
 // so overload refusals carry one (in grpc-status-details-bin) with the suggested delay.
 //   google.rpc.Status{code=1, message=2, details=3 (google.protobuf.Any{type_url=1, value=2})}
 //   google.rpc.RetryInfo{retry_delay=1 (google.protobuf.Duration{seconds=1, nanos=2})}
-grpc::Status ErrorStatus(const Status& status, std::chrono::seconds retry_after) {
-  grpc::StatusCode code = GrpcCodeFor(status);
-  if (code != grpc::StatusCode::RESOURCE_EXHAUSTED || retry_after.count() <= 0 ||
-      status.code() == StatusCode::kTooLarge)
-    return grpc::Status(code, status.message());
+std::string RetryInfoStatus(GrpcCode code, std::string_view message, std::chrono::seconds retry_after) {
   std::string details;
   otlp::PutVarintIfSet(details, 1, uint64_t(code));
-  otlp::PutStringIfSet(details, 2, status.message());
+  otlp::PutStringIfSet(details, 2, message);
   otlp::PutMessageField(details, 3, [&](std::string& any) {
     otlp::PutBytesField(any, 1, "type.googleapis.com/google.rpc.RetryInfo");
     otlp::PutMessageField(any, 2, [&](std::string& retry_info) {
@@ -46,48 +45,34 @@ grpc::Status ErrorStatus(const Status& status, std::chrono::seconds retry_after)
       });
     });
   });
-  return grpc::Status(code, status.message(), details);
+  return details;
+}
+
+GrpcResponse ErrorStatus(const Status& status, std::chrono::seconds retry_after) {
+  GrpcCode code = GrpcCodeFor(status);
+  if (code != GrpcCode::kResourceExhausted || retry_after.count() <= 0 || status.code() == StatusCode::kTooLarge)
+    return GrpcResponse::Error(code, status.message());
+  return GrpcResponse::Error(code, status.message(), RetryInfoStatus(code, status.message(), retry_after));
 }
 
 // Export with raw request bytes: the generated message classes are never built on this path.
-class RawTraceService final : public TraceService::WithRawCallbackMethod_Export<TraceService::Service> {
- public:
-  explicit RawTraceService(distributor::Distributor& distributor) : distributor_(distributor) {}
-
-  grpc::ServerUnaryReactor* Export(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-                                   grpc::ByteBuffer* response) override {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+GrpcUnaryHandler MakeExportHandler(distributor::Distributor& distributor) {
+  return [&distributor](GrpcRequest&& request, GrpcRespond respond) {
     std::optional<std::string_view> org_id;
-    const auto& metadata = context->client_metadata();
-    if (auto it = metadata.find("x-scope-orgid"); it != metadata.end()) org_id = std::string_view(it->second.data(), it->second.size());
-    auto tenant = distributor_.ResolveTenant(org_id);
+    if (const std::string* value = request.FindMetadata("x-scope-orgid")) org_id = *value;
+    auto tenant = distributor.ResolveTenant(org_id);
     if (!tenant.ok()) {
-      distributor_.CountRefused("bad_tenant", request->Length());
-      reactor->Finish(grpc::Status(GrpcCodeFor(tenant.status()), tenant.status().message()));
-      return reactor;
+      distributor.CountRefused("bad_tenant", request.message.size());
+      respond(GrpcResponse::Error(GrpcCodeFor(tenant.status()), tenant.status().message()));
+      return;
     }
-    grpc::Slice slice;
-    if (!request->DumpToSingleSlice(&slice).ok()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "cannot read request"));
-      return reactor;
-    }
-    std::string_view body(reinterpret_cast<const char*>(slice.begin()), slice.size());
-    distributor_.Push(*tenant, body, distributor::Encoding::kProtobuf, [reactor, response](distributor::PushReply reply) {
-      if (!reply.status.ok()) {
-        reactor->Finish(ErrorStatus(reply.status, reply.retry_after));
-        return;
-      }
-      std::string encoded = EncodeExportResponse(reply.rejected_spans, reply.rejected_reason);
-      grpc::Slice out(encoded);
-      *response = grpc::ByteBuffer(&out, 1);
-      reactor->Finish(grpc::Status::OK);
+    // Push reads the bytes before it returns; the answer may come from the WAL's thread.
+    distributor.Push(*tenant, request.message, distributor::Encoding::kProtobuf, [respond = std::move(respond)](distributor::PushReply reply) {
+      if (!reply.status.ok()) return respond(ErrorStatus(reply.status, reply.retry_after));
+      respond(GrpcResponse::Ok(EncodeExportResponse(reply.rejected_spans, reply.rejected_reason)));
     });
-    return reactor;
-  }
-
- private:
-  distributor::Distributor& distributor_;
-};
+  };
+}
 
 }  // namespace
 
@@ -101,45 +86,71 @@ std::string EncodeExportResponse(uint64_t rejected_spans, const std::string& mes
   return out;
 }
 
+// The receiver's own io threads: two contexts of one thread each, connections spread over
+// them. A call costs no thread of its own; one thread per context means no lock is shared
+// between them and no strand is needed (two threads on one context cost about 10 µs more per
+// one-span request, in scheduler lock hand-offs: bench/requests/request_cost.mjs).
 struct GrpcReceiver::Impl {
-  explicit Impl(distributor::Distributor& d) : service(d) {}
-  RawTraceService service;
-  std::unique_ptr<grpc::Server> server;
+  static constexpr int kThreads = 2;
+  std::array<boost::asio::io_context, kThreads> io{boost::asio::io_context(1), boost::asio::io_context(1)};
+  std::unique_ptr<GrpcH2Server> server;
+  std::vector<std::thread> threads;
 };
 
 Result<std::unique_ptr<GrpcReceiver>> GrpcReceiver::Start(const std::string& endpoint, uint64_t max_request_bytes,
                                                           uint64_t max_inflight_bytes, distributor::Distributor& distributor,
                                                           const TlsSettings& tls) {
-  auto credentials = MakeGrpcServerCredentials(tls, "distributor.receivers.otlp.protocols.grpc.tls");
-  if (!credentials.ok()) return credentials.status();
+  std::string host;
+  uint16_t port = 0;
+  if (!SplitHostPort(endpoint, host, port)) return Status::InvalidArgument("bad OTLP/gRPC endpoint " + endpoint);
+  if (host == "localhost") host = "127.0.0.1";
+  GrpcServerOptions options;
+  if (tls.enabled()) {
+    auto source = TlsContextSource::Create(tls, "distributor.receivers.otlp.protocols.grpc.tls");
+    if (!source.ok()) return source.status();
+    options.tls = *source;
+    options.tls->OfferHttp2();
+  }
+  // The limit is the message as sent and, again, as decompressed.
+  options.max_message_bytes = max_request_bytes;
+  options.receiving_budget = max_inflight_bytes;
+  // A quarter of the descriptor limit, as the smaller HTTP listeners: ingest never takes the
+  // descriptors the query API, the WAL and the blocks need.
+  rlimit files{};
+  uint64_t descriptors = getrlimit(RLIMIT_NOFILE, &files) == 0 ? uint64_t(files.rlim_cur) : 1024;
+  options.max_connections = std::max<uint64_t>(16, descriptors / 4);
+  options.retry_details = [](GrpcCode code, std::string_view message) {
+    return RetryInfoStatus(code, message, std::chrono::seconds(1));
+  };
   auto receiver = std::unique_ptr<GrpcReceiver>(new GrpcReceiver());
-  receiver->impl_ = std::make_unique<Impl>(distributor);
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(endpoint, *credentials, &receiver->port_);
-  builder.SetMaxReceiveMessageSize(int(std::min<uint64_t>(max_request_bytes, INT32_MAX)));
-  // Memory of messages being received (stalled streams included) is bounded as HTTP bodies are.
-  grpc::ResourceQuota quota("otlp-grpc");
-  quota.Resize(size_t(max_inflight_bytes));
-  builder.SetResourceQuota(quota);
-  // Idle and silent connections do not live for ever: ping after 2 h idle (as Go's gRPC
-  // servers), drop after 20 s without an answer, close connections idle for 10 minutes.
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2 * 60 * 60 * 1000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 10 * 60 * 1000);
-  builder.RegisterService(&receiver->impl_->service);
-  receiver->impl_->server = builder.BuildAndStart();
-  if (!receiver->impl_->server || receiver->port_ == 0) return Status::IoError("cannot listen for OTLP/gRPC on " + endpoint);
+  receiver->impl_ = std::make_unique<Impl>();
+  for (auto& context : receiver->impl_->io) options.connection_contexts.push_back(&context);
+  auto server = GrpcH2Server::Bind(receiver->impl_->io[0], host, port, std::move(options),
+                                   {{kExportMethod, MakeExportHandler(distributor)}});
+  if (!server.ok()) return Status(server.status().code(), "OTLP/gRPC receiver: " + server.status().message());
+  receiver->impl_->server = std::move(server).value();
+  receiver->port_ = receiver->impl_->server->port();
+  receiver->impl_->server->Start();
+  for (auto& context : receiver->impl_->io) {
+    receiver->impl_->threads.emplace_back([io = &context] {
+      auto guard = boost::asio::make_work_guard(*io);
+      io->run();
+    });
+  }
   return receiver;
 }
 
 GrpcReceiver::~GrpcReceiver() { Shutdown(); }
 
 void GrpcReceiver::Shutdown() {
-  if (impl_ && impl_->server) {
-    impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    impl_->server->Wait();
-    impl_->server.reset();
-  }
+  if (!impl_ || !impl_->server) return;
+  impl_->server->Shutdown();  // GOAWAY; calls in flight get up to 5 s
+  for (auto& context : impl_->io) context.stop();
+  for (auto& thread : impl_->threads) thread.join();
+  impl_->threads.clear();
+  impl_->server.reset();
 }
+
+uint64_t GrpcReceiver::connections_refused() const { return impl_ && impl_->server ? impl_->server->connections_refused() : 0; }
 
 }  // namespace tracery::receiver

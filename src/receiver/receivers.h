@@ -16,14 +16,18 @@ namespace tracery::receiver {
 
 class GrpcReceiver {
  public:
-  // `max_inflight_bytes` bounds the memory of messages being received (a gRPC resource quota).
-  // With `tls` enabled the port speaks only TLS (common/grpc_tls.h); errors name its config block.
+  // Served by GrpcH2Server (common/grpc_h2_server.h) on its own two io threads. Messages are
+  // limited to `max_request_bytes` (as sent and as decompressed); bytes of messages being
+  // received are charged to `max_inflight_bytes` as they arrive. With `tls` enabled the port
+  // speaks only TLS (ALPN h2; common/tls.h, reloaded as the files change); errors name its
+  // config block.
   static Result<std::unique_ptr<GrpcReceiver>> Start(const std::string& endpoint, uint64_t max_request_bytes,
                                                      uint64_t max_inflight_bytes, distributor::Distributor& distributor,
                                                      const TlsSettings& tls = {});
   ~GrpcReceiver();
   void Shutdown();
   int port() const { return port_; }
+  uint64_t connections_refused() const;  // closed at once: the listener was at its cap
 
  private:
   struct Impl;

@@ -246,6 +246,10 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
                                    return double(query_server_raw->connections_refused() +
                                                  (otlp_server_raw ? otlp_server_raw->connections_refused() : 0));
                                  });
+  if (receiver::GrpcReceiver* grpc_raw = app->grpc_receiver_.get())
+    app->metrics_.AddCallbackGauge("tracery_grpc_connections_refused",
+                                   "Connections closed at once because the OTLP/gRPC listener was at its connection cap.",
+                                   [grpc_raw] { return double(grpc_raw->connections_refused()); });
   std::vector<HttpServer*> http_servers{app->query_server_.get(), app->otlp_http_server_.get(), app->zipkin_server_.get(),
                                         app->jaeger_http_server_.get()};
   std::erase(http_servers, nullptr);

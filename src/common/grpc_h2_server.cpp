@@ -1,0 +1,722 @@
+#include "common/grpc_h2_server.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+namespace tracery {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using boost::system::error_code;
+
+namespace {
+
+class Connection;
+
+// What the connections of one listener share.
+struct Listener {
+  Listener(GrpcServerOptions o, std::map<std::string, GrpcUnaryHandler, std::less<>> m);
+  ~Listener() {
+    nghttp2_session_callbacks_del(callbacks);
+    nghttp2_option_del(option);
+  }
+  const GrpcServerOptions options;
+  const std::map<std::string, GrpcUnaryHandler, std::less<>> methods;
+  nghttp2_session_callbacks* callbacks = nullptr;
+  nghttp2_option* option = nullptr;
+  std::atomic<uint64_t> receiving_bytes{0};
+  std::atomic<size_t> connections{0};
+  std::atomic<uint64_t> refused{0};
+  std::mutex mutex;  // guards live and stopping
+  std::list<std::weak_ptr<Connection>> live;
+  bool stopping = false;
+};
+
+// One request stream, from its HEADERS to its close.
+struct Stream {
+  Stream(int32_t stream_id, Clock::time_point now) : id(stream_id), started(now), last_data(now) {}
+  enum class State { kReceiving, kHandling, kAnswered };
+  const int32_t id;
+  State state = State::kReceiving;
+  bool request_complete = false;     // END_STREAM received
+  bool reset_after_answer = false;   // answered before END_STREAM: RST_STREAM(NO_ERROR) follows
+  std::string method, path, content_type, encoding, timeout;
+  std::vector<std::pair<std::string, std::string>> metadata;
+  size_t header_bytes = 0;
+  const GrpcUnaryHandler* handler = nullptr;
+  GrpcEncoding message_encoding = GrpcEncoding::kIdentity;
+  std::string body;  // the framed message as it arrives
+  uint64_t charged = 0;
+  Clock::time_point started, last_data, deadline = Clock::time_point::max();
+  std::string response;  // prefix + response message while DATA is being sent
+  size_t response_sent = 0;
+};
+
+nghttp2_nv Header(std::string_view name, std::string_view value) {
+  return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())), reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())),
+          name.size(), value.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
+GrpcResponse ResponseFor(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kTooLarge:
+    case StatusCode::kResourceExhausted: return GrpcResponse::Error(GrpcCode::kResourceExhausted, status.message());
+    case StatusCode::kUnsupportedMedia: return GrpcResponse::Error(GrpcCode::kUnimplemented, status.message());
+    case StatusCode::kInvalidArgument: return GrpcResponse::Error(GrpcCode::kInvalidArgument, status.message());
+    default: return GrpcResponse::Error(GrpcCode::kInternal, status.message());
+  }
+}
+
+// The HTTP/2 and gRPC side of a connection; the transport (plaintext or TLS) is a subclass.
+// Everything runs on the connection's strand.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(asio::any_io_executor executor, std::shared_ptr<Listener> listener)
+      : executor_(std::move(executor)), listener_(std::move(listener)), timer_(executor_), opened_(Clock::now()) {
+    listener_->connections.fetch_add(1);
+  }
+  virtual ~Connection() {
+    if (session_) nghttp2_session_del(session_);
+    for (auto& [id, stream] : streams_) Release(*stream);
+    if (registered_) {
+      std::lock_guard lock(listener_->mutex);
+      listener_->live.erase(live_entry_);
+    }
+    listener_->connections.fetch_sub(1);
+  }
+
+  // Registers for Shutdown and starts the handshake (TLS) or the HTTP/2 session.
+  void Start() {
+    {
+      std::lock_guard lock(listener_->mutex);
+      if (listener_->stopping) return;  // dropped: the socket closes with us
+      live_entry_ = listener_->live.insert(listener_->live.end(), weak_from_this());
+      registered_ = true;
+    }
+    asio::dispatch(executor_, [self = shared_from_this()] {
+      self->Arm(self->opened_ + self->listener_->options.handshake_timeout);
+      self->Handshake();
+    });
+  }
+  const asio::any_io_executor& executor() const { return executor_; }
+
+  // GOAWAY: streams already begun finish, then the connection closes.
+  void BeginShutdown() {
+    if (closed_) return;
+    if (!session_) return Close();
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+    Flush();
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    timer_.cancel();
+    for (auto& [id, stream] : streams_) Release(*stream);
+    CloseTransport();
+  }
+
+ protected:
+  virtual void Handshake() = 0;   // then Begin(), or Close()
+  virtual void StartRead() = 0;   // into read_buffer_; then OnRead
+  virtual void StartWrite() = 0;  // all of writing_; then OnWritten
+  virtual void CloseTransport() = 0;
+
+  void Begin() {
+    if (closed_) return;
+    if (nghttp2_session_server_new2(&session_, listener_->callbacks, this, listener_->option) != 0) return Close();
+    const GrpcServerOptions& options = listener_->options;
+    nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams},
+                                         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, options.stream_window},
+                                         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, options.max_header_bytes}};
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+    nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, int32_t(options.connection_window));
+    last_read_ = idle_since_ = Clock::now();
+    Arm(std::min(last_read_ + options.keepalive_time, idle_since_ + options.idle_timeout));
+    Flush();
+    StartRead();
+  }
+
+  void OnRead(error_code ec, size_t bytes) {
+    if (closed_) return;
+    if (ec) return Close();
+    now_ = last_read_ = Clock::now();
+    busy_ = true;
+    ssize_t used = nghttp2_session_mem_recv(session_, read_buffer_.data(), bytes);
+    busy_ = false;
+    if (used < 0) {
+      spdlog::debug("grpc: closing a connection: {}", nghttp2_strerror(int(used)));
+      return Close();
+    }
+    Flush();
+    if (!closed_) StartRead();
+  }
+
+  void OnWritten(error_code ec) {
+    writing_active_ = false;
+    writing_.clear();
+    if (ec) return Close();
+    Flush();
+  }
+
+  std::array<uint8_t, 16 * 1024> read_buffer_;
+  std::string writing_;
+  asio::any_io_executor executor_;
+  std::shared_ptr<Listener> listener_;
+
+ private:
+  friend struct Callbacks;
+
+  // Sends what nghttp2 has queued; closes once the session wants neither to read nor to write
+  // (GOAWAY exchanged and no stream left). Deferred while inside nghttp2 or a sweep.
+  void Flush() {
+    if (busy_ || writing_active_ || closed_ || !session_) return;
+    std::string out;
+    for (;;) {
+      const uint8_t* data = nullptr;
+      ssize_t n = nghttp2_session_mem_send(session_, &data);
+      if (n < 0) return Close();
+      if (n == 0) break;
+      out.append(reinterpret_cast<const char*>(data), size_t(n));
+      if (out.size() >= 256 * 1024) break;
+    }
+    if (out.empty()) {
+      if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) Close();
+      return;
+    }
+    writing_active_ = true;
+    writing_ = std::move(out);
+    StartWrite();
+  }
+
+  // One timer per connection, armed for the earliest thing due (a stream's deadline or stall,
+  // the handshake, keepalive, idleness); Sweep looks at everything and re-arms.
+  void Arm(Clock::time_point when) {
+    if (closed_ || when >= armed_) return;
+    armed_ = when;
+    timer_.expires_at(when);
+    timer_.async_wait([self = shared_from_this(), when](error_code ec) {
+      if (ec || self->armed_ != when) return;
+      self->armed_ = Clock::time_point::max();
+      self->Sweep();
+    });
+  }
+
+  void Sweep() {
+    if (closed_) return;
+    const GrpcServerOptions& options = listener_->options;
+    Clock::time_point now = Clock::now(), next = Clock::time_point::max();
+    if (!saw_frame_) {  // the TLS handshake or the client preface is late
+      if (now >= opened_ + options.handshake_timeout) return Close();
+      next = opened_ + options.handshake_timeout;
+    }
+    if (!session_) return Arm(next);
+    busy_ = true;
+    for (auto& [id, stream] : streams_) {
+      Stream& s = *stream;
+      if (s.state == Stream::State::kAnswered) continue;
+      Clock::time_point due = s.deadline;
+      const char* why = "the call's deadline (grpc-timeout) passed before its answer was ready";
+      if (s.state == Stream::State::kReceiving && !s.request_complete) {
+        Clock::time_point stall = s.last_data + options.stall_timeout, whole = s.started + options.message_timeout;
+        if (stall < due) due = stall, why = "no request data arrived for the stall timeout";
+        if (whole < due) due = whole, why = "the request message was not received in time";
+      }
+      if (now >= due) Answer(s, GrpcResponse::Error(GrpcCode::kDeadlineExceeded, why));
+      else next = std::min(next, due);
+    }
+    busy_ = false;
+    if (ping_deadline_ != Clock::time_point::max()) {
+      if (now >= ping_deadline_) {
+        spdlog::debug("grpc: closing a connection whose keepalive PING got no answer");
+        return Close();
+      }
+      next = std::min(next, ping_deadline_);
+    } else if (now >= last_read_ + options.keepalive_time) {
+      nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr);
+      ping_deadline_ = now + options.keepalive_timeout;
+      next = std::min(next, ping_deadline_);
+    } else {
+      next = std::min(next, last_read_ + options.keepalive_time);
+    }
+    if (streams_.empty() && !idle_goaway_) {
+      if (now >= idle_since_ + options.idle_timeout) {
+        idle_goaway_ = true;
+        nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
+                              NGHTTP2_NO_ERROR, nullptr, 0);
+      } else {
+        next = std::min(next, idle_since_ + options.idle_timeout);
+      }
+    }
+    Arm(next);
+    Flush();
+  }
+
+  Stream* Find(int32_t id) {
+    return session_ ? static_cast<Stream*>(nghttp2_session_get_stream_user_data(session_, id)) : nullptr;
+  }
+
+  void Release(Stream& s) {
+    if (s.charged) listener_->receiving_bytes.fetch_sub(s.charged);
+    s.charged = 0;
+    std::string().swap(s.body);
+  }
+
+  // --- nghttp2 callbacks (through Callbacks below) ------------------------------------------
+
+  int OnBeginRequest(int32_t id) {
+    auto stream = std::make_unique<Stream>(id, now_);
+    nghttp2_session_set_stream_user_data(session_, id, stream.get());
+    streams_.emplace(id, std::move(stream));
+    return 0;
+  }
+
+  int OnRequestHeader(Stream& s, std::string_view name, std::string_view value) {
+    s.header_bytes += name.size() + value.size() + 32;
+    if (s.header_bytes > listener_->options.max_header_bytes) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // RST_STREAM
+    if (name == ":method") s.method = value;
+    else if (name == ":path") s.path = value;
+    else if (name == "content-type") s.content_type = value;
+    else if (name == "grpc-encoding") s.encoding = value;
+    else if (name == "grpc-timeout") s.timeout = value;
+    else if (name[0] != ':' && name != "te" && name != "grpc-accept-encoding") s.metadata.emplace_back(name, value);
+    return 0;
+  }
+
+  // The request's headers are all in: what can be refused before its message is refused now.
+  void OnRequestHeaders(Stream& s) {
+    if (s.method != "POST") return AnswerHttp(s, "405");
+    std::string_view type = s.content_type;
+    constexpr std::string_view kGrpc = "application/grpc";
+    if (type.substr(0, kGrpc.size()) != kGrpc || (type.size() > kGrpc.size() && type[kGrpc.size()] != '+' && type[kGrpc.size()] != ';'))
+      return AnswerHttp(s, "415");
+    if (type.size() > kGrpc.size() && type[kGrpc.size()] == '+') {
+      std::string_view codec = type.substr(kGrpc.size() + 1);
+      codec = codec.substr(0, codec.find(';'));
+      if (codec != "proto")
+        return Answer(s, GrpcResponse::Error(GrpcCode::kUnimplemented, "content-type " + s.content_type +
+                                                                           " is not served: messages are protobuf (application/grpc or application/grpc+proto)"));
+    }
+    auto method = listener_->methods.find(s.path);
+    if (method == listener_->methods.end()) return Answer(s, GrpcResponse::Error(GrpcCode::kUnimplemented, "unknown method " + s.path));
+    s.handler = &method->second;
+    s.message_encoding = ParseGrpcEncoding(s.encoding.empty() ? "identity" : s.encoding);
+    if (s.message_encoding == GrpcEncoding::kUnknown)
+      return Answer(s, GrpcResponse::Error(GrpcCode::kUnimplemented, "grpc-encoding " + s.encoding + " is not supported; accepted: " +
+                                                                         std::string(kGrpcAcceptEncoding)));
+    Clock::time_point due = std::min(s.started + listener_->options.stall_timeout, s.started + listener_->options.message_timeout);
+    if (!s.timeout.empty()) {
+      std::chrono::nanoseconds timeout;
+      if (!ParseGrpcTimeout(s.timeout, timeout))
+        return Answer(s, GrpcResponse::Error(GrpcCode::kInvalidArgument, "malformed grpc-timeout " + s.timeout));
+      s.deadline = s.started + std::chrono::duration_cast<Clock::duration>(timeout);
+      due = std::min(due, s.deadline);
+    }
+    Arm(due);
+  }
+
+  int OnData(int32_t id, const uint8_t* data, size_t length) {
+    Stream* s = Find(id);
+    if (!s || s->state != Stream::State::kReceiving) return 0;  // answered: what still comes is dropped
+    s->last_data = now_;
+    if (listener_->receiving_bytes.fetch_add(length) + length > listener_->options.receiving_budget) {
+      listener_->receiving_bytes.fetch_sub(length);
+      std::string message = "too many request bytes being received by the server; retry later";
+      std::string details = listener_->options.retry_details ? listener_->options.retry_details(GrpcCode::kResourceExhausted, message) : "";
+      Answer(*s, GrpcResponse::Error(GrpcCode::kResourceExhausted, std::move(message), std::move(details)));
+      return 0;
+    }
+    s->charged += length;
+    s->body.append(reinterpret_cast<const char*>(data), length);
+    Status checked = CheckUnaryGrpcBody(s->body, false, listener_->options.max_message_bytes, nullptr);
+    if (!checked.ok()) Answer(*s, ResponseFor(checked));
+    return 0;
+  }
+
+  // END_STREAM: the message is checked, decompressed and given to its handler.
+  void OnRequestComplete(Stream& s) {
+    s.request_complete = true;
+    if (s.state != Stream::State::kReceiving) return;
+    GrpcMessageView view;
+    Status checked = CheckUnaryGrpcBody(s.body, true, listener_->options.max_message_bytes, &view);
+    if (!checked.ok()) return Answer(s, ResponseFor(checked));
+    GrpcRequest request;
+    if (view.compressed) {
+      if (s.message_encoding == GrpcEncoding::kIdentity)
+        return Answer(s, GrpcResponse::Error(GrpcCode::kInvalidArgument,
+                                             "the gRPC message is flagged compressed but the call has no grpc-encoding"));
+      auto message = DecompressGrpcMessage(view.bytes, s.message_encoding, listener_->options.max_message_bytes);
+      if (!message.ok()) return Answer(s, ResponseFor(message.status()));
+      request.message = std::move(message).value();
+    } else {
+      s.body.erase(0, s.body.size() - view.bytes.size());
+      request.message = std::move(s.body);
+    }
+    Release(s);
+    s.state = Stream::State::kHandling;
+    request.method = s.path;
+    request.metadata = std::move(s.metadata);
+    request.deadline = s.deadline;
+    GrpcRespond respond = [weak = weak_from_this(), executor = executor_, id = s.id](GrpcResponse response) {
+      asio::post(executor, [weak, id, response = std::move(response)]() mutable {
+        auto self = weak.lock();
+        if (!self || self->closed_) return;
+        Stream* stream = self->Find(id);
+        if (stream && stream->state == Stream::State::kHandling) self->Answer(*stream, std::move(response));
+      });
+    };
+    try {
+      (*s.handler)(std::move(request), std::move(respond));
+    } catch (const std::exception& e) {
+      spdlog::error("grpc: handler of {} failed: {}", s.path, e.what());
+      Answer(s, GrpcResponse::Error(GrpcCode::kInternal, "internal error"));
+    }
+  }
+
+  void OnStreamClosed(int32_t id) {
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    Release(*it->second);
+    streams_.erase(it);
+    if (streams_.empty()) {
+      idle_since_ = Clock::now();
+      Arm(idle_since_ + listener_->options.idle_timeout);
+    }
+  }
+
+  // After an answer sent before the request ended, the client is told to stop sending.
+  void OnFrameSent(const nghttp2_frame* frame) {
+    if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return;
+    Stream* s = Find(frame->hd.stream_id);
+    if (s && s->reset_after_answer && !nghttp2_session_get_stream_remote_close(session_, s->id))
+      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+  }
+
+  // --- answers ------------------------------------------------------------------------------
+
+  void Answer(Stream& s, GrpcResponse response) {
+    if (s.state == Stream::State::kAnswered) return;
+    s.state = Stream::State::kAnswered;
+    s.reset_after_answer = !s.request_complete;
+    Release(s);
+    if (response.code == GrpcCode::kOk) {
+      s.response.reserve(5 + response.body.size());
+      uint32_t length = uint32_t(response.body.size());
+      s.response = {char(0), char(length >> 24), char(length >> 16), char(length >> 8), char(length)};
+      s.response += response.body;
+      nghttp2_nv headers[] = {Header(":status", "200"), Header("content-type", "application/grpc"),
+                              Header("grpc-accept-encoding", kGrpcAcceptEncoding)};
+      nghttp2_data_provider provider;
+      provider.source.ptr = &s;
+      provider.read_callback = &Connection::ReadResponse;
+      nghttp2_submit_response(session_, s.id, headers, std::size(headers), &provider);
+    } else {
+      // Trailers-only: one HEADERS frame that ends the stream.
+      std::string code = std::to_string(int(response.code)), message = PercentEncodeGrpcMessage(response.message);
+      std::string details = Base64Unpadded(response.status_details);
+      std::vector<nghttp2_nv> headers{Header(":status", "200"), Header("content-type", "application/grpc"),
+                                      Header("grpc-status", code), Header("grpc-accept-encoding", kGrpcAcceptEncoding)};
+      if (!message.empty()) headers.push_back(Header("grpc-message", message));
+      if (!details.empty()) headers.push_back(Header("grpc-status-details-bin", details));
+      nghttp2_submit_response(session_, s.id, headers.data(), headers.size(), nullptr);
+    }
+    Flush();
+  }
+
+  // A refusal of the request as HTTP, not gRPC (wrong method or content type).
+  void AnswerHttp(Stream& s, std::string_view status) {
+    s.state = Stream::State::kAnswered;
+    s.reset_after_answer = !s.request_complete;
+    Release(s);
+    nghttp2_nv headers[] = {Header(":status", status), Header("content-type", "text/plain; charset=utf-8")};
+    nghttp2_submit_response(session_, s.id, headers, std::size(headers), nullptr);
+    Flush();
+  }
+
+  static ssize_t ReadResponse(nghttp2_session* session, int32_t id, uint8_t* buffer, size_t length, uint32_t* flags,
+                              nghttp2_data_source* source, void*) {
+    auto* s = static_cast<Stream*>(source->ptr);
+    size_t n = std::min(length, s->response.size() - s->response_sent);
+    std::memcpy(buffer, s->response.data() + s->response_sent, n);
+    s->response_sent += n;
+    if (s->response_sent == s->response.size()) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      nghttp2_nv trailers[] = {Header("grpc-status", "0")};
+      if (nghttp2_submit_trailer(session, id, trailers, std::size(trailers)) == 0) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      std::string().swap(s->response);
+    }
+    return ssize_t(n);
+  }
+
+  asio::steady_timer timer_;
+  nghttp2_session* session_ = nullptr;
+  std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
+  std::list<std::weak_ptr<Connection>>::iterator live_entry_;
+  bool registered_ = false;
+  bool closed_ = false;
+  bool busy_ = false;  // inside nghttp2 or a sweep: Flush waits
+  bool writing_active_ = false;
+  bool saw_frame_ = false;
+  bool idle_goaway_ = false;
+  const Clock::time_point opened_;
+  Clock::time_point now_, last_read_, idle_since_;
+  Clock::time_point armed_ = Clock::time_point::max();
+  Clock::time_point ping_deadline_ = Clock::time_point::max();
+};
+
+// nghttp2's C callbacks, forwarding to the connection (user_data).
+struct Callbacks {
+  static Connection& Of(void* user) { return *static_cast<Connection*>(user); }
+
+  static int BeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    return Of(user).OnBeginRequest(frame->hd.stream_id);
+  }
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t name_length,
+                      const uint8_t* value, size_t value_length, uint8_t, void* user) {
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // trailers: ignored
+    Stream* s = Of(user).Find(frame->hd.stream_id);
+    if (!s || name_length == 0) return 0;
+    return Of(user).OnRequestHeader(*s, {reinterpret_cast<const char*>(name), name_length},
+                                    {reinterpret_cast<const char*>(value), value_length});
+  }
+  static int FrameReceived(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    Connection& c = Of(user);
+    c.saw_frame_ = true;
+    bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    switch (frame->hd.type) {
+      case NGHTTP2_HEADERS: {
+        Stream* s = c.Find(frame->hd.stream_id);
+        if (!s) return 0;
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+          s->request_complete = end;
+          c.OnRequestHeaders(*s);
+        }
+        if (end) c.OnRequestComplete(*s);
+        return 0;
+      }
+      case NGHTTP2_DATA: {
+        Stream* s = end ? c.Find(frame->hd.stream_id) : nullptr;
+        if (s) c.OnRequestComplete(*s);
+        return 0;
+      }
+      case NGHTTP2_PING:
+        if (frame->hd.flags & NGHTTP2_FLAG_ACK) c.ping_deadline_ = Clock::time_point::max();
+        return 0;
+      default: return 0;
+    }
+  }
+  static int DataChunk(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t length, void* user) {
+    return Of(user).OnData(id, data, length);
+  }
+  static int StreamClosed(nghttp2_session*, int32_t id, uint32_t, void* user) {
+    Of(user).OnStreamClosed(id);
+    return 0;
+  }
+  static int FrameSent(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    Of(user).OnFrameSent(frame);
+    return 0;
+  }
+};
+
+Listener::Listener(GrpcServerOptions o, std::map<std::string, GrpcUnaryHandler, std::less<>> m)
+    : options(std::move(o)), methods(std::move(m)) {
+  nghttp2_session_callbacks_new(&callbacks);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, Callbacks::BeginHeaders);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks, Callbacks::OnHeader);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, Callbacks::FrameReceived);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, Callbacks::DataChunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, Callbacks::StreamClosed);
+  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, Callbacks::FrameSent);
+  nghttp2_option_new(&option);
+}
+
+class PlainConnection final : public Connection {
+ public:
+  PlainConnection(tcp::socket socket, std::shared_ptr<Listener> listener)
+      : Connection(socket.get_executor(), std::move(listener)), socket_(std::move(socket)) {}
+
+ private:
+  void Handshake() override { Begin(); }
+  void StartRead() override {
+    socket_.async_read_some(asio::buffer(read_buffer_),
+                            [self = shared_from_this(), this](error_code ec, size_t n) { OnRead(ec, n); });
+  }
+  void StartWrite() override {
+    asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this(), this](error_code ec, size_t) { OnWritten(ec); });
+  }
+  void CloseTransport() override {
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+  tcp::socket socket_;
+};
+
+class TlsConnection final : public Connection {
+ public:
+  // `context` is kept for the connection's life: a reload replaces the listener's, not ours.
+  TlsConnection(tcp::socket socket, std::shared_ptr<asio::ssl::context> context, std::shared_ptr<Listener> listener)
+      : Connection(socket.get_executor(), std::move(listener)), context_(std::move(context)), stream_(std::move(socket), *context_) {}
+
+ private:
+  void Handshake() override {
+    stream_.async_handshake(asio::ssl::stream_base::server, [self = shared_from_this(), this](error_code ec) {
+      std::string alpn = ec ? "" : NegotiatedAlpn(stream_.native_handle());
+      if (ec || (!alpn.empty() && alpn != "h2")) {
+        spdlog::debug("grpc: TLS handshake failed: {}", ec ? ec.message() : "client chose " + alpn + ", not h2");
+        return Close();
+      }
+      Begin();
+    });
+  }
+  void StartRead() override {
+    stream_.async_read_some(asio::buffer(read_buffer_),
+                            [self = shared_from_this(), this](error_code ec, size_t n) { OnRead(ec, n); });
+  }
+  void StartWrite() override {
+    asio::async_write(stream_, asio::buffer(writing_), [self = shared_from_this(), this](error_code ec, size_t) { OnWritten(ec); });
+  }
+  void CloseTransport() override {
+    error_code ignored;
+    stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.lowest_layer().close(ignored);
+  }
+  std::shared_ptr<asio::ssl::context> context_;  // before stream_, which uses it
+  asio::ssl::stream<tcp::socket> stream_;
+};
+
+}  // namespace
+
+struct GrpcH2Server::Impl {
+  Impl(asio::io_context& io_context, std::shared_ptr<Listener> l)
+      : io(io_context), acceptor(asio::make_strand(io_context)), backoff(acceptor.get_executor()), listener(std::move(l)) {}
+
+  // A new connection's executor: the next single-threaded context, or a strand.
+  asio::any_io_executor NextExecutor() {
+    const auto& contexts = listener->options.connection_contexts;
+    if (contexts.empty()) return asio::make_strand(io);
+    return contexts[next_context++ % contexts.size()]->get_executor();
+  }
+
+  void Accept() {
+    acceptor.async_accept(NextExecutor(), [this](error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      if (ec) {
+        // Out of file descriptors (or another accept error): try again a little later instead
+        // of spinning; the connections already open keep being served.
+        if (!accept_failing) spdlog::warn("grpc: accept on port {} failed: {}; retrying every 100 ms", port, ec.message());
+        accept_failing = true;
+        backoff.expires_after(std::chrono::milliseconds(100));
+        backoff.async_wait([this](error_code wait_ec) {
+          if (!wait_ec) Accept();
+        });
+        return;
+      }
+      accept_failing = false;
+      if (listener->connections.load() >= listener->options.max_connections) {
+        listener->refused.fetch_add(1);
+        socket.close(ec);
+      } else {
+        socket.set_option(tcp::no_delay(true), ec);
+        std::shared_ptr<Connection> connection;
+        if (listener->options.tls)
+          connection = std::make_shared<TlsConnection>(std::move(socket), listener->options.tls->Current(), listener);
+        else
+          connection = std::make_shared<PlainConnection>(std::move(socket), listener);
+        connection->Start();
+      }
+      Accept();
+    });
+  }
+
+  // The connections alive now, for Shutdown.
+  std::vector<std::shared_ptr<Connection>> Live() {
+    std::vector<std::shared_ptr<Connection>> out;
+    std::lock_guard lock(listener->mutex);
+    listener->stopping = true;
+    for (auto& weak : listener->live)
+      if (auto connection = weak.lock()) out.push_back(std::move(connection));
+    return out;
+  }
+
+  // Waits until every connection is gone or `until` passes (not at all when nothing runs the io).
+  void WaitForConnections(Clock::time_point until) {
+    auto stopped = [&] {
+      for (auto* context : listener->options.connection_contexts)
+        if (context->stopped()) return true;
+      return io.stopped();
+    };
+    while (listener->connections.load() > 0 && Clock::now() < until && !stopped())
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+
+  asio::io_context& io;
+  tcp::acceptor acceptor;
+  asio::steady_timer backoff;
+  std::shared_ptr<Listener> listener;
+  bool accept_failing = false;
+  bool shut_down = false;
+  size_t next_context = 0;
+  uint16_t port = 0;
+};
+
+GrpcH2Server::GrpcH2Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+GrpcH2Server::~GrpcH2Server() { Shutdown(); }
+
+Result<std::unique_ptr<GrpcH2Server>> GrpcH2Server::Bind(asio::io_context& io, const std::string& address, uint16_t port,
+                                                         GrpcServerOptions options,
+                                                         std::map<std::string, GrpcUnaryHandler, std::less<>> methods) {
+  auto impl = std::make_unique<Impl>(io, std::make_shared<Listener>(std::move(options), std::move(methods)));
+  error_code ec;
+  auto ip = asio::ip::make_address(address.empty() ? "0.0.0.0" : address, ec);
+  if (ec) return Status::InvalidArgument("bad listen address " + address + ": " + ec.message());
+  tcp::endpoint endpoint(ip, port);
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IoError("cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
+  impl->port = impl->acceptor.local_endpoint().port();
+  return std::unique_ptr<GrpcH2Server>(new GrpcH2Server(std::move(impl)));
+}
+
+void GrpcH2Server::Start() { impl_->Accept(); }
+
+void GrpcH2Server::Shutdown() {
+  if (!impl_ || impl_->shut_down) return;
+  impl_->shut_down = true;
+  error_code ec;
+  impl_->acceptor.close(ec);
+  impl_->backoff.cancel();
+  for (auto& connection : impl_->Live())
+    asio::post(connection->executor(), [connection] { connection->BeginShutdown(); });
+  impl_->WaitForConnections(Clock::now() + impl_->listener->options.shutdown_grace);
+  for (auto& connection : impl_->Live()) asio::post(connection->executor(), [connection] { connection->Close(); });
+  impl_->WaitForConnections(Clock::now() + std::chrono::seconds(1));
+}
+
+uint16_t GrpcH2Server::port() const { return impl_->port; }
+uint64_t GrpcH2Server::connections_refused() const { return impl_->listener->refused.load(); }
+uint64_t GrpcH2Server::receiving_bytes() const { return impl_->listener->receiving_bytes.load(); }
+size_t GrpcH2Server::connections() const { return impl_->listener->connections.load(); }
+
+}  // namespace tracery
