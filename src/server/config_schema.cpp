@@ -619,11 +619,11 @@ const std::map<std::string, KeyRule>& Schema() {
                "PEM CAs client certificates must chain to: set, clients must present a valid certificate (mutual TLS).",
                true);
       tls_version(prefix + ".min_version", {block}, &TlsSettings::min_version, "1.2",
-                  "Lowest TLS version: 1.2 or 1.3 (gRPC receivers: 1.2 only, see docs/config.md#tls).");
+                  "Lowest TLS version: 1.2 or 1.3 (Jaeger gRPC: 1.2 only, see docs/config.md#tls).");
       tls_version(prefix + ".max_version", {block}, &TlsSettings::max_version, "1.3",
-                  "Highest TLS version: 1.2 or 1.3 (gRPC receivers: 1.3 only).");
+                  "Highest TLS version: 1.2 or 1.3 (Jaeger gRPC: 1.3 only).");
       node(prefix + ".cipher_suites", "list of strings",
-           "Go cipher suite names (mapped to OpenSSL's); unknown names are refused. Not on gRPC receivers.",
+           "Go cipher suite names (mapped to OpenSSL's); unknown names are refused. Not on Jaeger gRPC.",
            [](const Config&) { return std::string("[]"); },
            [block](const YAML::Node& n, Config& c, std::string& why) {
              if (!n.IsSequence()) { why = "expected a list of cipher suite names"; return false; }
