@@ -662,6 +662,9 @@ TEST(TempoConfigTest, RuntimeOverridesInBothLayouts) {
   EXPECT_TRUE(o->tenants["team-b"].generator_processors_set) << "an empty list turns the generator off";
   EXPECT_FALSE(o->tenants["team-b"].generator_span_metrics || o->tenants["team-b"].generator_service_graphs);
   EXPECT_FALSE(o->defaults.generator_processors_set);
+  EXPECT_TRUE(ParseOverrides("overrides:\n  a:\n    metrics_generator:\n      generate_native_histograms: classic\n",
+                             "o.yaml", defaults).ok())
+      << "a setting the main file takes at its default is taken here too";
   auto refused = ParseOverrides("overrides:\n  a:\n    metrics_generator:\n      processors: [spam]\n      "
                                 "collection_interval: 5s\n", "o.yaml", defaults);
   ASSERT_FALSE(refused.ok());

@@ -92,11 +92,6 @@ void WalkTenant(const YAML::Node& node, const std::string& path, const std::stri
       WalkTenant(value, key, tenant, source, limits, errors);
       continue;
     }
-    if (key.rfind("metrics_generator", 0) == 0) {
-      errors.push_back(where + "`" + key + "` is refused: per tenant, tracery applies metrics_generator.processors "
-                                            "and max_active_series; set the rest in the main file (metrics_generator)");
-      continue;
-    }
     // What the main file accepts without applying is accepted here too.
     std::string as_default = "overrides.defaults." + key, as_legacy = "overrides." + key;
     if (const DefaultOnlyKey* rule = FindDefaultOnly(as_default)) {
@@ -105,6 +100,11 @@ void WalkTenant(const YAML::Node& node, const std::string& path, const std::stri
       continue;
     }
     if (FindNotApplicable(as_default) || FindNotApplicable(as_legacy)) continue;
+    if (key.rfind("metrics_generator", 0) == 0) {
+      errors.push_back(where + "`" + key + "` is refused: per tenant, tracery applies metrics_generator.processors "
+                                            "and max_active_series; set the rest in the main file (metrics_generator)");
+      continue;
+    }
     errors.push_back(where + "unknown key `" + key + "`");
   }
 }
