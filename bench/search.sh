@@ -67,6 +67,10 @@ distributor:
 ingester:
   trace_idle_period: 5s
   max_block_duration: 30m
+# The queries are timed on the blocks as cut: compaction, which would merge them while the
+# queries run (and take CPU from them), is off.
+compactor:
+  disabled: true
 storage:
   trace:
     backend: local
