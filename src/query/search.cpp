@@ -379,13 +379,14 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
                                       std::chrono::milliseconds progress_interval) {
   SearchResult result;
   const size_t limit = std::max<uint32_t>(1, request.limit);
-  // Tempo's rule: a search ends as soon as `limit` matching traces are found; jobs run newest
-  // first, so these are recent traces, not necessarily the newest. `with(most_recent=true)`
-  // asks for exactly the `limit` newest matches, however much more that reads.
+  // By default the answer is exactly the `limit` newest matches: the same query over the same
+  // data gives the same answer. `with(most_recent=false)` asks for Tempo 2.7's rule instead: the
+  // scan ends as soon as `limit` matching traces are found (jobs run newest first, so these
+  // are recent traces, not necessarily the newest), which reads less.
   const otlp::AnyValue* most_recent_hint = traceql::FindHint(*request.query, "most_recent");
-  const bool most_recent = most_recent_hint && most_recent_hint->type == otlp::AnyValue::Type::kBool &&
-                           most_recent_hint->bool_value;
-  // Without most_recent, the first `limit` found are the answer: none is displaced later.
+  const bool most_recent = !(most_recent_hint && most_recent_hint->type == otlp::AnyValue::Type::kBool &&
+                             !most_recent_hint->bool_value);
+  // With most_recent=false, the first `limit` found are the answer: none is displaced later.
   auto full = [&] { return !most_recent && result.traces.size() >= limit; };
   std::mutex mutex;  // guards result.traces: the newest `limit` found so far, newest first
   // The oldest start a trace may have and still enter the result (under mutex).
@@ -434,8 +435,8 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
       last_progress = now;
       SearchResult snapshot;
       {
-        // Only traces no unfinished job can displace: with most_recent, a trace that job could
-        // still find starts no later than the job's newest end; without, none is displaced.
+        // Only traces no unfinished job can displace: a trace that job could still find starts
+        // no later than the job's newest end (with most_recent=false none is displaced).
         std::lock_guard lock(mutex);
         for (const FoundTrace& trace : result.traces) {
           if (most_recent && unfinished_max_end && trace.start_unix_nano <= unfinished_max_end) break;

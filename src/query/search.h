@@ -89,13 +89,13 @@ class Searcher {
            SearchOptions options)
       : blocks_(blocks), live_(live), reader_(reader), pool_(pool), options_(options) {}
 
-  // As Tempo: the answer is the first `limit` matching traces found (jobs run newest first)
-  // and the scan ends there; with the query hint `with(most_recent=true)`, exactly the
-  // `limit` newest matches (ties by trace ID).
+  // The answer is exactly the `limit` newest matches (ties by trace ID); with the query hint
+  // `with(most_recent=false)`, Tempo 2.7's rule: the first `limit` matching traces found (jobs
+  // run newest first), where the scan ends.
   // `progress`, when given, is called (from the calling thread, between jobs, at most once
   // per `progress_interval`) with the results so far, so a streaming caller can send them as
   // they improve. Its traces are the settled part of the answer, all in the final `traces`:
-  // without most_recent every trace found so far; with it, those no job still to run can
+  // with most_recent=false every trace found so far; otherwise those no job still to run can
   // push out (newer than anything left to scan), a prefix of the final `traces`. Its stats
   // count the jobs completed so far (completed_jobs of total_jobs). Returning false stops the
   // search (its caller went away): the answer is then partial.

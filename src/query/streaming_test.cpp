@@ -98,11 +98,11 @@ TEST_F(StreamingSearchTest, ProgressHoldsOnlyTracesTheFinalAnswerKeeps) {
   }
 }
 
-TEST_F(StreamingSearchTest, WithoutMostRecentEveryTraceSentIsInTheAnswer) {
+TEST_F(StreamingSearchTest, WithMostRecentFalseEveryTraceSentIsInTheAnswer) {
   for (uint32_t limit : {5u, 30u, 1000u}) {
     SearchRequest request;
     request.tenant = "t";
-    request.query = *traceql::Parse("{ }");
+    request.query = *traceql::Parse("{ } with(most_recent=false)");
     request.limit = limit;
     std::vector<SearchResult> snapshots;
     auto result = searcher_->Search(request, [&](const SearchResult& so_far) {

@@ -120,7 +120,7 @@ describe('TraceQL search against a brute-force reference', () => {
     });
   }
 
-  it('with(most_recent=true) returns the 20 most recent matches and honours limit and spss', async () => {
+  it('returns the 20 most recent matches by default and honours limit and spss', async () => {
     const cases = [
       { text: '{ }', params: {} },
       { text: '{ status = error }', params: {} },
@@ -134,7 +134,7 @@ describe('TraceQL search against a brute-force reference', () => {
       const limit = params.limit ?? 20;
       const spss = params.spss ?? 3;
       const matches = searchViews(parseQuery(text), views);
-      const answer = await getJson('/api/search', { q: `${text} with(most_recent=true)`, ...params, ...window });
+      const answer = await getJson('/api/search', { q: text, ...params, ...window });
       if (answer.status !== 200 || !answer.body) { problems.push(`${text}: HTTP ${answer.status} ${answer.text.slice(0, 200)}`); continue; }
       const result = compareAnswer(answer, matches, { limit, spss, viewById });
       const all = result.orderProblems.concat(...Object.values(result.byPlacement));
@@ -145,7 +145,7 @@ describe('TraceQL search against a brute-force reference', () => {
     assert.equal(problems.length, 0, problems.join('\n'));
   });
 
-  it('by default, as Tempo, returns the first `limit` matches found, each shown as the reference does, newest first', async () => {
+  it('with(most_recent=false), as Tempo 2.7, returns the first `limit` matches found, each shown as the reference does, newest first', async () => {
     const cases = [
       { text: '{ }', params: {} },
       { text: '{ status = error }', params: { limit: 5 } },
@@ -158,7 +158,7 @@ describe('TraceQL search against a brute-force reference', () => {
       const spss = params.spss ?? 3;
       const matches = searchViews(parseQuery(text), views);
       assert.ok(matches.length > limit, `${text}: the dataset has more matches (${matches.length}) than the limit`);
-      const answer = await getJson('/api/search', { q: text, ...params, ...window });
+      const answer = await getJson('/api/search', { q: `${text} with(most_recent=false)`, ...params, ...window });
       if (answer.status !== 200 || !answer.body) { problems.push(`${text}: HTTP ${answer.status} ${answer.text.slice(0, 200)}`); continue; }
       const traces = answer.body.traces ?? [];
       const all = [];
