@@ -5,6 +5,7 @@
 //
 //   node bench/requests/request_cost.mjs [requests=20000] [concurrency=16]
 //   BENCH_FSYNC=none ...   the same with the WAL written but not synced
+//   BENCH_PHASES=grpc:1 ... only the phases named (receiver:spans a request)
 // (run from the repository root after ./scripts/build.sh; uses tests/e2e's node_modules)
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -104,11 +105,13 @@ async function phase(name, send, spans, count) {
     `server CPU ${(cpu * 1e6 / count).toFixed(1)} µs/request, ${(cpu * 1e6 / (count * spans)).toFixed(2)} µs/span`);
 }
 
+// BENCH_PHASES picks phases, e.g. "grpc:1,http:1000" (receiver:spans a request); default all four.
+const phases = (process.env.BENCH_PHASES ?? 'http:1,grpc:1,http:1000,grpc:1000').split(',').map((p) => p.split(':'));
 try {
-  await phase('http', postHttp, 1, requests);
-  await phase('grpc', postGrpc, 1, requests);
-  await phase('http', postHttp, 1000, Math.max(500, requests / 10));
-  await phase('grpc', postGrpc, 1000, Math.max(500, requests / 10));
+  for (const [receiver, spans] of phases) {
+    const count = Number(spans) === 1 ? requests : Math.max(500, requests / 10);
+    await phase(receiver, receiver === 'grpc' ? postGrpc : postHttp, Number(spans), count);
+  }
 } finally {
   client.close();
   agent.destroy();

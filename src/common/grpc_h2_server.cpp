@@ -1,5 +1,6 @@
 #include "common/grpc_h2_server.h"
 
+#include <malloc.h>
 #include <nghttp2/nghttp2.h>
 
 #include <boost/asio/dispatch.hpp>
@@ -38,12 +39,15 @@ struct Listener {
     nghttp2_option_del(option);
   }
   const GrpcServerOptions options;
+  const uint64_t connection_receiving_cap;
   const std::map<std::string, GrpcUnaryHandler, std::less<>> methods;
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_option* option = nullptr;
   std::atomic<uint64_t> receiving_bytes{0};
   std::atomic<size_t> connections{0};
   std::atomic<uint64_t> refused{0};
+  std::atomic<uint64_t> reset_floods{0};
+  std::atomic<bool> trim_pending{false};
   std::mutex mutex;  // guards live and stopping
   std::list<std::weak_ptr<Connection>> live;
   bool stopping = false;
@@ -89,12 +93,17 @@ GrpcResponse ResponseFor(const Status& status) {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(asio::any_io_executor executor, std::shared_ptr<Listener> listener)
-      : executor_(std::move(executor)), listener_(std::move(listener)), timer_(executor_), opened_(Clock::now()) {
+      : executor_(std::move(executor)),
+        listener_(std::move(listener)),
+        timer_(executor_),
+        opened_(Clock::now()),
+        reset_tokens_(listener_->options.stream_reset_burst),
+        reset_refilled_(opened_) {
     listener_->connections.fetch_add(1);
   }
   virtual ~Connection() {
     if (session_) nghttp2_session_del(session_);
-    for (auto& [id, stream] : streams_) Release(*stream);
+    for (auto& [id, stream] : streams_) Release(*stream, /*may_trim=*/false);  // the io context may be going away
     if (registered_) {
       std::lock_guard lock(listener_->mutex);
       listener_->live.erase(live_entry_);
@@ -139,6 +148,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual void StartRead() = 0;   // into read_buffer_; then OnRead
   virtual void StartWrite() = 0;  // all of writing_; then OnWritten
   virtual void CloseTransport() = 0;
+  virtual void ShutdownSend() = 0;  // after the last frame (plaintext: a TCP half-close)
 
   void Begin() {
     if (closed_) return;
@@ -158,6 +168,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnRead(error_code ec, size_t bytes) {
     if (closed_) return;
     if (ec) return Close();
+    if (lingering_) return StartRead();  // the session is over: dropped
     now_ = last_read_ = Clock::now();
     busy_ = true;
     ssize_t used = nghttp2_session_mem_recv(session_, read_buffer_.data(), bytes);
@@ -199,12 +210,34 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (out.size() >= 256 * 1024) break;
     }
     if (out.empty()) {
-      if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) Close();
+      if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) Linger();
       return;
     }
     writing_active_ = true;
     writing_ = std::move(out);
     StartWrite();
+  }
+
+  // The session is over (GOAWAY sent, no stream left). Closing now, with bytes of the client's
+  // unread, would reset the connection, and a reset can make the client drop the GOAWAY it had
+  // not read yet; so the write side is shut and what still arrives is read and dropped until
+  // the client closes, for at most a second.
+  void Linger() {
+    if (lingering_ || closed_) return;
+    lingering_ = true;
+    ShutdownSend();
+    linger_until_ = Clock::now() + std::chrono::seconds(1);
+    Arm(linger_until_);
+  }
+
+  // Flushes once the handlers queued now have run (the rest of an answer burst).
+  void FlushAfterBurst() {
+    if (flush_posted_) return;
+    flush_posted_ = true;
+    asio::post(executor_, [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      self->Flush();
+    });
   }
 
   // One timer per connection, armed for the earliest thing due (a stream's deadline or stall,
@@ -224,6 +257,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (closed_) return;
     const GrpcServerOptions& options = listener_->options;
     Clock::time_point now = Clock::now(), next = Clock::time_point::max();
+    if (lingering_) return now >= linger_until_ ? Close() : Arm(linger_until_);
     if (!saw_frame_) {  // the TLS handshake or the client preface is late
       if (now >= opened_ + options.handshake_timeout) return Close();
       next = opened_ + options.handshake_timeout;
@@ -274,10 +308,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
     return session_ ? static_cast<Stream*>(nghttp2_session_get_stream_user_data(session_, id)) : nullptr;
   }
 
-  void Release(Stream& s) {
+  void Release(Stream& s, bool may_trim = true) {
     if (s.charged) listener_->receiving_bytes.fetch_sub(s.charged);
+    receiving_ -= s.charged;
     s.charged = 0;
+    bool large = s.body.capacity() >= kLargeBody;
     std::string().swap(s.body);
+    if (large && may_trim) TrimFreedMemorySoon();
+  }
+
+  // A large body freed without being handed on (a stream refused, cut or reset midway) may lie
+  // in a malloc arena rather than in its own mapping (glibc raises its mmap threshold after
+  // freeing one large block), where freeing it keeps it resident: stalled senders' memory
+  // stayed after they were cut. So a trim gives it back, once for the bodies freed within
+  // 200 ms of each other. Bodies handed to the handler are not freed here.
+  static constexpr size_t kLargeBody = 1 << 20;
+  void TrimFreedMemorySoon() {
+    if (listener_->trim_pending.exchange(true)) return;
+    auto timer = std::make_shared<asio::steady_timer>(executor_, std::chrono::milliseconds(200));
+    timer->async_wait([timer, listener = listener_](error_code ec) {
+      listener->trim_pending = false;
+      if (!ec) malloc_trim(0);
+    });
   }
 
   // --- nghttp2 callbacks (through Callbacks below) ------------------------------------------
@@ -337,17 +389,32 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Stream* s = Find(id);
     if (!s || s->state != Stream::State::kReceiving) return 0;  // answered: what still comes is dropped
     s->last_data = now_;
-    if (listener_->receiving_bytes.fetch_add(length) + length > listener_->options.receiving_budget) {
-      listener_->receiving_bytes.fetch_sub(length);
-      std::string message = "too many request bytes being received by the server; retry later";
+    bool connection_full = receiving_ + length > listener_->connection_receiving_cap;
+    if (connection_full || listener_->receiving_bytes.fetch_add(length) + length > listener_->options.receiving_budget) {
+      if (!connection_full) listener_->receiving_bytes.fetch_sub(length);
+      std::string message = connection_full ? "too many request bytes being received on this connection; retry later"
+                                            : "too many request bytes being received by the server; retry later";
       std::string details = listener_->options.retry_details ? listener_->options.retry_details(GrpcCode::kResourceExhausted, message) : "";
       Answer(*s, GrpcResponse::Error(GrpcCode::kResourceExhausted, std::move(message), std::move(details)));
       return 0;
     }
     s->charged += length;
+    receiving_ += length;
     s->body.append(reinterpret_cast<const char*>(data), length);
     Status checked = CheckUnaryGrpcBody(s->body, false, listener_->options.max_message_bytes, nullptr);
-    if (!checked.ok()) Answer(*s, ResponseFor(checked));
+    if (!checked.ok()) {
+      Answer(*s, ResponseFor(checked));
+      return 0;
+    }
+    // Room for the whole message once its prefix tells its length (within max_message_bytes,
+    // just checked): the body then grows without copies, and without the freed halves that
+    // doubling leaves behind, which kept stalled streams' memory resident past their release.
+    // Pages not yet written are not resident, so a stalled stream holds what it sent.
+    if (s->body.size() >= 5) {
+      const auto* prefix = reinterpret_cast<const uint8_t*>(s->body.data());
+      uint64_t whole = 5 + ((uint64_t(prefix[1]) << 24) | (uint64_t(prefix[2]) << 16) | (uint64_t(prefix[3]) << 8) | prefix[4]);
+      if (s->body.capacity() < whole) s->body.reserve(whole);
+    }
     return 0;
   }
 
@@ -375,12 +442,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
     request.method = s.path;
     request.metadata = std::move(s.metadata);
     request.deadline = s.deadline;
+    // Answers come back in bursts (one WAL round answers every call it held): each is queued
+    // in nghttp2 as it arrives, and one flush after the burst sends them in one write.
     GrpcRespond respond = [weak = weak_from_this(), executor = executor_, id = s.id](GrpcResponse response) {
       asio::post(executor, [weak, id, response = std::move(response)]() mutable {
         auto self = weak.lock();
         if (!self || self->closed_) return;
         Stream* stream = self->Find(id);
-        if (stream && stream->state == Stream::State::kHandling) self->Answer(*stream, std::move(response));
+        if (!stream || stream->state != Stream::State::kHandling) return;
+        self->busy_ = true;  // Answer's Flush waits for the burst's
+        self->Answer(*stream, std::move(response));
+        self->busy_ = false;
+        self->FlushAfterBurst();
       });
     };
     try {
@@ -404,10 +477,33 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // After an answer sent before the request ended, the client is told to stop sending.
   void OnFrameSent(const nghttp2_frame* frame) {
+    if (frame->hd.type == NGHTTP2_RST_STREAM) return CountStreamReset();
     if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return;
     Stream* s = Find(frame->hd.stream_id);
     if (s && s->reset_after_answer && !nghttp2_session_get_stream_remote_close(session_, s->id))
       nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+  }
+
+  // A stream reset, received or sent: one token of the connection's bucket. With none left the
+  // session ends with GOAWAY(ENHANCE_YOUR_CALM) (streams already begun are not waited for);
+  // Flush closes the connection once it is sent.
+  void CountStreamReset() {
+    const GrpcServerOptions& options = listener_->options;
+    Clock::time_point now = Clock::now();
+    reset_tokens_ = std::min<double>(options.stream_reset_burst,
+                                     reset_tokens_ + std::chrono::duration<double>(now - reset_refilled_).count() *
+                                                         options.stream_resets_per_second);
+    reset_refilled_ = now;
+    if (reset_tokens_ >= 1) {
+      reset_tokens_ -= 1;
+      return;
+    }
+    if (reset_flooding_ || !session_) return;
+    reset_flooding_ = true;
+    listener_->reset_floods.fetch_add(1);
+    spdlog::warn("grpc: closing a connection that resets streams faster than {} a second (burst {}): GOAWAY ENHANCE_YOUR_CALM",
+                 options.stream_resets_per_second, options.stream_reset_burst);
+    nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
   }
 
   // --- answers ------------------------------------------------------------------------------
@@ -476,7 +572,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writing_active_ = false;
   bool saw_frame_ = false;
   bool idle_goaway_ = false;
+  bool reset_flooding_ = false;
+  bool flush_posted_ = false;
+  bool lingering_ = false;
+  Clock::time_point linger_until_;
+  uint64_t receiving_ = 0;  // request bytes this connection's streams hold (connection_receiving_cap)
   const Clock::time_point opened_;
+  double reset_tokens_;
+  Clock::time_point reset_refilled_;
   Clock::time_point now_, last_read_, idle_since_;
   Clock::time_point armed_ = Clock::time_point::max();
   Clock::time_point ping_deadline_ = Clock::time_point::max();
@@ -521,6 +624,7 @@ struct Callbacks {
       case NGHTTP2_PING:
         if (frame->hd.flags & NGHTTP2_FLAG_ACK) c.ping_deadline_ = Clock::time_point::max();
         return 0;
+      case NGHTTP2_RST_STREAM: c.CountStreamReset(); return 0;
       default: return 0;
     }
   }
@@ -538,7 +642,12 @@ struct Callbacks {
 };
 
 Listener::Listener(GrpcServerOptions o, std::map<std::string, GrpcUnaryHandler, std::less<>> m)
-    : options(std::move(o)), methods(std::move(m)) {
+    : options(std::move(o)),
+      connection_receiving_cap(options.connection_receiving_cap
+                                   ? options.connection_receiving_cap
+                                   : std::min(options.receiving_budget,
+                                              std::max(options.receiving_budget / 4, options.max_message_bytes + 5))),
+      methods(std::move(m)) {
   nghttp2_session_callbacks_new(&callbacks);
   nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, Callbacks::BeginHeaders);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, Callbacks::OnHeader);
@@ -567,6 +676,10 @@ class PlainConnection final : public Connection {
     error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
+  }
+  void ShutdownSend() override {
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
   }
   tcp::socket socket_;
 };
@@ -600,6 +713,7 @@ class TlsConnection final : public Connection {
     stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.lowest_layer().close(ignored);
   }
+  void ShutdownSend() override {}  // no close_notify: the close follows when the client's ends
   std::shared_ptr<asio::ssl::context> context_;  // before stream_, which uses it
   asio::ssl::stream<tcp::socket> stream_;
 };
@@ -716,6 +830,7 @@ void GrpcH2Server::Shutdown() {
 
 uint16_t GrpcH2Server::port() const { return impl_->port; }
 uint64_t GrpcH2Server::connections_refused() const { return impl_->listener->refused.load(); }
+uint64_t GrpcH2Server::connections_reset_flooding() const { return impl_->listener->reset_floods.load(); }
 uint64_t GrpcH2Server::receiving_bytes() const { return impl_->listener->receiving_bytes.load(); }
 size_t GrpcH2Server::connections() const { return impl_->listener->connections.load(); }
 

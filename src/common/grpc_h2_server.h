@@ -11,7 +11,8 @@
 // grpc-timeout passes first is answered DEADLINE_EXCEEDED (the handler's later answer is
 // dropped). Connections: SETTINGS_MAX_CONCURRENT_STREAMS, windows, stalled-stream and
 // keepalive timeouts and the idle close come from GrpcServerOptions; past max_connections new
-// connections are closed at once and counted; accept errors back off 100 ms.
+// connections are closed at once and counted; a connection resetting streams faster than
+// GrpcServerOptions allows is closed with GOAWAY(ENHANCE_YOUR_CALM); accept errors back off 100 ms.
 //
 // Threads: Bind, Start, Shutdown and the counters from any thread; connections live on
 // options.connection_contexts (one thread each) or on strands of the io_context given to Bind,
@@ -68,6 +69,10 @@ using GrpcUnaryHandler = std::function<void(GrpcRequest&& request, GrpcRespond r
 struct GrpcServerOptions {
   uint64_t max_message_bytes = 4ull << 20;   // a message, before and after decompression
   uint64_t receiving_budget = 64ull << 20;   // request bytes being received, all connections
+  // Of those, what one connection may hold (its streams together), so that one client cannot
+  // take the whole budget from the others; 0: a quarter of the budget, and at least one
+  // message of max_message_bytes.
+  uint64_t connection_receiving_cap = 0;
   size_t max_connections = 10000;            // beyond it new connections are closed (counted)
   uint32_t max_concurrent_streams = 100;     // per connection
   uint32_t stream_window = 1u << 20;         // initial flow-control window of a stream
@@ -80,6 +85,13 @@ struct GrpcServerOptions {
   std::chrono::milliseconds idle_timeout{600'000};         // no stream for this long: GOAWAY
   std::chrono::milliseconds handshake_timeout{30'000};     // TLS handshake and HTTP/2 preface
   std::chrono::milliseconds shutdown_grace{5'000};         // Shutdown: calls in flight get this long
+  // Stream resets a connection may cause (RST_STREAM received, and RST_STREAM sent: streams
+  // refused past max_concurrent_streams or answered before their request ended), as a token
+  // bucket: `stream_reset_burst` at once, refilled at `stream_resets_per_second`. Past it the
+  // connection gets GOAWAY(ENHANCE_YOUR_CALM) and is closed: opening and resetting streams
+  // (HTTP/2 "rapid reset") would otherwise make the server start work no concurrency limit bounds.
+  uint32_t stream_reset_burst = 400;
+  uint32_t stream_resets_per_second = 100;
   // google.rpc.Status bytes for a refusal the client should retry (the receiving budget is
   // full); empty function: none.
   std::function<std::string(GrpcCode code, std::string_view message)> retry_details;
@@ -105,6 +117,7 @@ class GrpcH2Server {
   void Shutdown();
   uint16_t port() const;
   uint64_t connections_refused() const;
+  uint64_t connections_reset_flooding() const;  // closed with ENHANCE_YOUR_CALM (stream resets)
   uint64_t receiving_bytes() const;  // request bytes held now, all connections
   size_t connections() const;
 

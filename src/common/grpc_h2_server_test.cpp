@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -21,6 +22,7 @@
 #include <array>
 #include <future>
 #include <list>
+#include <random>
 #include <thread>
 
 #include "common/compress_for_tests.h"
@@ -56,6 +58,8 @@ class RawH2Client {
     address.sin_port = htons(port);
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    int one = 1;  // frames are sent as they are made: Nagle would hold each small one for an ACK
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     nghttp2_session_callbacks* callbacks;
     nghttp2_session_callbacks_new(&callbacks);
     nghttp2_session_callbacks_set_on_header_callback(
@@ -76,7 +80,10 @@ class RawH2Client {
       return 0;
     });
     nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, [](nghttp2_session*, const nghttp2_frame* frame, void* user) {
-      if (frame->hd.type == NGHTTP2_GOAWAY) Of(user).goaway_ = true;
+      if (frame->hd.type == NGHTTP2_GOAWAY) {
+        Of(user).goaway_ = true;
+        Of(user).goaway_code_ = frame->goaway.error_code;
+      }
       if (frame->hd.type == NGHTTP2_RST_STREAM) Of(user).streams_[frame->hd.stream_id].reset = true;
       if (frame->hd.type == NGHTTP2_PING && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) Of(user).pings_ += 1;
       return 0;
@@ -140,6 +147,7 @@ class RawH2Client {
   }
 
   void Ping() { nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr); }
+  void Reset(int32_t id) { nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL); }
 
   // Sends and receives until `done` holds (true) or the timeout passes (false).
   bool RunUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
@@ -176,6 +184,7 @@ class RawH2Client {
   StreamResult& stream(int32_t id) { return streams_[id]; }
   bool connected() const { return connected_; }
   bool goaway() const { return goaway_; }
+  uint32_t goaway_code() const { return goaway_code_; }
   bool disconnected() const { return disconnected_; }
   int pings() const { return pings_; }
   void AckPings() {  // answers the PINGs received so far (with automatic acks off)
@@ -187,6 +196,7 @@ class RawH2Client {
   int fd_ = -1;
   bool connected_ = false, goaway_ = false, disconnected_ = false;
   int pings_ = 0, acked_ = 0;
+  uint32_t goaway_code_ = 0;
   nghttp2_session* session_ = nullptr;
   std::map<int32_t, StreamResult> streams_;
   std::list<std::pair<std::string, size_t>> pending_;
@@ -502,6 +512,28 @@ TEST_F(GrpcH2ServerTest, ReceivingBudgetRefusesPastItAndFreesTheBytes) {
   EXPECT_EQ(server_->receiving_bytes(), 0u);
 }
 
+TEST_F(GrpcH2ServerTest, OneConnectionCannotTakeTheWholeBudget) {
+  GrpcServerOptions options;
+  options.receiving_budget = 1 << 20;
+  options.connection_receiving_cap = 100'000;
+  StartServer(options);
+  RawH2Client greedy(server_->port()), other(server_->port());
+  int32_t first = greedy.Open();
+  greedy.Send(first, Frame(std::string(60'000, 'a'), 0, 200'000), false);
+  ASSERT_TRUE(greedy.RunUntil([&] { return server_->receiving_bytes() == 60'005; }));
+  int32_t second = greedy.Open();
+  greedy.Send(second, Frame(std::string(60'000, 'b'), 0, 200'000), false);  // 120 010 on one connection
+  ASSERT_TRUE(greedy.RunUntilClosed(second));
+  EXPECT_EQ(greedy.stream(second).headers["grpc-status"], "8");
+  EXPECT_NE(greedy.stream(second).headers["grpc-message"].find("on this connection"), std::string::npos);
+  // Another connection still has room in the budget.
+  int32_t id = other.Open();
+  other.Send(id, Frame(std::string(60'000, 'c')), true);
+  ASSERT_TRUE(other.RunUntilClosed(id));
+  EXPECT_EQ(other.stream(id).headers["grpc-status"], "0");
+  EXPECT_EQ(server_->receiving_bytes(), 60'005u);
+}
+
 TEST_F(GrpcH2ServerTest, EarlyRefusalAndResetReleaseEverything) {
   GrpcServerOptions options;
   options.max_message_bytes = 1000;
@@ -589,6 +621,145 @@ TEST_F(GrpcH2ServerTest, SilentClientIsClosedAfterTheHandshakeTimeout) {
   EXPECT_TRUE(closed) << "closed without a frame from the client";
   EXPECT_GE(std::chrono::steady_clock::now() - started, 100ms);
   ::close(fd);
+}
+
+// HTTP/2 rapid reset (CVE-2023-44487): streams opened and reset at once free their slot under
+// SETTINGS_MAX_CONCURRENT_STREAMS, so only a rate limit bounds the work they start.
+TEST_F(GrpcH2ServerTest, StreamsResetFasterThanTheLimitGetEnhanceYourCalm) {
+  GrpcServerOptions options;
+  options.stream_reset_burst = 50;
+  options.stream_resets_per_second = 10;
+  StartServer(options);
+  RawH2Client client(server_->port());
+  // Within the burst: served as usual.
+  for (int i = 0; i < 40; ++i) client.Reset(client.Open());
+  int32_t id = client.Call(Frame("still welcome"));
+  ASSERT_TRUE(client.RunUntilClosed(id));
+  EXPECT_EQ(client.stream(id).headers["grpc-status"], "0");
+  EXPECT_FALSE(client.goaway());
+  // Whole calls, each reset once sent: past the burst the connection is told to calm down.
+  for (int i = 0; i < 1000 && !client.disconnected() && !client.goaway(); ++i) {
+    int32_t call = client.Call(Frame("call " + std::to_string(i)));
+    client.SendQueued();
+    client.Reset(call);
+    client.RunUntil([] { return false; }, 0ms);
+  }
+  ASSERT_TRUE(client.RunUntil([&] { return client.disconnected(); }, 3s)) << "the connection is closed after its GOAWAY";
+  EXPECT_TRUE(client.goaway());
+  EXPECT_EQ(client.goaway_code(), uint32_t(NGHTTP2_ENHANCE_YOUR_CALM));
+  EXPECT_EQ(server_->connections_reset_flooding(), 1u);
+  {
+    std::lock_guard lock(mutex_);
+    EXPECT_LE(calls_, 1 + 20) << "calls started by the reset streams are bounded by the burst";
+  }
+  EXPECT_TRUE(WaitFor([&] { return server_->connections() == 0 && server_->receiving_bytes() == 0; }));
+  // Other connections are not affected.
+  RawH2Client other(server_->port());
+  int32_t next = other.Call(Frame("another connection"));
+  ASSERT_TRUE(other.RunUntilClosed(next));
+  EXPECT_EQ(other.stream(next).headers["grpc-status"], "0");
+}
+
+// Resets the server sends count too: streams refused early (here: a message announced over the
+// limit, answered and reset before the client has sent it) can be provoked as fast as reset ones.
+TEST_F(GrpcH2ServerTest, StreamsTheServerResetsCountAgainstTheLimit) {
+  GrpcServerOptions options;
+  options.max_message_bytes = 1000;
+  options.stream_reset_burst = 30;
+  options.stream_resets_per_second = 10;
+  StartServer(options);
+  RawH2Client client(server_->port());
+  int refused = 0;
+  auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 500 && !client.disconnected() && !client.goaway(); ++i) {
+    int32_t id = client.Open();
+    client.Send(id, Frame("", 0, 5000).substr(0, 5), false);
+    if (client.RunUntilClosed(id, 1s) && client.stream(id).reset) ++refused;
+  }
+  EXPECT_TRUE(client.RunUntil([&] { return client.disconnected(); }, 3s));
+  EXPECT_EQ(client.goaway_code(), uint32_t(NGHTTP2_ENHANCE_YOUR_CALM));
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_GE(refused, 25);
+  EXPECT_LE(refused, 30 + int(seconds * 10) + 2) << "the burst and what " << seconds << " s refilled";
+  EXPECT_EQ(server_->connections_reset_flooding(), 1u);
+}
+
+// A bounded fuzz run of the framing: messages in every encoding the server reads, mutated
+// (bits flipped, bytes inserted and removed, cut short, prefix bytes overwritten), sent with a
+// random grpc-encoding in one to three DATA frames. Every call gets a gRPC status that names
+// the problem (never INTERNAL or UNKNOWN), nothing stays charged, and the server still serves.
+TEST_F(GrpcH2ServerTest, FuzzedFramingAlwaysGetsAStatusAndNeverInternal) {
+  GrpcServerOptions options;
+  options.max_message_bytes = 64 * 1024;
+  StartServer(options);
+  std::string text;
+  for (int i = 0; text.size() < 3000; ++i) text += "span-" + std::to_string(i * 7919 % 1000) + ";";
+  std::string zstd(ZSTD_compressBound(text.size()), '\0');
+  zstd.resize(ZSTD_compress(zstd.data(), zstd.size(), text.data(), text.size(), 3));
+  std::string snappy;
+  snappy::Compress(text.data(), text.size(), &snappy);
+  const std::vector<std::pair<std::string, std::string>> seeds{
+      {"", Frame(text)},
+      {"identity", Frame(text)},
+      {"gzip", Frame(CompressForTests(text, CompressedFormat::kGzip), 1)},
+      {"deflate", Frame(CompressForTests(text, CompressedFormat::kZlib), 1)},
+      {"zstd", Frame(zstd, 1)},
+      {"snappy", Frame(snappy, 1)},
+  };
+  const char* encodings[] = {"", "identity", "gzip", "deflate", "zstd", "snappy", "br", "gzip, zstd"};
+  std::mt19937_64 rng(20261129);
+  auto mutate = [&](std::string data) {
+    for (int edits = 1 + int(rng() % 3); edits > 0; --edits) {
+      size_t at = data.empty() ? 0 : size_t(rng() % data.size());
+      switch (rng() % 6) {
+        case 0: if (!data.empty()) data[at] = char(data[at] ^ char(1 << (rng() % 8))); break;
+        case 1: data.insert(at, 1, char(rng())); break;
+        case 2: if (!data.empty()) data.erase(at, 1 + rng() % 16); break;
+        case 3: data.resize(at); break;
+        case 4: if (!data.empty()) data[rng() % std::min<size_t>(5, data.size())] = char(rng()); break;  // the prefix
+        default: data += data.substr(0, rng() % 12); break;  // a second (partial) message
+      }
+    }
+    return data;
+  };
+  std::map<std::string, int> statuses;
+  int sent = 0;
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    RawH2Client client(server_->port());
+    for (int call = 0; call < 50; ++call, ++sent) {
+      const auto& [seed_encoding, seed] = seeds[rng() % seeds.size()];
+      std::string body = rng() % 8 == 0 ? seed : mutate(seed);
+      std::string encoding = rng() % 4 == 0 ? encodings[rng() % std::size(encodings)] : seed_encoding;
+      std::vector<std::pair<std::string, std::string>> headers;
+      if (!encoding.empty()) headers.emplace_back("grpc-encoding", encoding);
+      int32_t id = client.Open(headers);
+      size_t pieces = 1 + rng() % 3, at = 0;
+      for (size_t piece = 1; piece <= pieces; ++piece) {
+        size_t end = piece == pieces ? body.size() : std::min(body.size(), at + size_t(rng() % (body.size() + 1)));
+        client.Send(id, body.substr(at, end - at), piece == pieces);
+        client.SendQueued();  // one DATA source at a time per stream (nghttp2)
+        at = end;
+      }
+      ASSERT_TRUE(client.RunUntilClosed(id)) << "call " << sent << " got no answer";
+      auto& headers_seen = client.stream(id).headers;
+      ASSERT_TRUE(headers_seen.count("grpc-status")) << "call " << sent << ": :status " << headers_seen[":status"];
+      const std::string& status = headers_seen["grpc-status"];
+      EXPECT_TRUE(status == "0" || status == "3" || status == "8" || status == "12")
+          << "call " << sent << " (grpc-encoding '" << encoding << "'): grpc-status " << status << " " << headers_seen["grpc-message"];
+      statuses[status]++;
+    }
+    EXPECT_FALSE(client.goaway()) << "fuzzed calls never cost the connection";
+  }
+  EXPECT_GT(sent, 200);
+  EXPECT_GT(statuses["0"], 0);
+  EXPECT_GT(statuses["3"], 0);
+  for (const auto& [status, count] : statuses) std::printf("grpc-status %s: %d calls\n", status.c_str(), count);
+  EXPECT_TRUE(WaitFor([&] { return server_->receiving_bytes() == 0; }));
+  RawH2Client client(server_->port());
+  int32_t id = client.Call(Frame("after the fuzz"));
+  ASSERT_TRUE(client.RunUntilClosed(id));
+  EXPECT_EQ(client.stream(id).headers["grpc-status"], "0");
 }
 
 // --- grpc_framing.h ------------------------------------------------------------------------

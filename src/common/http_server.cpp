@@ -9,6 +9,7 @@
 #include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/ssl.hpp>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -96,6 +97,7 @@ struct Listener {
   std::atomic<uint64_t> receiving_bytes{0};
   std::atomic<size_t> connections{0};
   std::atomic<uint64_t> refused{0};
+  std::atomic<bool> trim_pending{false};
   std::atomic<uint64_t> handshakes_failed{0};
 
   // Connections handed off as HTTP/2, until they close. Their owner closes them without
@@ -155,6 +157,16 @@ class Session : public std::enable_shared_from_this<Session<kTls>> {
   }
   ~Session() {
     Release();
+    // A large body dropped unread to its end (a stalled or refused upload) may lie in a malloc
+    // arena, where freeing it keeps it resident (glibc raises its mmap threshold after freeing
+    // one large block): a trim gives it back, once for the bodies freed within 200 ms.
+    if (parser_ && parser_->get().body().capacity() >= (1u << 20) && !listener_->trim_pending.exchange(true)) {
+      auto timer = std::make_shared<asio::steady_timer>(timer_.get_executor(), std::chrono::milliseconds(200));
+      timer->async_wait([timer, listener = listener_](beast::error_code ec) {
+        listener->trim_pending = false;
+        if (!ec) malloc_trim(0);
+      });
+    }
     listener_->connections.fetch_sub(1);
   }
 

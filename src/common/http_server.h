@@ -55,8 +55,8 @@ struct HttpServerOptions {
   uint64_t body_limit = 16ull << 20;
   uint64_t receiving_budget = 512ull << 20;
   size_t max_connections = 10000;  // beyond it new connections are closed at once (and counted)
-  std::chrono::seconds header_timeout{30};  // for a request's headers, from its first byte on
-  std::chrono::seconds body_timeout{120};   // for its body; past either: 408, then close
+  std::chrono::milliseconds header_timeout{30'000};  // for a request's headers, from its first byte on
+  std::chrono::milliseconds body_timeout{120'000};   // for its body; past either: 408, then close
   // When set, connections that open with the HTTP/2 client preface are given to it (it owns
   // the descriptor from then on) and the rest are served as HTTP/1.1. A connection that has
   // not shown which it is within header_timeout is closed. Handed-off connections count

@@ -99,7 +99,8 @@ struct GrpcReceiver::Impl {
 
 Result<std::unique_ptr<GrpcReceiver>> GrpcReceiver::Start(const std::string& endpoint, uint64_t max_request_bytes,
                                                           uint64_t max_inflight_bytes, distributor::Distributor& distributor,
-                                                          const TlsSettings& tls) {
+                                                          const TlsSettings& tls, std::chrono::milliseconds stall_timeout,
+                                                          std::chrono::milliseconds read_timeout) {
   std::string host;
   uint16_t port = 0;
   if (!SplitHostPort(endpoint, host, port)) return Status::InvalidArgument("bad OTLP/gRPC endpoint " + endpoint);
@@ -114,6 +115,8 @@ Result<std::unique_ptr<GrpcReceiver>> GrpcReceiver::Start(const std::string& end
   // The limit is the message as sent and, again, as decompressed.
   options.max_message_bytes = max_request_bytes;
   options.receiving_budget = max_inflight_bytes;
+  options.stall_timeout = stall_timeout;
+  options.message_timeout = read_timeout;
   // A quarter of the descriptor limit, as the smaller HTTP listeners: ingest never takes the
   // descriptors the query API, the WAL and the blocks need.
   rlimit files{};

@@ -2,6 +2,7 @@
 // request bytes (no generated-message parsing) and hand them to the distributor.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -20,10 +21,13 @@ class GrpcReceiver {
   // limited to `max_request_bytes` (as sent and as decompressed); bytes of messages being
   // received are charged to `max_inflight_bytes` as they arrive. With `tls` enabled the port
   // speaks only TLS (ALPN h2; common/tls.h, reloaded as the files change); errors name its
-  // config block.
+  // config block. A call with no DATA for `stall_timeout`, or whose message is not whole
+  // `read_timeout` after its headers, is answered DEADLINE_EXCEEDED and its bytes released.
   static Result<std::unique_ptr<GrpcReceiver>> Start(const std::string& endpoint, uint64_t max_request_bytes,
                                                      uint64_t max_inflight_bytes, distributor::Distributor& distributor,
-                                                     const TlsSettings& tls = {});
+                                                     const TlsSettings& tls = {},
+                                                     std::chrono::milliseconds stall_timeout = std::chrono::seconds(30),
+                                                     std::chrono::milliseconds read_timeout = std::chrono::seconds(120));
   ~GrpcReceiver();
   void Shutdown();
   int port() const { return port_; }

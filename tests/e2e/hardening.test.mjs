@@ -2,23 +2,25 @@
 // careless or hostile, can take the server down. Each test below is one behaviour, tried
 // from outside with the clients that broke it: multi-member gzip and exact encodings, UTF-8
 // in every OTLP string, `Expect: 100-continue` with the real curl, method checks, the `end`
-// overflow, slow headers, stalled bodies against the receiving budget, a thousand idle
+// overflow, slow headers, stalled bodies (HTTP) and stalled streams (gRPC) against the
+// receiving budget, gzip amplification paid for by the tenant's rate, a thousand idle
 // connections under a lowered descriptor limit, and a flush of thousands of tenants.
 
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile as execFileCallback, execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import http2 from 'node:http2';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { deflateSync, gzipSync } from 'node:zlib';
+import { deflateSync, gunzipSync, gzipSync } from 'node:zlib';
 import {
   startServer, reportServerOnFailure, httpRequest, sleep, TraceryServer, makeTemporaryRoot,
   defaultConfig, mergeConfig, toYaml, pickFreeLoopbackPort, spawnUntilReady, serverBinaryPath,
 } from './harness.mjs';
-import { encodeExportRequest } from './protowire.mjs';
+import { bytesField, encodeExportRequest } from './protowire.mjs';
 import { exportRawOverGrpc } from './rawgrpc.mjs';
 import { residentMemory } from './load.mjs';
 import { randomSpanId, randomTraceId } from './scenarios.mjs';
@@ -26,6 +28,8 @@ import { randomSpanId, randomTraceId } from './scenarios.mjs';
 const execFile = promisify(execFileCallback);
 const MiB = 1024 * 1024;
 const protobufHeaders = { 'Content-Type': 'application/x-protobuf' };
+const DEADLINE_EXCEEDED_CODE = '4';
+const RESOURCE_EXHAUSTED_CODE = '8';
 
 // ---------------------------------------------------------------------------------------
 // Requests
@@ -483,6 +487,172 @@ describe('stalled bodies are charged to the receiving budget before they are rea
     } while (Date.now() < deadline);
     assert.equal(response.status, 200, `a normal request after the stalled uploads closed: ${response.status} ${response.text()}`);
     assert.equal((await readTrace(server, after.traceId)).status, 200);
+  });
+});
+
+// =======================================================================================
+
+describe('stalled gRPC streams are charged as they arrive and cut after the stall timeout', () => {
+  const budget = 64 * MiB;
+  const streamsPerConnection = 25;
+  const connectionCount = 4;
+  const announced = 15_000_000;
+  const sentBytes = 1_000_000;
+  const stallSeconds = 3;
+  let server;
+  before(async () => {
+    server = await startServer({
+      configOverrides: {
+        distributor: {
+          max_inflight_bytes: '64MiB', max_request_bytes: '16MiB', request_stall_timeout: `${stallSeconds}s`, request_read_timeout: '20s',
+        },
+      },
+    });
+  });
+  reportServerOnFailure(() => server, { afterEach, after });
+
+  // A call that announces `announced` bytes, sends the first `sentBytes` and then nothing.
+  function stalledCall(session) {
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(announced, 1);
+    const stream = session.request({
+      ':method': 'POST', ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+      'content-type': 'application/grpc', te: 'trailers',
+    });
+    const outcome = { status: null, message: '', answeredAt: null, closedAt: null, rstCode: null };
+    const record = (headers) => {
+      if (headers['grpc-status'] === undefined) return;
+      outcome.status ??= headers['grpc-status'];
+      outcome.message ||= decodeURIComponent(headers['grpc-message'] ?? '');
+      outcome.answeredAt ??= Date.now();
+    };
+    stream.on('response', record);
+    stream.on('trailers', record);
+    stream.on('error', () => {});
+    stream.on('data', () => {});
+    stream.on('close', () => { outcome.closedAt = Date.now(); outcome.rstCode = stream.rstCode; });
+    stream.write(Buffer.concat([prefix, Buffer.alloc(sentBytes, 0x0a)]));
+    return outcome;
+  }
+
+  it('refuses past max_inflight_bytes, keeps RSS bounded, answers DEADLINE_EXCEEDED after the stall and returns the memory', async () => {
+    const baseline = await residentMemory(server.proc.pid);
+    const sessions = Array.from({ length: connectionCount }, () => {
+      const session = http2.connect(`http://${server.grpcAddr}`);
+      session.on('error', () => {});
+      return session;
+    });
+    try {
+      const sentAt = Date.now();
+      const calls = sessions.flatMap((session) => Array.from({ length: streamsPerConnection }, () => stalledCall(session)));
+      const total = calls.length;
+      // Everything is sent at once; past the budget a stream is refused as its bytes arrive.
+      const deadline = Date.now() + 2000;
+      while (Date.now() < deadline && calls.filter((c) => c.status !== null).length < total - Math.floor(budget / sentBytes)) await sleep(50);
+      await sleep(300);
+      const refused = calls.filter((c) => c.status === RESOURCE_EXHAUSTED_CODE);
+      const waiting = calls.filter((c) => c.status === null);
+      const other = calls.filter((c) => c.status !== null && c.status !== RESOURCE_EXHAUSTED_CODE).map((c) => `${c.status} ${c.message}`);
+      assert.deepEqual(other, [], 'stalled calls are refused RESOURCE_EXHAUSTED or wait');
+      const mayFit = Math.floor(budget / sentBytes);
+      assert.ok(waiting.length >= 1 && waiting.length <= mayFit,
+        `${waiting.length} stalled calls of ${sentBytes} bytes held; the 64 MiB budget holds at most ${mayFit} (and at least one must be)`);
+      assert.ok(refused.length >= total - mayFit, `${refused.length} of ${total} refused past the budget`);
+
+      const ready = await timedReady(server, 2000);
+      assert.equal(ready.status, 200, `GET /ready while ${waiting.length} gRPC calls stall: ${ready.status ?? ready.error}`);
+      const during = await residentMemory(server.proc.pid);
+      const limit = budget + 150 * MiB;
+      assert.ok(during.peakBytes < limit, `peak RSS ${(during.peakBytes / MiB).toFixed(1)} MiB over ${(limit / MiB).toFixed(0)} MiB`);
+
+      // The held calls are cut by the stall timeout, not before.
+      await waitForAll(calls, (c) => c.status !== null && c.closedAt !== null, (stallSeconds + 5) * 1000);
+      const cut = calls.filter((c) => c.status === DEADLINE_EXCEEDED_CODE);
+      assert.equal(cut.length, waiting.length, `held calls answered: ${JSON.stringify(waiting.map((c) => [c.status, c.message]).slice(0, 5))}`);
+      for (const call of cut) {
+        const seconds = (call.answeredAt - sentAt) / 1000;
+        assert.ok(seconds >= stallSeconds - 0.5 && seconds <= stallSeconds + 3, `DEADLINE_EXCEEDED after ${seconds} s; the stall timeout is ${stallSeconds} s`);
+        assert.match(call.message, /no request data arrived/);
+        assert.ok(call.closedAt !== null, 'the stream is closed (RST_STREAM: the client is told to stop sending)');
+      }
+      await sleep(500);
+      const afterCut = await residentMemory(server.proc.pid);
+      console.log(`stalled gRPC calls: ${refused.length} refused RESOURCE_EXHAUSTED, ${cut.length} held then DEADLINE_EXCEEDED; `
+        + `VmHWM ${(during.peakBytes / MiB).toFixed(1)} MiB (before: ${(baseline.peakBytes / MiB).toFixed(1)} MiB, VmRSS ${(baseline.currentBytes / MiB).toFixed(1)}), `
+        + `VmRSS while held ${(during.currentBytes / MiB).toFixed(1)} MiB, after the cut ${(afterCut.currentBytes / MiB).toFixed(1)} MiB`);
+      assert.ok(afterCut.currentBytes < baseline.currentBytes + 32 * MiB,
+        `RSS after the stalled calls were cut: ${(afterCut.currentBytes / MiB).toFixed(1)} MiB, before them ${(baseline.currentBytes / MiB).toFixed(1)} MiB`);
+
+      // Their charge is returned: a whole budget's worth of calls goes in on the same connections.
+      const sent = traceRequest();
+      const exported = await exportRawOverGrpc(server.grpcAddr, encodeExportRequest(sent.request), { timeoutMs: 5000 });
+      assert.equal(exported.name, 'OK', `an export after the stalled calls were cut: ${exported.name} ${exported.details}`);
+      assert.equal((await readTrace(server, sent.traceId)).status, 200);
+    } finally {
+      for (const session of sessions) session.destroy();
+    }
+  });
+});
+
+// =======================================================================================
+
+describe('decompressed bytes are charged to the tenant rate (amplification is paid for)', () => {
+  const rateBytes = 15_000_000;
+  const burstBytes = 20_000_000;
+  let server;
+  before(async () => {
+    server = await startServer({
+      configOverrides: {
+        overrides: { defaults: { ingestion: { rate_limit_bytes: rateBytes, burst_size_bytes: burstBytes }, global: { max_bytes_per_trace: 64_000_000 } } },
+      },
+    });
+  });
+  reportServerOnFailure(() => server, { afterEach, after });
+
+  async function walBytes() {
+    const directory = path.join(server.dataDir, 'wal');
+    let total = 0;
+    for (const name of await readdir(directory)) total += (await stat(path.join(directory, name))).size;
+    return total;
+  }
+
+  // A valid one-span request whose span carries an unknown field (99) of `padding` zero bytes:
+  // about 15 KB on the wire once gzipped.
+  function amplifiedRequest(padding) {
+    const fixed64 = (number, value) => {
+      const bytes = Buffer.alloc(9);
+      bytes[0] = (number << 3) | 1;
+      bytes.writeBigUInt64LE(value, 1);
+      return bytes;
+    };
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const span = Buffer.concat([
+      bytesField(1, Buffer.from(randomTraceId(), 'hex')), bytesField(2, Buffer.from(randomSpanId(), 'hex')),
+      bytesField(5, 'amplified'), fixed64(7, now), fixed64(8, now + 1000n), bytesField(99, Buffer.alloc(padding)),
+    ]);
+    return Buffer.concat([bytesField(1, bytesField(2, bytesField(2, span)))]);
+  }
+
+  it('lets 20 requests of 15 KB that inflate to 15 MiB each write no more than the rate allows', async () => {
+    const body = gzipSync(amplifiedRequest(15 * MiB));
+    const inflated = gunzipSync(body).length;
+    const walBefore = await walBytes();
+    const started = Date.now();
+    const statuses = [];
+    for (let i = 0; i < 20; i += 1) {
+      const response = await postTraces(server, body, { ...protobufHeaders, 'Content-Encoding': 'gzip' });
+      statuses.push(response.status);
+      if (response.status === 429) assert.ok(response.headers.get('retry-after'), 'a 429 carries Retry-After');
+    }
+    const seconds = (Date.now() - started) / 1000;
+    const accepted = statuses.filter((s) => s === 200).length;
+    const walGrowth = (await walBytes()) - walBefore;
+    console.log(`amplification: ${body.length} bytes on the wire, ${inflated} inflated; ${accepted} of 20 accepted in ${seconds.toFixed(1)} s `
+      + `(${JSON.stringify(statuses)}); WAL +${(walGrowth / MiB).toFixed(1)} MiB`);
+    assert.deepEqual(statuses.filter((s) => s !== 200 && s !== 429), [], 'answers are 200 or 429');
+    const allowed = Math.floor((burstBytes + rateBytes * seconds) / inflated);
+    assert.ok(accepted >= 1 && accepted <= allowed, `${accepted} accepted; the rate (burst ${burstBytes}, ${rateBytes}/s over ${seconds} s) pays for ${allowed}`);
+    assert.ok(walGrowth <= accepted * (inflated + MiB), `the WAL grew ${walGrowth} bytes for ${accepted} accepted requests of ${inflated}`);
   });
 });
 
