@@ -4,6 +4,7 @@
 // Thread-safe: For() from any thread, Replace() from the reloading thread.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -25,6 +26,9 @@ struct TenantLimits {
   // How long the tenant's blocks are kept (Tempo's per-tenant compaction.block_retention);
   // 0: compactor.compaction.block_retention.
   std::chrono::nanoseconds block_retention{0};
+  // Per retention tier (storage/tiers.h order: error, slow, pinned, baseline), the tenant's
+  // compaction.retention_tiers; 0: its block_retention, then the main file's.
+  std::array<std::chrono::nanoseconds, 4> tier_retention{};
   // The metrics-generator's per-tenant settings (Tempo's metrics_generator.processors and
   // max_active_series overrides). Without processors set, the main file's apply.
   bool generator_processors_set = false;

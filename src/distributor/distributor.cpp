@@ -117,17 +117,50 @@ void Distributor::Push(const std::string& tenant, std::string_view body, Encodin
     return refuse("invalid", status);
   }
   spans_received_.Add(split.span_count);
+  if (options_.route) {
+    // A gateway: traces owned by another gateway go there first; the answer waits for them.
+    struct Routed {
+      otlp::SplitRequest split;
+      std::string encoded;
+      std::vector<bool> local;
+    };
+    auto routed = std::make_shared<Routed>();
+    routed->encoded = std::move(encoded);
+    if (!routed->encoded.empty()) status = otlp::SplitByTrace(routed->encoded, routed->split);
+    else routed->split = std::move(split);
+    routed->local.assign(routed->split.fragments.size(), true);
+    Routed& ref = *routed;
+    options_.route(tenant, ref.split, ref.local,
+                   [this, routed, tenant, release, done = std::move(done)](Status forwarded) mutable {
+                     if (!forwarded.ok()) {
+                       release();
+                       CountRefused("peer_unavailable", 0);
+                       done(PushReply{Status::Unavailable("a peer gateway did not take its traces: " + forwarded.message()), 0, {}, {}});
+                       return;
+                     }
+                     auto local = std::make_shared<otlp::SplitRequest>(LocalPart(routed->split, routed->local));
+                     ingester_.Push(tenant, *local, [routed, local, release, done = std::move(done)](ingester::PushOutcome outcome) {
+                       release();
+                       done(PushReply{std::move(outcome.status), outcome.rejected_spans, std::move(outcome.rejected_reason), {}});
+                     });
+                   });
+    return;
+  }
   auto reply = [done = std::move(done), release](ingester::PushOutcome outcome) {
     release();
     done(PushReply{std::move(outcome.status), outcome.rejected_spans, std::move(outcome.rejected_reason), {}});
   };
   if (options_.log_received_spans.enabled) LogSpans(options_.log_received_spans, "received", tenant, split, nullptr, false);
-  std::vector<bool> accepted = ingester_.Push(tenant, split.fragments, std::move(reply));
+  std::vector<bool> sampled_out;
+  std::vector<bool> accepted = ingester_.Push(tenant, split, std::move(reply), &sampled_out);
   if (options_.log_discarded_spans.enabled && std::find(accepted.begin(), accepted.end(), false) != accepted.end())
     LogSpans(options_.log_discarded_spans, "discarded", tenant, split, &accepted, true);
-  // The generator sees every accepted request, before sampling; its exemplars point only at
-  // traces that were stored.
-  if (generator_) generator_->Consume(tenant, split, accepted);
+  // The generator sees every accepted span, before sampling (late spans of dropped traces
+  // too); its exemplars point only at traces that are stored.
+  if (generator_) {
+    for (size_t i = 0; i < accepted.size() && i < sampled_out.size(); ++i) accepted[i] = accepted[i] && sampled_out[i];
+    generator_->Consume(tenant, split, accepted);
+  }
 }
 
 // One logfmt line per span, as Tempo's distributor writes them (msg, spanid, traceid, and with
@@ -167,6 +200,24 @@ void Distributor::LogSpans(const Options::SpanLog& log, const char* message, con
     }
     spdlog::info("{}", line);
   }
+}
+
+otlp::SplitRequest Distributor::LocalPart(const otlp::SplitRequest& split, const std::vector<bool>& local) {
+  otlp::SplitRequest out;
+  std::vector<uint32_t> index(split.fragments.size(), UINT32_MAX);
+  for (size_t i = 0; i < split.fragments.size(); ++i) {
+    if (i >= local.size() || !local[i]) continue;
+    index[i] = uint32_t(out.fragments.size());
+    out.fragments.push_back(split.fragments[i]);
+  }
+  out.resources = split.resources;
+  for (const auto& span : split.spans) {
+    if (span.fragment_index >= index.size() || index[span.fragment_index] == UINT32_MAX) continue;
+    out.spans.push_back(span);
+    out.spans.back().fragment_index = index[span.fragment_index];
+  }
+  out.span_count = out.spans.size();
+  return out;
 }
 
 }  // namespace tracery::distributor

@@ -37,6 +37,12 @@ struct Options {
   struct SpanLog {
     bool enabled = false, include_all_attributes = false, filter_by_status_error = false;
   } log_received_spans, log_discarded_spans;
+  // Gateways (exporter/peer_router.h): sends the fragments of traces another gateway owns to
+  // it, marks those owned here in `local`, and calls `done` once every peer acknowledged. The
+  // split (and the request body) live until then. Null: every trace is local.
+  std::function<void(const std::string& tenant, const otlp::SplitRequest& split, std::vector<bool>& local,
+                     std::function<void(Status)> done)>
+      route;
 };
 
 struct PushReply {
@@ -58,6 +64,8 @@ class Distributor {
 
   // Takes an uncompressed request body. `done` runs exactly once, possibly on another thread.
   void Push(const std::string& tenant, std::string_view body, Encoding encoding, std::function<void(PushReply)> done);
+  // The fragments of `split` that `local` marks, with their spans re-indexed (gateways).
+  static otlp::SplitRequest LocalPart(const otlp::SplitRequest& split, const std::vector<bool>& local);
 
   // Counts a request refused before it reached Push (bad tenant, bad encoding, too large).
   void CountRefused(const std::string& reason, uint64_t bytes);

@@ -256,7 +256,12 @@ void Generator::Loop() {
   }
 }
 
-std::vector<Generator::WriteBatch> Generator::BuildWriteRequests(TenantState& tenant, int64_t now_ms, bool with_exemplars) {
+bool Generator::KeepExemplar(const std::string& tenant, std::string_view trace_id) const {
+  return !options_.keep_exemplar || options_.keep_exemplar(tenant, TraceId::FromBytes(trace_id));
+}
+
+std::vector<Generator::WriteBatch> Generator::BuildWriteRequests(const std::string& tenant_name, TenantState& tenant,
+                                                                 int64_t now_ms, bool with_exemplars) {
   std::vector<WriteBatch> batches(1);
   size_t series_in_batch = 0;
   Labels base;
@@ -298,7 +303,9 @@ std::vector<Generator::WriteBatch> Generator::BuildWriteRequests(TenantState& te
           l.emplace_back("le", b < family.bounds.size() ? FormatValue(family.bounds[b]) : "+Inf");
           std::vector<std::pair<const Exemplar*, Labels>> exemplars;
           const Exemplar& e = series.exemplars[b];
-          if (with_exemplars && !e.trace_id.empty() && !e.sent)
+          // An exemplar goes out only for a trace that is stored (with sampling: kept, and
+          // pinned from now on so that it stays).
+          if (with_exemplars && !e.trace_id.empty() && !e.sent && KeepExemplar(tenant_name, e.trace_id))
             exemplars.push_back({&e, Labels{{"span_id", HexEncode(e.span_id)}, {"trace_id", HexEncode(e.trace_id)}}});
           append(l, samples_of(double(cumulative)), exemplars);
         }
@@ -326,8 +333,8 @@ void Generator::CollectNow() {
     bool any_with = false, any_without = false;
     for (size_t t = 0; t < writer_->target_count(); ++t) (writer_->sends_exemplars(t) ? any_with : any_without) = true;
     std::vector<WriteBatch> with, without;
-    if (any_with) with = BuildWriteRequests(*tenant, now_ms, true);
-    if (any_without) without = BuildWriteRequests(*tenant, now_ms, false);
+    if (any_with) with = BuildWriteRequests(name, *tenant, now_ms, true);
+    if (any_without) without = BuildWriteRequests(name, *tenant, now_ms, false);
     // What was built is on its way: exemplars are not sent twice, series have their first 0.
     tenant->registry.Collect([&](Family& family) {
       for (auto& [key, series] : family.series) {
@@ -371,7 +378,7 @@ std::string Generator::Render(bool openmetrics) {
           l.emplace_back("le", b < family.bounds.size() ? FormatValue(family.bounds[b]) : "+Inf");
           lines += family.name + "_bucket" + FormatLabels(l) + " " + std::to_string(cumulative);
           const Exemplar& e = series.exemplars[b];
-          if (openmetrics && !e.trace_id.empty()) {
+          if (openmetrics && !e.trace_id.empty() && KeepExemplar(tenant_name, e.trace_id)) {
             char ts[32];
             std::snprintf(ts, sizeof ts, "%.3f", double(e.timestamp_ms) / 1000.0);
             lines += " # {trace_id=\"" + HexEncode(e.trace_id) + "\",span_id=\"" + HexEncode(e.span_id) + "\"} " +

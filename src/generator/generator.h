@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -66,6 +67,10 @@ struct Options {
   uint64_t service_graph_max_items = 10000;
   std::vector<double> service_graph_buckets = {0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8};
   std::vector<std::string> peer_attributes = {"peer.service", "db.name", "db.system"};
+
+  // Asked before an exemplar goes out (remote write, /metrics): true when its trace is stored,
+  // and then kept (tail sampling pins it). Null: every exemplar goes out.
+  std::function<bool(const std::string& tenant, const TraceId& trace_id)> keep_exemplar;
 
   // Per-tenant processors and max_active_series (runtime overrides); null: the above for all.
   const TenantLimitsTable* limits = nullptr;
@@ -125,7 +130,9 @@ class Generator {
     uint64_t samples = 0, exemplars = 0;
   };
   static constexpr size_t kMaxSeriesPerWrite = 2000;
-  std::vector<WriteBatch> BuildWriteRequests(TenantState& tenant, int64_t now_ms, bool with_exemplars);
+  std::vector<WriteBatch> BuildWriteRequests(const std::string& tenant_name, TenantState& tenant, int64_t now_ms,
+                                             bool with_exemplars);
+  bool KeepExemplar(const std::string& tenant, std::string_view trace_id) const;
   bool PassesFilters(const otlp::SplitRequest& split, const otlp::SpanSummary& span, std::string_view body,
                      const std::string& service) const;
   // Regexes of regex-matched filter conditions, compiled once, by policy and condition.

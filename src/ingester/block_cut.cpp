@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ingester/ingester.h"
+#include "storage/tiers.h"
 
 namespace tracery::ingester {
 
@@ -91,26 +92,31 @@ void Ingester::CutBlock(const std::shared_ptr<Tenant>& tenant) {
   cuts_done_.notify_all();
 }
 
-bool Ingester::FragmentsBeingCut(const Tenant& tenant, const TraceId& id, std::vector<FragmentLocation>& out) {
+bool Ingester::FragmentsBeingCut(const Tenant& tenant, const TraceId& id, std::vector<FragmentLocation>& out,
+                                 std::string_view* tier, uint32_t* spans) {
   LiveKey key{id, tenant.id};
   Shard& shard = ShardFor(key);
   std::lock_guard lock(shard.mutex);
   auto it = shard.traces.find(key);
   if (it == shard.traces.end() || it->second.cutting == 0) return false;
   out.assign(it->second.fragments.begin(), it->second.fragments.begin() + it->second.cutting);
+  if (tier) *tier = TierOf(it->second);
+  if (spans) *spans = it->second.span_count;
   return true;
 }
 
 Status Ingester::WriteBlock(Tenant& tenant, const std::vector<TraceId>& plan, std::vector<bool>& written) {
-  auto writer = block::BlockWriter::Create(store_, tenant.name, "sampled", plan.size(), options_.block);
-  if (!writer.ok()) return writer.status();
+  if (options_.sink) return DeliverToSink(tenant, plan, written);
+  // One block per retention tier present in the plan, written side by side in ID order.
+  std::array<std::unique_ptr<block::BlockWriter>, storage::kTiers.size()> writers;
+  std::array<std::vector<size_t>, storage::kTiers.size()> added;
   std::string bytes;
   std::vector<FragmentLocation> fragments;
   uint64_t otlp_bytes = 0;
-  std::vector<size_t> added;
   for (size_t i = 0; i < plan.size(); ++i) {
     bytes.clear();
-    if (!FragmentsBeingCut(tenant, plan[i], fragments)) continue;
+    std::string_view tier;
+    if (!FragmentsBeingCut(tenant, plan[i], fragments, &tier)) continue;
     Status read = ReadFragments(fragments, bytes);
     if (!read.ok()) {
       // This trace waits for the next cut; the others go on.
@@ -119,7 +125,17 @@ Status Ingester::WriteBlock(Tenant& tenant, const std::vector<TraceId>& plan, st
                     read.ToString());
       continue;
     }
-    Status status = (*writer)->AddTrace(plan[i], bytes);
+    if (bytes.empty()) {  // only decision records: nothing to store
+      written[i] = true;
+      continue;
+    }
+    size_t t = size_t(std::find(storage::kTiers.begin(), storage::kTiers.end(), tier) - storage::kTiers.begin());
+    if (!writers[t]) {
+      auto writer = block::BlockWriter::Create(store_, tenant.name, std::string(tier), plan.size(), options_.block);
+      if (!writer.ok()) return writer.status();
+      writers[t] = std::move(writer).value();
+    }
+    Status status = writers[t]->AddTrace(plan[i], bytes);
     if (status.code() == StatusCode::kInvalidArgument) {
       // A trace that cannot be encoded must never block its tenant: keep its spans aside.
       Status kept = Quarantine(tenant.name, plan[i].Hex(), bytes);
@@ -136,21 +152,60 @@ Status Ingester::WriteBlock(Tenant& tenant, const std::vector<TraceId>& plan, st
     }
     TRACERY_RETURN_IF_ERROR(status);
     otlp_bytes += bytes.size();
-    added.push_back(i);
+    added[t].push_back(i);
   }
-  if ((*writer)->trace_count() == 0) return Status::Ok();  // only quarantined or unreadable traces
-  auto meta = (*writer)->Finish();
-  if (!meta.ok()) return meta.status();
-  auto reader = block::BlockReader::OpenLazily(store_, tenant.name, meta->block_id);
-  if (!reader.ok()) return reader.status();
-  blocks_.Add(std::move(reader).value());
-  for (size_t i : added) written[i] = true;
-  blocks_cut_.Add();
-  traces_flushed_.Add(meta->trace_count);
-  block_bytes_written_.Add(meta->data_bytes + meta->index_bytes);
-  spdlog::info("ingester: tenant {} cut block {}: {} traces, {} spans, {} OTLP bytes -> {} bytes ({:.1f} B/span)", tenant.name,
-               meta->block_id, meta->trace_count, meta->span_count, otlp_bytes, meta->data_bytes + meta->index_bytes,
-               meta->span_count ? double(meta->data_bytes + meta->index_bytes) / double(meta->span_count) : 0.0);
+  // Each tier's block is made durable and joins the list before any trace is released.
+  for (size_t t = 0; t < writers.size(); ++t) {
+    if (!writers[t] || writers[t]->trace_count() == 0) continue;  // only quarantined or unreadable traces
+    auto meta = writers[t]->Finish();
+    if (!meta.ok()) return meta.status();
+    auto reader = block::BlockReader::OpenLazily(store_, tenant.name, meta->block_id);
+    if (!reader.ok()) return reader.status();
+    blocks_.Add(std::move(reader).value());
+    for (size_t i : added[t]) written[i] = true;
+    blocks_cut_.Add();
+    traces_flushed_.Add(meta->trace_count);
+    tier_traces_[t]->Add(meta->trace_count);
+    block_bytes_written_.Add(meta->data_bytes + meta->index_bytes);
+    spdlog::info("ingester: tenant {} cut {} block {}: {} traces, {} spans -> {} bytes ({:.1f} B/span)", tenant.name,
+                 storage::kTiers[t], meta->block_id, meta->trace_count, meta->span_count,
+                 meta->data_bytes + meta->index_bytes,
+                 meta->span_count ? double(meta->data_bytes + meta->index_bytes) / double(meta->span_count) : 0.0);
+  }
+  spdlog::debug("ingester: tenant {} cut {} OTLP bytes", tenant.name, otlp_bytes);
+  return Status::Ok();
+}
+
+Status Ingester::DeliverToSink(Tenant& tenant, const std::vector<TraceId>& plan, std::vector<bool>& written) {
+  std::vector<KeptTrace> traces;
+  std::vector<size_t> indexes;
+  std::array<uint64_t, storage::kTiers.size()> by_tier{};
+  std::vector<FragmentLocation> fragments;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    KeptTrace trace;
+    trace.id = plan[i];
+    std::string_view tier;
+    if (!FragmentsBeingCut(tenant, plan[i], fragments, &tier, &trace.span_count)) continue;
+    Status read = ReadFragments(fragments, trace.bytes);
+    if (!read.ok()) {
+      fragment_read_failures_.Add();
+      spdlog::error("ingester: cannot read trace {} of tenant {} from the WAL: {}", plan[i].Hex(), tenant.name,
+                    read.ToString());
+      continue;
+    }
+    if (trace.bytes.empty()) {
+      written[i] = true;
+      continue;
+    }
+    by_tier[size_t(std::find(storage::kTiers.begin(), storage::kTiers.end(), tier) - storage::kTiers.begin())]++;
+    traces.push_back(std::move(trace));
+    indexes.push_back(i);
+  }
+  if (traces.empty()) return Status::Ok();
+  TRACERY_RETURN_IF_ERROR(options_.sink->Deliver(tenant.name, traces));
+  for (size_t i : indexes) written[i] = true;
+  traces_flushed_.Add(traces.size());
+  for (size_t t = 0; t < by_tier.size(); ++t) tier_traces_[t]->Add(by_tier[t]);
   return Status::Ok();
 }
 
@@ -178,8 +233,15 @@ void Ingester::FinishCut(Tenant& tenant, const std::vector<TraceId>& plan, const
       released[trace.fragments[f].segment]++;
       trace.bytes -= trace.fragments[f].length;
     }
-    if (cut == trace.fragments.size()) {
+    // What came after the cut started: spans, or only the places of decision records.
+    bool spans_left = std::any_of(trace.fragments.begin() + cut, trace.fragments.end(),
+                                  [](const FragmentLocation& f) { return f.length > 0; });
+    if (!spans_left) {
+      for (uint32_t f = cut; f < trace.fragments.size(); ++f) released[trace.fragments[f].segment]++;
       RememberSize(shard, key, trace.lifetime_bytes);
+      std::string_view tier = TierOf(trace);
+      RememberDecision(shard, key, Decision::kKept,
+                       uint8_t(1 + std::find(storage::kTiers.begin(), storage::kTiers.end(), tier) - storage::kTiers.begin()));
       memory -= kTraceEntryBytes + LocationsBytes(trace.fragments.capacity());
       shard.traces.erase(it);
       tenant.live_traces.fetch_sub(1, std::memory_order_relaxed);
@@ -191,6 +253,8 @@ void Ingester::FinishCut(Tenant& tenant, const std::vector<TraceId>& plan, const
     trace.fragments.shrink_to_fit();
     memory += LocationsBytes(trace.fragments.capacity()) - LocationsBytes(capacity);
     trace.complete = false;
+    // Its later spans go to the tier the cut ones went to.
+    trace.tier = uint8_t(1 + std::find(storage::kTiers.begin(), storage::kTiers.end(), TierOf(trace)) - storage::kTiers.begin());
     trace.first_arrival = now;  // the summary (span count, times, flags) stays the whole trace's
   }
   memory_bytes_.fetch_add(memory, std::memory_order_relaxed);

@@ -39,7 +39,50 @@ Ingester::Ingester(Options options, Env& env, backend::ObjectStore& store, stora
       traces_quarantined_(metrics.GetCounter("tracery_ingester_traces_quarantined_total",
                                              "Traces (or WAL records) that could not be encoded, kept in the dead-letter directory.")),
       fragment_read_failures_(metrics.GetCounter("tracery_ingester_wal_read_failures_total",
-                                                 "Reads of waiting spans from the WAL that failed during a block cut (retried).")) {}
+                                                 "Reads of waiting spans from the WAL that failed during a block cut (retried).")) {
+  for (size_t t = 0; t < storage::kTiers.size(); ++t)
+    tier_traces_[t] = &metrics.GetCounter("tracery_ingester_traces_by_tier_total",
+                                          "Traces written into blocks (or handed to the gateway's exporters), by retention tier.",
+                                          {{"tier", std::string(storage::kTiers[t])}});
+  // Tiers of traces cut, so that their late spans join them (and, with sampling, decisions).
+  kept_cache_bound_ = 50'000 / kShards + 1;
+  if (!options_.sampling.policies) return;
+  policies_ = options_.sampling.policies;
+  engine_ = std::make_unique<sampling::DecisionEngine>(*policies_, env);
+  const sampling::TailSamplingConfig& config = policies_->config();
+  // The decision cache: the configured sizes, and at least num_traces each (late spans follow
+  // their trace's decision even where the Collector's config leaves the cache off).
+  kept_cache_bound_ = std::max<uint64_t>(config.sampled_cache_size, config.num_traces) / kShards + 1;
+  dropped_cache_bound_ = std::max<uint64_t>(config.non_sampled_cache_size, config.num_traces) / kShards + 1;
+  const std::string traces_help = "Traces by each tail-sampling policy's own verdict (sampled: it wanted the trace).";
+  const std::string spans_help = "Spans of the traces counted in tracery_sampler_policy_traces_total.";
+  for (const auto& policy : config.policies) {
+    PolicyCounters c;
+    c.traces_sampled = &metrics.GetCounter("tracery_sampler_policy_traces_total", traces_help, {{"policy", policy.name}, {"sampled", "true"}});
+    c.traces_not_sampled = &metrics.GetCounter("tracery_sampler_policy_traces_total", traces_help, {{"policy", policy.name}, {"sampled", "false"}});
+    c.spans_sampled = &metrics.GetCounter("tracery_sampler_policy_spans_total", spans_help, {{"policy", policy.name}, {"sampled", "true"}});
+    c.spans_not_sampled = &metrics.GetCounter("tracery_sampler_policy_spans_total", spans_help, {{"policy", policy.name}, {"sampled", "false"}});
+    policy_counters_.push_back(c);
+  }
+  const std::string decided_help = "Traces decided by tail sampling: kept (stored) or dropped.";
+  traces_kept_ = &metrics.GetCounter("tracery_sampler_traces_total", decided_help, {{"decision", "kept"}});
+  traces_dropped_ = &metrics.GetCounter("tracery_sampler_traces_total", decided_help, {{"decision", "dropped"}});
+  const std::string spans_decided_help = "Spans of the traces decided by tail sampling (late spans not included).";
+  spans_kept_ = &metrics.GetCounter("tracery_sampler_spans_total", spans_decided_help, {{"decision", "kept"}});
+  spans_dropped_ = &metrics.GetCounter("tracery_sampler_spans_total", spans_decided_help, {{"decision", "dropped"}});
+  traces_pinned_kept_ = &metrics.GetCounter("tracery_sampler_traces_pinned_total",
+                                            "Traces kept because they were pinned (API or exemplar) though no policy sampled them.");
+  const std::string late_help = "Spans that came after their trace was decided, by the decision they followed.";
+  late_spans_kept_ = &metrics.GetCounter("tracery_sampler_late_spans_total", late_help, {{"decision", "kept"}});
+  late_spans_dropped_ = &metrics.GetCounter("tracery_sampler_late_spans_total", late_help, {{"decision", "dropped"}});
+  early_decisions_ = &metrics.GetCounter("tracery_sampler_early_decisions_total",
+                                         "Traces decided before decision_wait because more than num_traces were pending.");
+  decision_latency_ = &metrics.GetHistogram("tracery_sampler_decision_latency_seconds",
+                                            "Time from a trace's first span to its sampling decision.",
+                                            {0.5, 1, 2, 5, 10, 15, 20, 30, 60, 120});
+  metrics.AddCallbackGauge("tracery_sampler_pending_traces", "Traces waiting for their tail-sampling decision.",
+                           [this] { return double(std::max<int64_t>(0, pending_traces_.load())); });
+}
 
 Result<std::unique_ptr<Ingester>> Ingester::Open(Options options, Env& env, backend::ObjectStore& store,
                                                  storage::BlockList& blocks, ThreadPool& pool, MetricsRegistry& metrics) {
@@ -163,24 +206,49 @@ void Ingester::AddSegmentRefs(uint64_t segment, int64_t delta) {
   if (refs == 0) segment_refs_.erase(segment);
 }
 
-void Ingester::InsertRecord(Tenant& tenant, const std::vector<RecordFragment>& layout, const wal::RecordLocation& location) {
+void Ingester::InsertRecord(Tenant& tenant, const std::vector<RecordFragment>& layout, const wal::RecordLocation& location,
+                            const uint64_t* matched) {
   // References first: the segment must not look free while its fragments become live.
   AddSegmentRefs(location.segment, int64_t(layout.size()));
   int64_t now = env_.NowMonotonicNanos();
-  int64_t memory = 0;
-  for (const RecordFragment& f : layout) {
+  int64_t memory = 0, skipped = 0, pending = 0;
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const RecordFragment& f = layout[i];
     LiveKey key{f.trace_id, tenant.id};
     Shard& shard = ShardFor(key);
     std::lock_guard lock(shard.mutex);
-    auto [it, inserted] = shard.traces.try_emplace(key);
-    LiveTrace& trace = it->second;
-    if (inserted) {
+    auto it = shard.traces.find(key);
+    if (it != shard.traces.end() && policies_ && it->second.decided) late_spans_kept_->Add(f.span_count);
+    if (it == shard.traces.end()) {
+      bool decided = !policies_;
+      uint8_t tier = RememberedTier(shard, key);
+      if (policies_) {
+        // A late span follows its trace's remembered decision.
+        std::optional<Decision> earlier = RememberedDecision(shard, key);
+        if (earlier == Decision::kDropped) {
+          late_spans_dropped_->Add(f.span_count);
+          skipped++;
+          continue;
+        }
+        if (earlier) {
+          late_spans_kept_->Add(f.span_count);
+          decided = true;
+        } else {
+          pending++;
+        }
+      }
+      it = shard.traces.try_emplace(key).first;
+      LiveTrace& trace = it->second;
       trace.first_arrival = now;
+      trace.decided = decided;
+      trace.tier = tier;
       // What earlier blocks already hold of it.
       if (auto past = shard.past_sizes.find(key); past != shard.past_sizes.end()) trace.lifetime_bytes = past->second;
       tenant.live_traces.fetch_add(1, std::memory_order_relaxed);
       memory += kTraceEntryBytes;
     }
+    LiveTrace& trace = it->second;
+    if (matched) trace.matched |= matched[i];
     size_t capacity = trace.fragments.capacity();
     trace.fragments.push_back({uint32_t(location.segment), f.length, location.offset + f.offset});
     memory += LocationsBytes(trace.fragments.capacity()) - LocationsBytes(capacity);
@@ -194,23 +262,49 @@ void Ingester::InsertRecord(Tenant& tenant, const std::vector<RecordFragment>& l
     trace.has_root |= f.has_root;
   }
   memory_bytes_.fetch_add(memory, std::memory_order_relaxed);
+  if (pending) {
+    // Past num_traces the oldest are decided now, not at the next tick: memory stays bounded.
+    int64_t now_pending = pending_traces_.fetch_add(pending, std::memory_order_relaxed) + pending;
+    if (uint64_t(now_pending) > policies_->config().num_traces && !early_wake_.exchange(true)) sweep_wake_.notify_one();
+  }
+  if (skipped) AddSegmentRefs(location.segment, -skipped);
 }
 
 void Ingester::AppendRecord(const std::shared_ptr<Tenant>& tenant, const std::vector<const otlp::TraceFragment*>& fragments,
-                            std::function<void(Status)> done) {
+                            std::function<void(Status)> done, std::vector<uint64_t> matched) {
   auto layout = std::make_shared<std::vector<RecordFragment>>();
   std::string record = EncodeRecord(tenant->name, fragments, *layout);
-  wal_->Append(std::move(record), [this, tenant, layout, done = std::move(done)](Status status, wal::RecordLocation location) {
+  wal_->Append(std::move(record), [this, tenant, layout, matched = std::move(matched), done = std::move(done)](
+                                      Status status, wal::RecordLocation location) {
     // On the thread that wrote the record's round (the WAL's writer, or with fsync: none the
     // appending one), before any later record: the spans become readable before the request
     // is acknowledged.
-    if (status.ok()) InsertRecord(*tenant, *layout, location);
+    if (status.ok()) InsertRecord(*tenant, *layout, location, matched.empty() ? nullptr : matched.data());
     done(std::move(status));
   });
 }
 
 std::vector<bool> Ingester::Push(const std::string& tenant_name, const std::vector<otlp::TraceFragment>& all_fragments,
                                  Done done) {
+  return PushFragments(tenant_name, all_fragments, std::move(done), {}, nullptr);
+}
+
+std::vector<bool> Ingester::Push(const std::string& tenant_name, const otlp::SplitRequest& split, Done done,
+                                 std::vector<bool>* sampled_out) {
+  std::vector<uint64_t> matched;
+  if (policies_) {
+    // Each span is looked at once here, for the policies' per-span conditions; the decision
+    // later needs only these bits and the summary the index keeps anyway.
+    std::vector<sampling::TraceSummary> summaries(split.fragments.size());
+    policies_->matcher().ObserveRequest(split, summaries);
+    matched.resize(summaries.size());
+    for (size_t i = 0; i < summaries.size(); ++i) matched[i] = summaries[i].matched;
+  }
+  return PushFragments(tenant_name, split.fragments, std::move(done), std::move(matched), sampled_out);
+}
+
+std::vector<bool> Ingester::PushFragments(const std::string& tenant_name, const std::vector<otlp::TraceFragment>& all_fragments,
+                                          Done done, std::vector<uint64_t> all_matched, std::vector<bool>* sampled_out) {
   std::shared_ptr<Tenant> tenant = GetTenant(tenant_name);
   PushOutcome outcome;
   std::vector<bool> accepted(all_fragments.size(), true);
@@ -222,9 +316,27 @@ std::vector<bool> Ingester::Push(const std::string& tenant_name, const std::vect
     max_bytes_per_trace = limits.max_bytes_per_trace;
     max_traces_per_tenant = limits.max_traces_per_user;
   }
+  if (sampled_out) sampled_out->assign(all_fragments.size(), true);
+  std::vector<uint64_t> matched;
   // Limits are checked before anything is written, so a refused span is never half-stored.
   for (size_t i = 0; i < all_fragments.size(); ++i) {
     const otlp::TraceFragment& f = all_fragments[i];
+    if (policies_) {
+      // Spans of a trace already dropped are acknowledged and not written (a late span of a
+      // kept trace is written, and stored with it).
+      LiveKey key{f.trace_id, tenant->id};
+      Shard& shard = ShardFor(key);
+      bool dropped;
+      {
+        std::lock_guard lock(shard.mutex);
+        dropped = !shard.traces.count(key) && RememberedDecision(shard, key) == Decision::kDropped;
+      }
+      if (dropped) {
+        late_spans_dropped_->Add(f.span_count);
+        if (sampled_out) (*sampled_out)[i] = false;
+        continue;
+      }
+    }
     if (max_bytes_per_trace > 0 || max_traces_per_tenant > 0) {
       LiveKey key{f.trace_id, tenant->id};
       Shard& shard = ShardFor(key);
@@ -254,6 +366,7 @@ std::vector<bool> Ingester::Push(const std::string& tenant_name, const std::vect
       }
     }
     fragments.push_back(&f);
+    if (!all_matched.empty()) matched.push_back(all_matched[i]);
   }
   if (fragments.empty()) {
     done(std::move(outcome));
@@ -271,7 +384,7 @@ std::vector<bool> Ingester::Push(const std::string& tenant_name, const std::vect
     }
     outcome.status = std::move(status);
     done(std::move(outcome));
-  });
+  }, std::move(matched));
   return accepted;
 }
 
@@ -280,7 +393,15 @@ void Ingester::ReplayRecord(wal::RecordLocation location, std::string_view paylo
   std::vector<RecordFragment> layout;
   if (RecordVersion(payload) == kIndexedRecordV3) {
     if (DecodeRecord(payload, tenant_name, layout) && ValidateTenantId(tenant_name).ok()) {
-      InsertRecord(*GetTenant(std::string(tenant_name)), layout, location);
+      std::vector<uint64_t> matched = PolicyBits(payload, layout);
+      InsertRecord(*GetTenant(std::string(tenant_name)), layout, location, matched.empty() ? nullptr : matched.data());
+      return;
+    }
+  } else if (RecordVersion(payload) == kDecisionsRecord) {
+    std::vector<RecordDecision> decisions;
+    if (DecodeDecisions(payload, tenant_name, decisions) && ValidateTenantId(tenant_name).ok()) {
+      // Without sampling now, drops and keeps mean nothing; pins still do.
+      ApplyDecisions(*GetTenant(std::string(tenant_name)), decisions, &location);
       return;
     }
   } else {
@@ -349,6 +470,7 @@ Status Ingester::ReadFragments(const std::vector<FragmentLocation>& fragments, s
   for (const auto& f : fragments) total += f.length;
   out.reserve(total);
   for (const auto& f : fragments) {
+    if (f.length == 0) continue;  // where a decision record lies, not spans
     size_t at = out.size();
     out.resize(at + f.length);
     TRACERY_RETURN_IF_ERROR(wal_->Read(f.segment, f.offset, f.length, out.data() + at));
@@ -368,6 +490,7 @@ void Ingester::SweepLoop() {
 }
 
 void Ingester::Sweep(bool everything) {
+  early_wake_.store(false, std::memory_order_relaxed);
   int64_t now = env_.NowMonotonicNanos();
   int64_t memory = memory_bytes_.load(std::memory_order_relaxed);
   int64_t limit = int64_t(options_.max_live_bytes);
@@ -380,6 +503,7 @@ void Ingester::Sweep(bool everything) {
   if (pressure) idle = std::min<int64_t>(idle, 1'000'000'000);
   int64_t max_age = options_.max_block_duration.count();
 
+  if (policies_) DecideDue(now, everything || memory > limit / 4 * 3);
   std::unordered_map<uint32_t, std::pair<std::vector<TraceId>, uint64_t>> completed;
   // Walking every live trace is the sweep's cost (it was 14 % of a saturated core at every
   // 500 ms): walk them a fifth of the idle period apart, and at once under pressure.
@@ -389,7 +513,7 @@ void Ingester::Sweep(bool everything) {
     if (!walk) break;
     std::lock_guard lock(shard.mutex);
     for (auto& [key, trace] : shard.traces) {
-      if (trace.complete || trace.cutting > 0) continue;
+      if (trace.complete || trace.cutting > 0 || !trace.decided) continue;
       if (everything || now - trace.last_arrival >= idle || now - trace.first_arrival >= max_age) {
         trace.complete = true;
         auto& [ids, bytes] = completed[key.tenant];

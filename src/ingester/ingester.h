@@ -13,6 +13,16 @@
 // Memory: past half of max_live_bytes traces are completed after a short idle time, past
 // three quarters all of them are, and past max_live_bytes Push is refused (429) until blocks
 // are cut.
+//
+// Tail sampling (options.sampling, docs/sampling.md): a trace is pending until decided, at
+// decision_wait after its first span or, once its root span came, after a quiet period. Its
+// spans wait in the WAL like any live trace's; memory holds only the summary the policies need
+// (the fields below plus the bits of the per-span predicates). A kept trace then completes
+// and is cut as before; a dropped one leaves the index and its WAL references are released.
+// Decisions are remembered (decision cache) so that late spans follow them, and written to the
+// WAL so that a restart continues them. When a block is cut, each trace goes to the block of
+// its retention tier (storage/tiers.h): error, slow, pinned or baseline. With a sink
+// (ingester/trace_sink.h, the gateway) kept traces are handed to it instead of cut into blocks.
 #pragma once
 
 #include "common/tenant_limits.h"
@@ -26,6 +36,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -40,13 +51,23 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/thread_pool.h"
+#include "ingester/trace_sink.h"
 #include "ingester/wal_record.h"
+#include "sampling/sampler.h"
 #include "otlp/split.h"
 #include "storage/block_list.h"
+#include "storage/tiers.h"
 #include "storage/trace_source.h"
 #include "wal/wal.h"
 
 namespace tracery::ingester {
+
+struct SamplingOptions {
+  std::optional<sampling::PolicySet> policies;  // none: no sampling, every trace is kept
+  // A trace whose root span has arrived is decided once no span came for this long, before
+  // decision_wait; 0: only at decision_wait, exactly as the Collector.
+  std::chrono::nanoseconds quiet_period = std::chrono::seconds(2);
+};
 
 struct Options {
   std::chrono::nanoseconds trace_idle_period = std::chrono::seconds(10);
@@ -63,6 +84,11 @@ struct Options {
   // 80 bytes each; only traces over an eighth of the limit are recorded).
   uint64_t trace_size_records = 100'000;
   std::string dead_letter_directory;  // traces that cannot be encoded go here
+  SamplingOptions sampling;
+  // A kept trace longer than this is cut into the `slow` tier; 0: no slow tier.
+  std::chrono::nanoseconds slow_threshold{0};
+  // Where kept traces go instead of blocks (the gateway); null: blocks.
+  TraceSink* sink = nullptr;
   wal::Options wal;
   block::WriterOptions block;
 };
@@ -87,6 +113,26 @@ class Ingester final : public storage::TraceSource, public storage::LiveTraceLis
   // durable and readable, or failed (Unavailable when the disk is full or failing); spans
   // refused by a per-trace limit are never written. Returns at once which were accepted.
   std::vector<bool> Push(const std::string& tenant, const std::vector<otlp::TraceFragment>& fragments, Done done);
+  // The same for a whole split request: with sampling on, each trace's policy bits are read
+  // from its spans here. A fragment of a trace already dropped by sampling is acknowledged and
+  // not written (`sampled_out`, when given, says which).
+  std::vector<bool> Push(const std::string& tenant, const otlp::SplitRequest& split, Done done,
+                         std::vector<bool>* sampled_out = nullptr);
+
+  bool sampling() const { return policies_.has_value(); }
+
+  // Pins a trace (keeps it whatever the policies say, in the pinned tier) or unpins it.
+  // NotFound (saying why) when the trace is not waiting here or was dropped by sampling (the
+  // caller copies a stored trace back here first). `done` runs once the pin is durable.
+  void Pin(const std::string& tenant, const TraceId& id, bool pin, std::function<void(Status)> done);
+  // Pins a trace found only in blocks: its spans (`split`, read back from the blocks) are
+  // written to the WAL again, pinned, so that they are cut into the pinned tier (queries remove
+  // the duplicate spans). Per-trace limits do not apply: the spans were accepted once.
+  void PinStored(const std::string& tenant, const TraceId& id, const otlp::SplitRequest& split,
+                 std::function<void(Status)> done);
+  // For the metrics-generator: true when the trace is or will be stored, and then pins it so
+  // that it stays (an exemplar always opens a stored trace). Never blocks.
+  bool KeepForExemplar(const std::string& tenant, const TraceId& id);
 
   // Live traces and traces waiting for their block, read back from the WAL.
   Status CollectTrace(const std::string& tenant, const TraceId& id, const storage::TimeRange& range,
@@ -95,8 +141,11 @@ class Ingester final : public storage::TraceSource, public storage::LiveTraceLis
   // Live traces and traces waiting for their block, for search.
   std::vector<storage::LiveTraceSummary> ListLiveTraces(const std::string& tenant, const storage::TimeRange& range) override;
 
-  // Cuts every waiting trace into blocks now (the /flush endpoint, and shutdown).
+  // Cuts every waiting trace into blocks now (the /flush endpoint, and shutdown); with sampling,
+  // every pending trace is decided first.
   Status FlushAll();
+  // One pass of the sweeper now (decisions due, traces idle), as its timer would run it (tests).
+  void RunSweep() { Sweep(false); }
   void Stop();  // stops the sweeper, flushes, closes the WAL
 
   bool OverMemoryLimit() const { return memory_bytes_.load(std::memory_order_relaxed) > int64_t(options_.max_live_bytes); }
@@ -130,8 +179,14 @@ class Ingester final : public storage::TraceSource, public storage::LiveTraceLis
     uint64_t lifetime_bytes = 0;  // of every span the trace ever had (max_bytes_per_trace)
     int64_t first_arrival = 0, last_arrival = 0;  // monotonic ns
     uint64_t min_start_unix_nano = UINT64_MAX, max_end_unix_nano = 0;
-    bool has_error = false, has_root = false;
-    bool complete = false;  // queued for its tenant's next block
+    uint64_t matched = 0;  // tail sampling: bit i, predicate i matched a span (TraceSummary::matched)
+    bool has_error : 1 = false, has_root : 1 = false;
+    bool complete : 1 = false;  // queued for its tenant's next block
+    bool decided : 1 = false;   // kept by sampling (always, without sampling)
+    bool pinned : 1 = false;    // by the API or as an exemplar: kept, in the pinned tier
+    // The tier earlier parts of the trace were cut into (1 + index in storage::kTiers; 0: none),
+    // so that late spans join them there.
+    uint8_t tier : 3 = 0;
   };
   struct LiveKey {
     TraceId id;
@@ -149,7 +204,19 @@ class Ingester final : public storage::TraceSource, public storage::LiveTraceLis
     // blocks for the trace's lifetime; oldest forgotten first, past a bound.
     std::unordered_map<LiveKey, uint64_t, LiveKeyHash> past_sizes;
     std::deque<LiveKey> past_order;
+    // Sampling's decision cache: traces decided and gone from the index, oldest forgotten first.
+    struct Remembered {
+      Decision decision;
+      uint8_t tier;  // kept traces cut into a block: 1 + its tier's index; 0: not yet
+    };
+    std::unordered_map<LiveKey, Remembered, LiveKeyHash> decided;
+    std::deque<LiveKey> kept_order, dropped_order;
   };
+  // Remembers a decision (kKept or kDropped); `tier`, when non-zero, the kept trace's tier.
+  void RememberDecision(Shard& shard, const LiveKey& key, Decision decision, uint8_t tier = 0);
+  uint8_t RememberedTier(Shard& shard, const LiveKey& key) const;
+  // Kept, dropped, or nullopt when not remembered; under the shard lock.
+  std::optional<Decision> RememberedDecision(Shard& shard, const LiveKey& key) const;
   // What a trace weighed before (its live entry, or the record of it), under the shard lock.
   uint64_t LifetimeBytes(Shard& shard, const LiveKey& key);
   void RememberSize(Shard& shard, const LiveKey& key, uint64_t bytes);
@@ -178,9 +245,24 @@ class Ingester final : public storage::TraceSource, public storage::LiveTraceLis
 
   void ReplayRecord(wal::RecordLocation location, std::string_view payload);
   // Makes the fragments of a durable record live (the WAL callback, and replay).
-  void InsertRecord(Tenant& tenant, const std::vector<RecordFragment>& layout, const wal::RecordLocation& location);
+  void InsertRecord(Tenant& tenant, const std::vector<RecordFragment>& layout, const wal::RecordLocation& location,
+                    const uint64_t* matched = nullptr);
   void AppendRecord(const std::shared_ptr<Tenant>& tenant, const std::vector<const otlp::TraceFragment*>& fragments,
-                    std::function<void(Status)> done);
+                    std::function<void(Status)> done, std::vector<uint64_t> matched = {});
+  std::vector<bool> PushFragments(const std::string& tenant, const std::vector<otlp::TraceFragment>& fragments, Done done,
+                                  std::vector<uint64_t> matched, std::vector<bool>* sampled_out);
+  // Sampling (sampling.cpp).
+  void DecideDue(int64_t now, bool everything);
+  // Applies decisions read from the WAL at replay, or made now (kept and pinned ones then hold
+  // their record's segment while the trace waits, so that a restart finds them).
+  void ApplyDecisions(Tenant& tenant, const std::vector<RecordDecision>& decisions, const wal::RecordLocation* location);
+  void WriteDecisions(const std::shared_ptr<Tenant>& tenant, std::vector<RecordDecision> decisions,
+                      std::function<void(Status)> done);
+  // Erases a live trace and releases its WAL references (a dropped trace); under the shard lock.
+  void DropLive(Shard& shard, std::unordered_map<LiveKey, LiveTrace, LiveKeyHash>::iterator it, Tenant& tenant,
+                std::map<uint64_t, int64_t>& released, int64_t& memory);
+  std::vector<uint64_t> PolicyBits(std::string_view payload, const std::vector<RecordFragment>& layout) const;
+  std::string_view TierOf(const LiveTrace& trace) const;
   void AddSegmentRefs(uint64_t segment, int64_t delta);
 
   void SweepLoop();
@@ -192,7 +274,9 @@ class Ingester final : public storage::TraceSource, public storage::LiveTraceLis
   Status WriteBlock(Tenant& tenant, const std::vector<TraceId>& plan, std::vector<bool>& written);
   void FinishCut(Tenant& tenant, const std::vector<TraceId>& plan, const std::vector<bool>& written);
   // The fragments of a trace that a cut took; false when it is not being cut.
-  bool FragmentsBeingCut(const Tenant& tenant, const TraceId& id, std::vector<FragmentLocation>& out);
+  bool FragmentsBeingCut(const Tenant& tenant, const TraceId& id, std::vector<FragmentLocation>& out,
+                         std::string_view* tier = nullptr, uint32_t* spans = nullptr);
+  Status DeliverToSink(Tenant& tenant, const std::vector<TraceId>& plan, std::vector<bool>& written);
   Status Quarantine(const std::string& tenant, const std::string& what, std::string_view bytes);
   Status ReadFragments(const std::vector<FragmentLocation>& fragments, std::string& out);
   void RemoveFreeSegments();
@@ -245,6 +329,28 @@ class Ingester final : public storage::TraceSource, public storage::LiveTraceLis
   Counter& flush_failures_;
   Counter& traces_quarantined_;
   Counter& fragment_read_failures_;
+
+  // Tail sampling.
+  std::optional<sampling::PolicySet> policies_;
+  std::unique_ptr<sampling::DecisionEngine> engine_;  // the sweeper's (and replay's), under engine_mutex_
+  std::mutex engine_mutex_;
+  uint64_t kept_cache_bound_ = 0, dropped_cache_bound_ = 0;  // per shard
+  std::atomic<int64_t> pending_traces_{0};
+  std::atomic<bool> early_wake_{false};  // the sweeper was woken because num_traces is passed
+  struct PolicyCounters {
+    Counter *traces_sampled, *traces_not_sampled, *spans_sampled, *spans_not_sampled;
+  };
+  std::vector<PolicyCounters> policy_counters_;
+  Counter* traces_kept_ = nullptr;
+  Counter* traces_dropped_ = nullptr;
+  Counter* spans_kept_ = nullptr;
+  Counter* spans_dropped_ = nullptr;
+  Counter* traces_pinned_kept_ = nullptr;
+  Counter* late_spans_kept_ = nullptr;
+  Counter* late_spans_dropped_ = nullptr;
+  Counter* early_decisions_ = nullptr;
+  Histogram* decision_latency_ = nullptr;
+  std::array<Counter*, 4> tier_traces_{};  // by storage::kTiers
 };
 
 }  // namespace tracery::ingester

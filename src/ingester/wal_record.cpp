@@ -63,6 +63,36 @@ bool DecodeRecord(std::string_view payload, std::string_view& tenant, std::vecto
   return in.empty();
 }
 
+std::string EncodeDecisions(std::string_view tenant, const std::vector<RecordDecision>& decisions) {
+  std::string record = wal::NewRecordBuffer(16 + tenant.size() + decisions.size() * 17);
+  record += char(kDecisionsRecord);
+  PutLengthPrefixed(record, tenant);
+  PutVarint(record, decisions.size());
+  for (const auto& d : decisions) {
+    record.append(d.trace_id.View());
+    record += char(d.decision);
+  }
+  return record;
+}
+
+bool DecodeDecisions(std::string_view payload, std::string_view& tenant, std::vector<RecordDecision>& decisions) {
+  decisions.clear();
+  ByteReader in(payload);
+  std::string_view version, id, kind;
+  uint64_t count;
+  if (!in.ReadBytes(1, version) || uint8_t(version[0]) != kDecisionsRecord || !in.ReadLengthPrefixed(tenant) ||
+      !in.ReadVarint(count) || count > in.remaining() / 17)
+    return false;
+  decisions.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    if (!in.ReadBytes(16, id) || !in.ReadBytes(1, kind)) return false;
+    uint8_t k = uint8_t(kind[0]);
+    if (k < uint8_t(Decision::kDropped) || k > uint8_t(Decision::kUnpinned)) return false;
+    decisions.push_back({TraceId::FromBytes(id), Decision(k)});
+  }
+  return in.empty();
+}
+
 bool DecodeLegacyRecord(std::string_view payload, std::string& tenant, std::vector<otlp::TraceFragment>& fragments) {
   fragments.clear();
   ByteReader in(payload);

@@ -18,6 +18,18 @@ namespace tracery::ingester {
 constexpr uint8_t kFragmentsRecordV1 = 1;
 constexpr uint8_t kRequestRecordV2 = 2;
 constexpr uint8_t kIndexedRecordV3 = 3;
+// Tail sampling's decisions (and pins), so that a restart continues them: replay applies them
+// where they lie in the log, after the fragments they decided.
+constexpr uint8_t kDecisionsRecord = 4;
+
+enum class Decision : uint8_t { kDropped = 1, kKept = 2, kPinned = 3, kUnpinned = 4 };
+struct RecordDecision {
+  TraceId trace_id;
+  Decision decision = Decision::kKept;
+};
+// u8 4, tenant (varint length + bytes), varint count, then per decision: 16-byte trace ID, u8.
+std::string EncodeDecisions(std::string_view tenant, const std::vector<RecordDecision>& decisions);
+bool DecodeDecisions(std::string_view payload, std::string_view& tenant, std::vector<RecordDecision>& decisions);
 
 // One fragment of a version-3 record: its summary and where its bytes lie in the payload.
 struct RecordFragment {

@@ -50,6 +50,53 @@ HttpResponse TraceById(const HttpRequest& request, const Target& target, std::st
   return HttpResponse::Json(200, std::move(body));
 }
 
+void HandlePin(const HttpRequest& request, const std::string& path, const ApiOptions& options, MetricsRegistry& metrics,
+               Responder respond) {
+  bool unpin_path = path.ends_with("/unpin");
+  std::string_view id_text = std::string_view(path).substr(12, path.size() - 12 - (unpin_path ? 6 : 4));
+  auto count = [&metrics](int status) {
+    metrics.GetCounter("tracery_query_requests_total", "Query API requests, by endpoint and status code.",
+                       {{"endpoint", "/api/traces/pin"}, {"status_code", std::to_string(status)}})
+        .Add();
+  };
+  bool is_post = request.method() == http::verb::post, is_delete = request.method() == http::verb::delete_;
+  if (!(is_post || (is_delete && !unpin_path))) {
+    count(405);
+    respond({405, "text/plain; charset=utf-8", unpin_path ? "use POST\n" : "use POST to pin, DELETE to unpin\n",
+             {{"Allow", unpin_path ? "POST" : "POST, DELETE"}}});
+    return;
+  }
+  std::optional<std::string_view> org_id;
+  if (auto it = request.find("X-Scope-OrgID"); it != request.end()) org_id = std::string_view(it->value());
+  auto tenant = ResolveTenant(options.multitenancy_enabled, org_id);
+  if (!tenant.ok()) {
+    count(HttpStatusFor(tenant.status()));
+    respond(HttpResponse::Text(HttpStatusFor(tenant.status()), tenant.status().message() + "\n"));
+    return;
+  }
+  auto id = ParseTraceIdHex(id_text);
+  if (!id || id_text.find('/') != std::string_view::npos) {
+    count(400);
+    respond(HttpResponse::Text(400, "invalid trace ID '" + std::string(id_text) + "': expected up to 32 hex digits\n"));
+    return;
+  }
+  if (!options.pin) {
+    count(501);
+    respond(HttpResponse::Text(501, "pinning is not available here\n"));
+    return;
+  }
+  bool pin = is_post && !unpin_path;
+  options.pin(*tenant, *id, pin, [respond, count, pin, hex = id->Hex()](Status status) {
+    if (!status.ok()) {
+      count(HttpStatusFor(status));
+      respond(HttpResponse::Text(HttpStatusFor(status), status.message() + "\n"));
+      return;
+    }
+    count(200);
+    respond(HttpResponse::Json(200, "{\"traceID\":\"" + hex + "\",\"pinned\":" + (pin ? "true" : "false") + "}"));
+  });
+}
+
 }  // namespace
 
 HttpHandler MakeQueryApiHandler(ApiOptions options, storage::TraceReader& reader, MetricsRegistry& metrics) {
@@ -60,6 +107,11 @@ HttpHandler MakeQueryApiHandler(ApiOptions options, storage::TraceReader& reader
     const std::string& path = target.path;
     std::string endpoint = path;
     HttpResponse response;
+    // Pinning changes state: POST (DELETE unpins).
+    if (path.rfind("/api/traces/", 0) == 0 && (path.ends_with("/pin") || path.ends_with("/unpin"))) {
+      HandlePin(request, path, options, metrics, std::move(respond));
+      return;
+    }
     // Everything here is read with GET, but /flush, which changes state: POST.
     bool is_flush = path == "/flush";
     if (request.method() != (is_flush ? http::verb::post : http::verb::get)) {

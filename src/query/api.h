@@ -20,6 +20,10 @@ struct ApiOptions {
   // POST /flush: cut every waiting trace into blocks now, off the query threads; `done` runs
   // (on any thread) when the cut is over.
   std::function<void(std::function<void(Status)> done)> flush;
+  // POST /api/traces/{id}/pin (pin = true), DELETE /api/traces/{id}/pin and POST
+  // /api/traces/{id}/unpin (pin = false): keeps a trace in the pinned tier whatever sampling
+  // decides. `done` runs once the pin is durable; NotFound when there is no such trace.
+  std::function<void(const std::string& tenant, const TraceId& id, bool pin, std::function<void(Status)> done)> pin;
   // Search, tags and TraceQL metrics; answered on `query_pool`. Off when null.
   Searcher* searcher = nullptr;
   ThreadPool* query_pool = nullptr;

@@ -6,8 +6,10 @@
 #include <spdlog/spdlog.h>
 
 #include "common/grpc_tls.h"
+#include "otlp/model.h"
 #include "query/api.h"
 #include "receiver/zipkin.h"
+#include "storage/tiers.h"
 
 namespace tracery::server {
 
@@ -36,6 +38,8 @@ Result<std::unique_ptr<HttpServer>> BindIngestHttp(boost::asio::io_context& io, 
   options.body_limit = config.max_request_bytes;
   options.receiving_budget = config.max_inflight_bytes;
   options.max_connections = max_connections;
+  options.header_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config.request_stall_timeout);
+  options.body_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config.request_read_timeout);
   auto tls = ListenerTls(tls_settings, tls_key);
   if (!tls.ok()) return tls.status();
   options.tls = *tls;
@@ -98,6 +102,15 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   ingester_options.block.zstd_level = config.block_zstd_level;
   ingester_options.block.row_group_spans = config.block_row_group_spans;
   ingester_options.dead_letter_directory = JoinPath(ParentPath(config.wal_path), "deadletter");
+  ingester_options.sampling.policies = config.tail_sampling;
+  ingester_options.sampling.quiet_period = config.sampling_quiet_period;
+  ingester_options.slow_threshold = config.EffectiveSlowThreshold();
+  if (config.tail_sampling)
+    spdlog::info("tail sampling: {} policies, decision_wait {}s, quiet period {}s; slow tier past {} ms",
+                 config.tail_sampling->config().policies.size(),
+                 std::chrono::duration<double>(config.tail_sampling->config().decision_wait).count(),
+                 std::chrono::duration<double>(config.sampling_quiet_period).count(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(ingester_options.slow_threshold).count());
   auto ingester = ingester::Ingester::Open(ingester_options, env, *app->store_, *app->blocks_, *app->background_, app->metrics_);
   if (!ingester.ok()) return ingester.status();
   app->ingester_ = std::move(ingester).value();
@@ -117,9 +130,13 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   storage::RetentionOptions retention_options;
   retention_options.metrics = &app->metrics_;
   retention_options.interval = config.compaction_cycle;
-  retention_options.retention_of = [limits = app->limits_.get(), fallback = config.block_retention](const std::string& tenant) {
-    std::chrono::nanoseconds own = limits ? limits->For(tenant).block_retention : std::chrono::nanoseconds(0);
-    return own.count() > 0 ? own : fallback;
+  // A tier's retention: the tenant's own for the tier, else the tenant's block_retention (every
+  // tier at once, as Tempo's), else the main file's for the tier, else its block_retention.
+  retention_options.retention_of = [limits = app->limits_.get(), fallback = config.block_retention,
+                                    tiers = config.tier_retention](const std::string& tenant, std::string_view tier) {
+    if (!limits) return storage::TierRetention(tier, nullptr, tiers, fallback);
+    TenantLimits own = limits->For(tenant);
+    return storage::TierRetention(tier, &own, tiers, fallback);
   };
   app->retention_ = std::make_unique<storage::Retention>(*app->blocks_, *app->store_, env, retention_options);
   app->retention_->Start();
@@ -154,6 +171,13 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
       (!config.per_tenant_override_config.empty() && !config.generator.remote_write.empty())) {
     generator::Options generator_options = config.generator;
     generator_options.limits = app->limits_.get();
+    // Every exemplar opens a stored trace: with tail sampling, one chosen as an exemplar is kept.
+    if (config.tail_sampling) {
+      ingester::Ingester* ingester = app->ingester_.get();
+      generator_options.keep_exemplar = [ingester](const std::string& tenant, const TraceId& id) {
+        return ingester->KeepForExemplar(tenant, id);
+      };
+    }
     app->generator_ = std::make_unique<generator::Generator>(generator_options, app->metrics_);
     app->generator_->Start();
   }
@@ -172,6 +196,26 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   api_options.search.default_spans_per_spanset = config.search_default_spans_per_span_set;
   api_options.search.max_exemplars = config.metrics_max_exemplars;
   api_options.query_pool = app->query_pool_.get();
+  api_options.pin = [self](const std::string& tenant, const TraceId& id, bool pin, std::function<void(Status)> done) {
+    self->ingester_->Pin(tenant, id, pin, [self, tenant, id, pin, done](Status status) {
+      if (status.code() != StatusCode::kNotFound || !pin) {
+        done(std::move(status));
+        return;
+      }
+      // Not waiting here: stored in blocks, perhaps. Read off the HTTP threads.
+      if (!self->query_pool_->Submit([self, tenant, id, done, status] {
+            auto trace = self->reader_->FindTrace(tenant, id, storage::TimeRange{0, UINT64_MAX});
+            if (!trace.ok()) return done(trace.status());
+            if (!trace->has_value()) return done(status);
+            std::string bytes = otlp::EncodeTracesData(**trace);
+            auto split = std::make_shared<otlp::SplitRequest>();
+            Status parsed = otlp::SplitByTrace(bytes, *split);
+            if (!parsed.ok()) return done(parsed);
+            self->ingester_->PinStored(tenant, id, *split, [split, done](Status pinned) { done(std::move(pinned)); });
+          }))
+        done(Status::Unavailable("stopping"));
+    });
+  };
   app->flush_thread_ = std::thread([self] { self->FlushLoop(); });
   if (app->generator_) api_options.render_generated = [self](bool openmetrics) { return self->generator_->Render(openmetrics); };
   // Connection caps from the file descriptor limit: ingest can never take the descriptors
@@ -221,8 +265,10 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
     app->otlp_http_server_ = std::move(server).value();
   }
   if (config.otlp_grpc_enabled) {
-    auto grpc = receiver::GrpcReceiver::Start(config.otlp_grpc_endpoint, config.max_request_bytes, config.max_inflight_bytes,
-                                              *app->distributor_, config.otlp_grpc_tls);
+    auto grpc = receiver::GrpcReceiver::Start(
+        config.otlp_grpc_endpoint, config.max_request_bytes, config.max_inflight_bytes, *app->distributor_, config.otlp_grpc_tls,
+        std::chrono::duration_cast<std::chrono::milliseconds>(config.request_stall_timeout),
+        std::chrono::duration_cast<std::chrono::milliseconds>(config.request_read_timeout));
     if (!grpc.ok()) return grpc.status();
     app->grpc_receiver_ = std::move(grpc).value();
   }

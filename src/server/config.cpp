@@ -112,6 +112,7 @@ void ApplyKey(const std::string& key, const YAML::Node& value, const std::string
 }
 
 void ParseInto(const std::string& yaml, const std::string& source, Config& config, Problems& problems) {
+  SetCurrentSource(source);
   YAML::Node root;
   try {
     root = YAML::Load(yaml);
@@ -284,6 +285,14 @@ std::string ConfigReference() {
   for (const auto& flag : NotApplicableFlags()) out += "`-" + flag + "` ";
   out += "\n";
   return out;
+}
+
+std::chrono::nanoseconds Config::EffectiveSlowThreshold() const {
+  if (slow_threshold) return *slow_threshold;
+  if (tail_sampling)
+    for (const auto& policy : tail_sampling->config().policies)
+      if (policy.type == sampling::PolicyType::kLatency) return std::chrono::milliseconds(policy.threshold_ms);
+  return std::chrono::nanoseconds(0);
 }
 
 }  // namespace tracery::server

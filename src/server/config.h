@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <array>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "common/tenant_limits.h"
 #include "common/tls.h"
 #include "generator/generator.h"
+#include "sampling/sampler.h"
 
 namespace tracery::server {
 
@@ -71,6 +74,8 @@ struct Config {
   std::string jaeger_thrift_binary_endpoint = "localhost:6832";
   uint64_t max_request_bytes = 16ull << 20;   // after decompression
   uint64_t max_inflight_bytes = 512ull << 20; // requests received but not yet acknowledged
+  std::chrono::nanoseconds request_stall_timeout = std::chrono::seconds(30);  // ingest: HTTP headers, gRPC DATA
+  std::chrono::nanoseconds request_read_timeout = std::chrono::seconds(120);  // ingest: a whole body or message
 
   // TLS of each listener (off unless a cert_file/key_file is given). http_tls is Tempo's
   // server.http_tls_config (the query port, its HTTP/2 streaming included); grpc_tls is
@@ -105,6 +110,20 @@ struct Config {
   uint64_t compaction_max_block_bytes = 100ull << 30;
   std::chrono::nanoseconds compaction_cycle = std::chrono::seconds(30);
   bool compactor_disabled = false;
+
+  // compactor.compaction.retention_tiers: per tier (error, slow, pinned, baseline; storage/tiers.h),
+  // 0: block_retention. A tenant's overrides may set either.
+  std::array<std::chrono::nanoseconds, 4> tier_retention{};
+
+  // Tail sampling: the Collector's tail_sampling block, under sampler.tail_sampling or a
+  // Collector file's processors.tail_sampling; none: every trace is kept.
+  std::optional<sampling::PolicySet> tail_sampling;
+  std::chrono::nanoseconds sampling_quiet_period = std::chrono::seconds(2);
+  // Kept traces longer than this go to the slow tier; unset: the first latency policy's
+  // threshold_ms (no slow tier without one).
+  std::optional<std::chrono::nanoseconds> slow_threshold;
+  // The slow tier's threshold in effect (slow_threshold, or the latency policy's).
+  std::chrono::nanoseconds EffectiveSlowThreshold() const;
 
   SpanLogOptions log_received_spans, log_discarded_spans;
   // Tempo's distributor.retry_after_on_resource_exhausted: when non-zero, the Retry-After

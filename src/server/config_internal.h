@@ -7,6 +7,7 @@
 //   config_values.cpp  values as Tempo's Go YAML and dskit read them
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -73,6 +74,11 @@ std::optional<uint64_t> ParseConfigBytes(const std::string& text);
 bool ValidEndpoint(const std::string& text);
 std::string JoinStrings(const std::vector<std::string>& items);
 std::string DurationText(std::chrono::nanoseconds d);
+// {error: 720h, slow: 720h, pinned: 2160h, baseline: 72h} (any subset), into storage/tiers.h order.
+bool ParseRetentionTiers(const YAML::Node& node, std::array<std::chrono::nanoseconds, 4>& out, std::string& why);
+// The file being read (for messages of blocks parsed elsewhere, e.g. tail_sampling).
+const std::string& CurrentSource();
+void SetCurrentSource(const std::string& source);
 // `source:line: ` for errors.
 std::string Where(const std::string& source, const YAML::Mark& mark);
 

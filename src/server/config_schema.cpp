@@ -404,6 +404,13 @@ const std::map<std::string, KeyRule>& Schema() {
           "Largest request accepted, after decompression; larger ones get 413 / RESOURCE_EXHAUSTED.");
     bytes("distributor.max_inflight_bytes", [](Config& c) -> uint64_t& { return c.max_inflight_bytes; },
           "Bytes of requests received but not yet acknowledged; past it requests get 429 / RESOURCE_EXHAUSTED.");
+    duration("distributor.request_stall_timeout", &Config::request_stall_timeout,
+             "Ingest receivers: an HTTP request whose headers are not complete this long after their first byte gets "
+             "408 (an idle kept-alive connection is closed); a gRPC call with no DATA for this long gets "
+             "DEADLINE_EXCEEDED. Either way its bytes are released.");
+    duration("distributor.request_read_timeout", &Config::request_read_timeout,
+             "Ingest receivers: an HTTP body, or a gRPC message, not wholly received this long after its headers "
+             "gets 408 / DEADLINE_EXCEEDED and its bytes are released.");
     duration("ingester.trace_idle_period", &Config::trace_idle_period,
              "A trace with no new spans for this long is complete and goes to the next block.");
     duration("ingester.max_block_duration", &Config::max_block_duration,
@@ -495,6 +502,49 @@ const std::map<std::string, KeyRule>& Schema() {
           if (!d || d->count() <= 0) { why = "expected a positive duration such as 336h or 14d"; return false; }
           c.block_retention = *d;
           c.block_retention_set = true;
+          return true;
+        }};
+    node("compactor.compaction.retention_tiers", "map",
+         "Retention per tier: {error, slow, pinned, baseline} -> duration, e.g. {error: 720h, slow: 720h, pinned: 2160h, "
+         "baseline: 72h}. A tier left out keeps compactor.compaction.block_retention. Per tenant: "
+         "compaction.retention_tiers (or compaction.block_retention for every tier) in the runtime overrides.",
+         [](const Config& c) { return std::string("{}"); },
+         [](const YAML::Node& n, Config& c, std::string& why) { return ParseRetentionTiers(n, c.tier_retention, why); });
+    for (const char* key : {"sampler.tail_sampling", "processors.tail_sampling"}) {
+      node(key, "map",
+           std::string(key) == "sampler.tail_sampling"
+               ? "The OpenTelemetry Collector's tail_sampling processor block, as written (decision_wait, num_traces, "
+                 "expected_new_traces_per_sec, decision_cache, policies; docs/sampling.md). Unset: every trace is kept."
+               : "Same as sampler.tail_sampling: a Collector file's `processors:` block pasted as is.",
+           [](const Config& c) { return std::string("none"); },
+           [key](const YAML::Node& n, Config& c, std::string& why) {
+             auto policies = sampling::ParseTailSampling(n, CurrentSource(), key);
+             if (!policies.ok()) {
+               why = "\n" + policies.status().message();
+               return false;
+             }
+             c.tail_sampling = std::move(policies).value();
+             return true;
+           });
+    }
+    s["sampler.quiet_period"] = {
+        "duration", "A pending trace whose root span has arrived is decided once no span came for this long, before "
+                    "decision_wait; 0: only at decision_wait, exactly as the Collector.",
+        [](const Config& c) { return DurationText(c.sampling_quiet_period); },
+        [](const std::string& v, Config& c, std::string& why) {
+          auto d = ParseConfigDuration(v);
+          if (!d || d->count() < 0) { why = "expected a duration such as 2s, or 0"; return false; }
+          c.sampling_quiet_period = *d;
+          return true;
+        }};
+    s["sampler.slow_threshold"] = {
+        "duration", "Kept traces longer than this are stored in the `slow` retention tier. Default: the threshold_ms "
+                    "of the first latency policy (no slow tier without one); 0: no slow tier.",
+        [](const Config& c) { return std::string("the latency policy's threshold"); },
+        [](const std::string& v, Config& c, std::string& why) {
+          auto d = ParseConfigDuration(v);
+          if (!d || d->count() < 0) { why = "expected a duration such as 500ms, or 0"; return false; }
+          c.slow_threshold = *d;
           return true;
         }};
     duration("compactor.compaction.compaction_window", &Config::compaction_window,

@@ -1,5 +1,6 @@
 // Values as Tempo reads them: its config is Go YAML (yaml.v2/v3, YAML 1.1 numbers) into dskit
 // types, so `1_000_000`, `0x10`, `1h30m`, `7d` and `64MiB` all mean what they mean in Tempo.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -76,5 +77,34 @@ std::string DurationText(std::chrono::nanoseconds d) {
 std::string Where(const std::string& source, const YAML::Mark& mark) {
   return source + ":" + std::to_string(mark.line + 1) + ": ";
 }
+
+bool ParseRetentionTiers(const YAML::Node& node, std::array<std::chrono::nanoseconds, 4>& out, std::string& why) {
+  if (!node.IsMap()) {
+    why = "expected a map of tier to duration, e.g. {error: 720h, slow: 720h, pinned: 2160h, baseline: 72h}";
+    return false;
+  }
+  static constexpr std::array<const char*, 4> kNames = {"error", "slow", "pinned", "baseline"};
+  for (const auto& item : node) {
+    std::string tier = item.first.Scalar();
+    auto at = std::find(kNames.begin(), kNames.end(), tier);
+    if (at == kNames.end()) {
+      why = "unknown tier `" + tier + "` (tiers: error, slow, pinned, baseline)";
+      return false;
+    }
+    auto d = item.second.IsScalar() ? ParseConfigDuration(item.second.Scalar()) : std::nullopt;
+    if (!d || d->count() <= 0) {
+      why = "bad retention for tier `" + tier + "`: expected a positive duration such as 72h or 30d";
+      return false;
+    }
+    out[size_t(at - kNames.begin())] = *d;
+  }
+  return true;
+}
+
+namespace {
+thread_local std::string current_source;
+}
+const std::string& CurrentSource() { return current_source; }
+void SetCurrentSource(const std::string& source) { current_source = source; }
 
 }  // namespace tracery::server::config_detail

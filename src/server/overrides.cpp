@@ -41,6 +41,11 @@ void WalkTenant(const YAML::Node& node, const std::string& path, const std::stri
         limits.block_retention = *retention;
       continue;
     }
+    if (key == "compaction.retention_tiers" || key == "retention_tiers") {
+      std::string why;
+      if (!ParseRetentionTiers(value, limits.tier_retention, why)) errors.push_back(where + "`" + key + "`: " + why);
+      continue;
+    }
     if (key == "compaction" && value.IsMap()) {
       WalkTenant(value, key, tenant, source, limits, errors);
       continue;

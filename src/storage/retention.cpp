@@ -1,5 +1,7 @@
 #include "storage/retention.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 namespace tracery::storage {
@@ -13,6 +15,21 @@ Retention::Retention(BlockList& blocks, backend::ObjectStore& store, Env& env, R
                                                          "Bytes of blocks (data and index) deleted by retention.");
   failed_counter_ = &options_.metrics->GetCounter("tracery_retention_deletions_failed_total",
                                                   "Deletions of expired blocks that failed (tried again on the next pass).");
+  for (std::string_view tier : kTiers)
+    expired_by_tier_[tier] = &options_.metrics->GetCounter("tracery_retention_blocks_expired_total",
+                                                           "Blocks taken out of queries by retention, by tier.",
+                                                           {{"tier", std::string(tier)}});
+}
+
+std::chrono::nanoseconds TierRetention(std::string_view tier, const TenantLimits* tenant,
+                                       const std::array<std::chrono::nanoseconds, 4>& tiers,
+                                       std::chrono::nanoseconds block_retention) {
+  size_t t = size_t(std::find(kTiers.begin(), kTiers.end(), RetentionTierOf(tier)) - kTiers.begin());
+  if (tenant) {
+    if (tenant->tier_retention[t].count() > 0) return tenant->tier_retention[t];
+    if (tenant->block_retention.count() > 0) return tenant->block_retention;
+  }
+  return tiers[t].count() > 0 ? tiers[t] : block_retention;
 }
 
 RetentionPass Retention::RunOnce() {
@@ -20,20 +37,23 @@ RetentionPass Retention::RunOnce() {
   RetentionPass out;
   const int64_t now = env_.NowUnixNanos();
   for (const std::string& tenant : blocks_.Tenants()) {
-    const std::chrono::nanoseconds retention = options_.retention_of ? options_.retention_of(tenant)
-                                                                     : std::chrono::nanoseconds(0);
-    if (retention.count() <= 0) continue;
-    const int64_t cutoff = now - retention.count();
     for (const auto& block : blocks_.Blocks(tenant)) {
       const block::BlockMeta& meta = block->meta();
+      // Each block follows its tier's retention (storage/tiers.h).
+      const std::string_view tier = RetentionTierOf(meta.tier);
+      const std::chrono::nanoseconds retention =
+          options_.retention_of ? options_.retention_of(tenant, tier) : std::chrono::nanoseconds(0);
+      if (retention.count() <= 0) continue;
+      const int64_t cutoff = now - retention.count();
       const int64_t written = meta.created_unix_seconds * 1'000'000'000;
       if (int64_t(meta.max_end_unix_nano) >= cutoff || written >= cutoff) continue;
       if (!blocks_.Remove(block)) continue;  // another pass took it
-      spdlog::info("retention: block {}/{} (spans up to {} s, written at {} s) is past the retention of {} s", tenant,
-                   meta.block_id, meta.max_end_unix_nano / 1'000'000'000, meta.created_unix_seconds,
+      spdlog::info("retention: {} block {}/{} (spans up to {} s, written at {} s) is past the retention of {} s", tier,
+                   tenant, meta.block_id, meta.max_end_unix_nano / 1'000'000'000, meta.created_unix_seconds,
                    std::chrono::duration_cast<std::chrono::seconds>(retention).count());
       expired_.Retire(block);
       ++out.expired;
+      if (expired_by_tier_[tier]) expired_by_tier_[tier]->Add();
     }
   }
   // Delete what no query holds any more.

@@ -13,10 +13,12 @@
 //      block, and the next pass deletes it again.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,17 +28,27 @@
 #include "backend/object_store.h"
 #include "common/env.h"
 #include "common/metrics.h"
+#include "common/tenant_limits.h"
 #include "storage/block_deleter.h"
 #include "storage/block_list.h"
+#include "storage/tiers.h"
 
 namespace tracery::storage {
 
 struct RetentionOptions {
-  // The retention of a tenant's blocks; zero or negative: kept for ever.
-  std::function<std::chrono::nanoseconds(const std::string& tenant)> retention_of;
+  // The retention of a tenant's blocks of one tier (storage/tiers.h: error, slow, pinned,
+  // baseline; blocks of older releases count as baseline); zero or negative: kept for ever.
+  std::function<std::chrono::nanoseconds(const std::string& tenant, std::string_view tier)> retention_of;
   std::chrono::nanoseconds interval = std::chrono::minutes(1);  // between passes of the loop
   MetricsRegistry* metrics = nullptr;  // where its counters are registered, if anywhere
 };
+
+// A tier's retention as the configuration sets it: the tenant's own for the tier, else the
+// tenant's block_retention (every tier at once, as Tempo's), else the main file's for the tier
+// (compactor.compaction.retention_tiers), else its block_retention. `tenant` may be null.
+std::chrono::nanoseconds TierRetention(std::string_view tier, const TenantLimits* tenant,
+                                       const std::array<std::chrono::nanoseconds, 4>& tiers,
+                                       std::chrono::nanoseconds block_retention);
 
 struct RetentionPass {
   uint64_t expired = 0;   // blocks taken out of the list in this pass
@@ -71,6 +83,7 @@ class Retention {
   Counter* deleted_counter_ = nullptr;
   Counter* deleted_bytes_counter_ = nullptr;
   Counter* failed_counter_ = nullptr;
+  std::map<std::string_view, Counter*> expired_by_tier_;
 
   std::mutex loop_mutex_;
   std::condition_variable wake_;

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "common/fault_env.h"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
 
@@ -21,7 +23,8 @@ TraceId Id(int block) {
 }
 
 // A block of one trace whose spans end at `end_unix_nano`; returns its ID.
-std::string WriteBlockEndingAt(backend::ObjectStore& store, const std::string& tenant, int block, int64_t end_unix_nano) {
+std::string WriteBlockEndingAt(backend::ObjectStore& store, const std::string& tenant, int block, int64_t end_unix_nano,
+                               const std::string& tier = "sampled") {
   opentelemetry::proto::trace::v1::TracesData data;
   auto* span = data.add_resource_spans()->add_scope_spans()->add_spans();
   span->set_trace_id(std::string(Id(block).View()));
@@ -30,7 +33,7 @@ std::string WriteBlockEndingAt(backend::ObjectStore& store, const std::string& t
   span->set_start_time_unix_nano(uint64_t(end_unix_nano - 1'000'000));
   span->set_end_time_unix_nano(uint64_t(end_unix_nano));
   std::string encoded = data.SerializeAsString();
-  auto meta = block::WriteBlock(store, tenant, "sampled", {{Id(block), encoded}}, block::WriterOptions());
+  auto meta = block::WriteBlock(store, tenant, tier, {{Id(block), encoded}}, block::WriterOptions());
   EXPECT_TRUE(meta.ok()) << meta.status().ToString();
   return meta.ok() ? meta->block_id : "";
 }
@@ -54,7 +57,10 @@ class RetentionTest : public ::testing::Test {
     blocks_ = std::make_unique<BlockList>(*store_, BlockListOptions{});
     ASSERT_TRUE(blocks_->Open().ok());
     RetentionOptions options;
-    options.retention_of = [this](const std::string& tenant) { return tenant == "forever" ? 0ns : retention_; };
+    options.retention_of = [this](const std::string& tenant, std::string_view tier) {
+      if (tiers_) return TierRetention(tier, tenant_limits_.count(tenant) ? &tenant_limits_[tenant] : nullptr, tier_retention_, retention_);
+      return tenant == "forever" ? 0ns : retention_;
+    };
     retention_ = 14 * 24h;
     retention_task_ = std::make_unique<Retention>(*blocks_, *store_, env_, options);
   }
@@ -69,7 +75,51 @@ class RetentionTest : public ::testing::Test {
   std::unique_ptr<BlockList> blocks_;
   std::chrono::nanoseconds retention_ = 14 * 24h;
   std::unique_ptr<Retention> retention_task_;
+  bool tiers_ = false;
+  std::array<std::chrono::nanoseconds, 4> tier_retention_{};
+  std::map<std::string, TenantLimits> tenant_limits_;
 };
+
+TEST_F(RetentionTest, EachTierKeepsItsOwnRetentionAndTenantsOverrideIt) {
+  tiers_ = true;
+  retention_ = 14 * 24h;                                            // block_retention: every tier not listed
+  tier_retention_ = {30 * 24h, 30 * 24h, 90 * 24h, 3 * 24h};        // error, slow, pinned, baseline
+  tenant_limits_["short"].block_retention = 24h;                    // every tier of this tenant
+  tenant_limits_["mixed"].tier_retention[3] = 10 * 24h;             // its baseline only
+  int n = 0;
+  std::map<std::pair<std::string, std::string>, int> block_of;
+  for (std::string tenant : {"t", "short", "mixed"})
+    for (std::string tier : {"error", "slow", "pinned", "baseline", "sampled"}) {
+      block_of[{tenant, tier}] = n;
+      WriteBlockEndingAt(*store_, tenant, n++, start_, tier);
+    }
+  Open();
+  auto alive = [&](const std::string& tenant, const std::string& tier) { return Readable(*blocks_, tenant, block_of[{tenant, tier}]); };
+  env_.AdvanceClock(2 * kDay);
+  retention_task_->RunOnce();
+  for (std::string tier : {"error", "slow", "pinned", "baseline", "sampled"}) EXPECT_FALSE(alive("short", tier)) << tier;
+  EXPECT_TRUE(alive("t", "baseline"));
+  env_.AdvanceClock(2 * kDay);  // day 4
+  retention_task_->RunOnce();
+  EXPECT_FALSE(alive("t", "baseline"));
+  EXPECT_FALSE(alive("t", "sampled")) << "blocks of older releases follow the baseline tier";
+  EXPECT_TRUE(alive("t", "error"));
+  EXPECT_TRUE(alive("mixed", "baseline")) << "its own baseline retention";
+  env_.AdvanceClock(7 * kDay);  // day 11
+  retention_task_->RunOnce();
+  EXPECT_FALSE(alive("mixed", "baseline"));
+  EXPECT_TRUE(alive("mixed", "error")) << "its other tiers keep the main file's";
+  env_.AdvanceClock(20 * kDay);  // day 31
+  retention_task_->RunOnce();
+  for (std::string tenant : {"t", "mixed"}) {
+    EXPECT_FALSE(alive(tenant, "error"));
+    EXPECT_FALSE(alive(tenant, "slow"));
+    EXPECT_TRUE(alive(tenant, "pinned"));
+  }
+  env_.AdvanceClock(60 * kDay);  // day 91
+  retention_task_->RunOnce();
+  EXPECT_EQ(blocks_->BlockCount(), 0u);
+}
 
 TEST_F(RetentionTest, BlocksPastTheRetentionGoOthersStay) {
   WriteBlockEndingAt(*store_, "t", 0, start_ - 20 * kDay);  // spans sent late: old timestamps
@@ -133,7 +183,7 @@ TEST_F(RetentionTest, ACrashAtAnyPointOfADeletionLeavesBlocksWholeOrGone) {
     WriteBlockEndingAt(*store, "t", 0, env.NowUnixNanos());
     BlockList blocks(*store, BlockListOptions{});
     ASSERT_TRUE(blocks.Open().ok());
-    Retention retention(blocks, *store, env, RetentionOptions{[](const std::string&) { return std::chrono::nanoseconds(24h); }});
+    Retention retention(blocks, *store, env, RetentionOptions{[](const std::string&, std::string_view) { return std::chrono::nanoseconds(24h); }});
     env.AdvanceClock(2 * kDay);
     uint64_t before = env.OperationCount();
     ASSERT_EQ(retention.RunOnce().deleted, 1u);
@@ -146,7 +196,7 @@ TEST_F(RetentionTest, ACrashAtAnyPointOfADeletionLeavesBlocksWholeOrGone) {
     auto store = backend::NewLocalObjectStore("/blocks", env);
     WriteBlockEndingAt(*store, "t", 0, env.NowUnixNanos());
     WriteBlockEndingAt(*store, "t", 1, env.NowUnixNanos() + 5 * kDay);  // not expired
-    RetentionOptions options{[](const std::string&) { return std::chrono::nanoseconds(24h); }};
+    RetentionOptions options{[](const std::string&, std::string_view) { return std::chrono::nanoseconds(24h); }};
     {
       BlockList blocks(*store, BlockListOptions{});
       ASSERT_TRUE(blocks.Open().ok());
