@@ -11,7 +11,9 @@
 #include <spdlog/spdlog.h>
 
 #include "server/app.h"
+#include "server/collector_config.h"
 #include "server/config.h"
+#include "server/gateway.h"
 
 #include <sys/resource.h>
 
@@ -23,7 +25,9 @@ const char* kUsage =
     "  -config.expand-env=true    replace ${VAR}, ${VAR:-default} in the file from the environment\n"
     "  -config.verify             check the file and flags, print the problems, exit 0 or 2\n"
     "  -config.reference          print every configuration key as Markdown and exit\n"
-    "  -target=all                roles to run (this version runs all)\n"
+    "  -target=all                roles: all (the backend), or sampler (the tail-sampling gateway:\n"
+    "                             receivers and sampler, kept traces forwarded over OTLP; docs/gateway.md)\n"
+    "  --config=<path>            the gateway's Collector-format file; may be given several times\n"
     "  -version                   print the version and exit\n"
     "  -log.level=info            debug, info, warn or error (server.log_level)\n"
     "  -multitenancy.enabled      require X-Scope-OrgID (multitenancy_enabled)\n"
@@ -33,8 +37,17 @@ bool IsFalse(const std::string& value) { return value == "false" || value == "0"
 
 }  // namespace
 
+namespace {
+void RaiseFileLimit();
+sigset_t BlockStopSignals();
+bool LooksLikeCollectorFile(const std::vector<std::string>& files);
+int RunGateway(const std::vector<std::string>& files, bool verify);
+}  // namespace
+
 int main(int argc, char** argv) {
   tracery::server::ConfigSources sources;
+  std::vector<std::string> config_files;
+  std::string target = "all";
   bool verify = false, reference = false, version = false;
   std::vector<std::string> problems;
   for (int i = 1; i < argc; ++i) {
@@ -63,7 +76,9 @@ int main(int argc, char** argv) {
     if (name == "help" || name == "h") {
       std::fputs(kUsage, stdout);
       return 0;
-    } else if (name == "config.file") {
+    } else if (name == "config.file" || name == "config") {
+      // Several files (the Collector's --config, repeated) are merged, for the gateway.
+      config_files.push_back(value);
       sources.file = value;
     } else if (name == "config.expand-env") {
       sources.expand_env = !IsFalse(value);
@@ -73,8 +88,10 @@ int main(int argc, char** argv) {
       reference = !IsFalse(value);
     } else if (name == "version") {
       version = !IsFalse(value);
-    } else if (name == "target" && value != "all") {
-      problems.push_back("-target: unknown role set '" + value + "' (this version runs: all)");
+    } else if (name == "target") {
+      if (value != "all" && value != "sampler")
+        problems.push_back("-target: unknown role set '" + value + "' (roles: all, sampler)");
+      target = value;
     } else {
       sources.key_flags.emplace_back(name, value);
     }
@@ -88,6 +105,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (const auto& problem : problems) std::fprintf(stderr, "tracery: configuration error: %s\n", problem.c_str());
+  if (target == "sampler" || config_files.size() > 1 || LooksLikeCollectorFile(config_files)) {
+    if (!problems.empty()) return 2;
+    return RunGateway(config_files, verify);
+  }
   auto config = tracery::server::LoadConfig(sources);
   if (!config.ok()) {
     std::fprintf(stderr, "tracery: configuration error: %s\n", config.status().message().c_str());
@@ -105,27 +126,8 @@ int main(int argc, char** argv) {
     std::printf("tracery: configuration is valid\n");
     return 0;
   }
-  // Connections, WAL segments and block objects all take file descriptors: take the hard
-  // limit (the common soft limit of 1024 runs out under a thousand idle clients).
-  rlimit files{};
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
-    if (files.rlim_cur < files.rlim_max) {
-      rlim_t wanted = files.rlim_max;
-      files.rlim_cur = wanted;
-      if (setrlimit(RLIMIT_NOFILE, &files) != 0) spdlog::warn("tracery: cannot raise the file descriptor limit");
-      getrlimit(RLIMIT_NOFILE, &files);
-    }
-    spdlog::info("tracery: file descriptor limit {}", static_cast<unsigned long long>(files.rlim_cur));
-  }
-
-  // Block the stop signals in every thread; the main thread waits for them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
-
+  RaiseFileLimit();
+  sigset_t signals = BlockStopSignals();
   auto app = tracery::server::App::Start(*config);
   if (!app.ok()) {
     std::fprintf(stderr, "tracery: cannot start: %s\n", app.status().ToString().c_str());
@@ -137,3 +139,72 @@ int main(int argc, char** argv) {
   (*app)->Stop();
   return 0;
 }
+
+namespace {
+
+// Connections, WAL segments and block objects all take file descriptors: take the hard
+// limit (the common soft limit of 1024 runs out under a thousand idle clients).
+void RaiseFileLimit() {
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    if (files.rlim_cur < files.rlim_max) {
+      rlim_t wanted = files.rlim_max;
+      files.rlim_cur = wanted;
+      if (setrlimit(RLIMIT_NOFILE, &files) != 0) spdlog::warn("tracery: cannot raise the file descriptor limit");
+      getrlimit(RLIMIT_NOFILE, &files);
+    }
+    spdlog::info("tracery: file descriptor limit {}", static_cast<unsigned long long>(files.rlim_cur));
+  }
+}
+
+// Blocks the stop signals in every thread; the main thread waits for them.
+sigset_t BlockStopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
+
+// A file with the Collector's top-level sections (receivers, exporters, service).
+bool LooksLikeCollectorFile(const std::vector<std::string>& files) {
+  if (files.empty()) return false;
+  try {
+    return tracery::server::LooksLikeCollectorConfig(YAML::LoadFile(files.front()));
+  } catch (const YAML::Exception&) {
+    return false;  // the backend's reader reports the problem with its line
+  }
+}
+
+int RunGateway(const std::vector<std::string>& files, bool verify) {
+  if (files.empty()) {
+    std::fprintf(stderr, "tracery: configuration error: -target=sampler needs a Collector-format file (--config=<path>)\n");
+    return 2;
+  }
+  auto config = tracery::server::LoadCollectorConfig(files);
+  if (!config.ok()) {
+    std::fprintf(stderr, "tracery: configuration error: %s\n", config.status().message().c_str());
+    return 2;
+  }
+  if (verify) {
+    std::printf("tracery: gateway configuration is valid\n");
+    return 0;
+  }
+  spdlog::set_level(spdlog::level::from_str(config->log_level));
+  RaiseFileLimit();
+  sigset_t signals = BlockStopSignals();
+  auto gateway = tracery::server::Gateway::Start(*config);
+  if (!gateway.ok()) {
+    std::fprintf(stderr, "tracery: cannot start the gateway: %s\n", gateway.status().ToString().c_str());
+    return 1;
+  }
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("tracery: signal {} received", received);
+  (*gateway)->Stop();
+  return 0;
+}
+
+}  // namespace
