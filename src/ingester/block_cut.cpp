@@ -69,8 +69,10 @@ void Ingester::CutBlock(const std::shared_ptr<Tenant>& tenant) {
            (tenant->complete_bytes >= options_.max_block_bytes || OverHalfMemory() || flushing_.load());
     tenant->cutting = more;
     tenant->failed_cuts = failed ? tenant->failed_cuts + 1 : 0;
-    // Back off after failures (a full disk), up to half a minute.
-    int64_t backoff = failed ? std::min<int64_t>(30, int64_t(1) << std::min(tenant->failed_cuts, 5)) * 1'000'000'000 : 0;
+    // Back off after failures (a full disk), up to half a minute; a sink's exporters retry
+    // within each delivery already, so its deliveries are tried again within 5 s.
+    int64_t cap = options_.sink ? 5 : 30;
+    int64_t backoff = failed ? std::min<int64_t>(cap, int64_t(1) << std::min(tenant->failed_cuts, 5)) * 1'000'000'000 : 0;
     tenant->next_cut_attempt = env_.NowMonotonicNanos() + backoff;
   }
   if (!failed && !plan.empty()) {

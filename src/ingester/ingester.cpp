@@ -553,8 +553,9 @@ void Ingester::Sweep(bool everything) {
         forget();  // a cut puts a tenant back when it leaves traces queued
         continue;
       }
+      // A sink (the gateway) takes kept traces as they complete: its requests are small.
       bool due = !tenant->complete.empty() &&
-                 (everything || pressure || tenant->complete_bytes >= options_.max_block_bytes ||
+                 (everything || pressure || options_.sink != nullptr || tenant->complete_bytes >= options_.max_block_bytes ||
                   now - tenant->complete_since >= max_age);
       if (!due || tenant->cutting || now < tenant->next_cut_attempt) continue;
       tenant->cutting = true;
