@@ -115,6 +115,7 @@ Status Ingester::WriteBlock(Tenant& tenant, const std::vector<TraceId>& plan, st
   std::string bytes;
   std::vector<FragmentLocation> fragments;
   uint64_t otlp_bytes = 0;
+  Status unread;  // the first read failure: a cut that wrote nothing because of it failed
   for (size_t i = 0; i < plan.size(); ++i) {
     bytes.clear();
     std::string_view tier;
@@ -122,6 +123,7 @@ Status Ingester::WriteBlock(Tenant& tenant, const std::vector<TraceId>& plan, st
     Status read = ReadFragments(fragments, bytes);
     if (!read.ok()) {
       // This trace waits for the next cut; the others go on.
+      if (unread.ok()) unread = read;
       fragment_read_failures_.Add();
       spdlog::error("ingester: cannot read trace {} of tenant {} from the WAL: {}", plan[i].Hex(), tenant.name,
                     read.ToString());
@@ -175,12 +177,16 @@ Status Ingester::WriteBlock(Tenant& tenant, const std::vector<TraceId>& plan, st
                  meta->span_count ? double(meta->data_bytes + meta->index_bytes) / double(meta->span_count) : 0.0);
   }
   spdlog::debug("ingester: tenant {} cut {} OTLP bytes", tenant.name, otlp_bytes);
+  // Nothing written and something unreadable: a failed cut, retried after a backoff (not at
+  // once, which would spin on a failing disk).
+  if (otlp_bytes == 0 && !unread.ok()) return unread;
   return Status::Ok();
 }
 
 Status Ingester::DeliverToSink(Tenant& tenant, const std::vector<TraceId>& plan, std::vector<bool>& written) {
   std::vector<KeptTrace> traces;
   std::vector<size_t> indexes;
+  Status unread;
   std::array<uint64_t, storage::kTiers.size()> by_tier{};
   std::vector<FragmentLocation> fragments;
   for (size_t i = 0; i < plan.size(); ++i) {
@@ -190,6 +196,7 @@ Status Ingester::DeliverToSink(Tenant& tenant, const std::vector<TraceId>& plan,
     if (!FragmentsBeingCut(tenant, plan[i], fragments, &tier, &trace.span_count)) continue;
     Status read = ReadFragments(fragments, trace.bytes);
     if (!read.ok()) {
+      if (unread.ok()) unread = read;
       fragment_read_failures_.Add();
       spdlog::error("ingester: cannot read trace {} of tenant {} from the WAL: {}", plan[i].Hex(), tenant.name,
                     read.ToString());
@@ -203,7 +210,7 @@ Status Ingester::DeliverToSink(Tenant& tenant, const std::vector<TraceId>& plan,
     traces.push_back(std::move(trace));
     indexes.push_back(i);
   }
-  if (traces.empty()) return Status::Ok();
+  if (traces.empty()) return unread;
   TRACERY_RETURN_IF_ERROR(options_.sink->Deliver(tenant.name, traces));
   for (size_t i : indexes) written[i] = true;
   traces_flushed_.Add(traces.size());
