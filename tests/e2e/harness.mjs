@@ -335,8 +335,20 @@ export async function listTree(root) {
 }
 
 // Status, headers and raw body of a request; never throws on an HTTP error status.
+//
+// A GET that fails before any answer because the pooled keep-alive connection it was given had
+// just been closed by the server (idle past the server's 30 s while a test kept node's event
+// loop busy, so the close was not seen yet) is sent once more on a new connection, as HTTP
+// clients do for idempotent requests. Any other failure, and any answer, is returned as is.
 export async function httpRequest(url, { method = 'GET', headers = {}, body, timeoutMs = 10_000 } = {}) {
-  const response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
+  let response;
+  try {
+    response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    const closed = ['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'].includes(error?.cause?.code);
+    if (method !== 'GET' || !closed) throw error;
+    response = await fetch(url, { method, headers, signal: AbortSignal.timeout(timeoutMs) });
+  }
   const bytes = Buffer.from(await response.arrayBuffer());
   return { status: response.status, headers: response.headers, body: bytes, text: () => bytes.toString('utf8') };
 }
