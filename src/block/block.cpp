@@ -33,6 +33,60 @@ bool ReadStringSet(ByteReader& reader, std::set<std::string>& out) {
   return true;
 }
 
+// Format 3's additions to a row group's entry: its latest trace start and its value summary.
+void PutFormat3Stats(std::string& out, const RowGroupStats& rg) {
+  PutVarint(out, rg.max_trace_start_unix_nano);
+  PutVarint(out, rg.values.keys.size());
+  for (const ValueSummary::Key& key : rg.values.keys) {
+    PutLengthPrefixed(out, key.name);
+    out += char(key.type);
+    PutVarint(out, key.values.size());
+    for (const std::string& value : key.values) {
+      switch (key.type) {
+        case ValueSummary::Type::kString: PutLengthPrefixed(out, value); break;
+        case ValueSummary::Type::kInt: PutVarint(out, ZigZag(int64_t(LoadFixed64(value.data())))); break;
+        case ValueSummary::Type::kBool: PutVarint(out, value == ValueSummary::BoolValue(true) ? 1 : 0); break;
+      }
+    }
+  }
+}
+
+bool ReadFormat3Stats(ByteReader& in, RowGroupStats& rg) {
+  uint64_t keys;
+  if (!in.ReadVarint(rg.max_trace_start_unix_nano) || !in.ReadVarint(keys) || keys > in.remaining()) return false;
+  for (uint64_t k = 0; k < keys; ++k) {
+    ValueSummary::Key& key = rg.values.keys.emplace_back();
+    std::string_view name, type;
+    uint64_t count;
+    if (!in.ReadLengthPrefixed(name) || !in.ReadBytes(1, type) || !in.ReadVarint(count) ||
+        count > ValueSummary::kMaxValues)
+      return false;
+    key.name.assign(name);
+    key.type = ValueSummary::Type(uint8_t(type[0]));
+    for (uint64_t v = 0; v < count; ++v) {
+      std::string_view text;
+      uint64_t number;
+      switch (key.type) {
+        case ValueSummary::Type::kString:
+          if (!in.ReadLengthPrefixed(text)) return false;
+          key.values.emplace_back(text);
+          break;
+        case ValueSummary::Type::kInt:
+          if (!in.ReadVarint(number)) return false;
+          key.values.push_back(ValueSummary::IntValue(UnZigZag(number)));
+          break;
+        case ValueSummary::Type::kBool:
+          if (!in.ReadVarint(number) || number > 1) return false;
+          key.values.push_back(ValueSummary::BoolValue(number == 1));
+          break;
+        default: return false;
+      }
+    }
+  }
+  rg.values.Index();
+  return true;
+}
+
 std::string BloomName(uint32_t shard) { return "bloom-" + std::to_string(shard); }
 
 }  // namespace
@@ -190,6 +244,7 @@ Result<BlockMeta> BlockWriter::Finish() {
     PutVarint(index, rg.max_duration_nano);
     PutStringSet(index, rg.services);
     PutStringSet(index, rg.attribute_keys);
+    if (meta.version >= 3) PutFormat3Stats(index, rg);
     meta.min_start_unix_nano = std::min(meta.min_start_unix_nano, rg.min_start_unix_nano);
     meta.max_end_unix_nano = std::max(meta.max_end_unix_nano, rg.max_end_unix_nano);
   }
@@ -282,8 +337,9 @@ Result<std::shared_ptr<const BlockIndex>> BlockReader::LoadIndex() const {
     if (!in.ReadVarint(rg.offset) || !in.ReadVarint(rg.size) || !in.ReadVarint(traces) || !in.ReadVarint(spans) ||
         !in.ReadVarint(rg.min_start_unix_nano) || !in.ReadVarint(rg.max_end_unix_nano) ||
         !in.ReadVarint(rg.max_duration_nano) || !ReadStringSet(in, rg.services) || !ReadStringSet(in, rg.attribute_keys) ||
-        rg.offset + rg.size > m.data_bytes)
+        rg.offset + rg.size > m.data_bytes || (m.version >= 3 && !ReadFormat3Stats(in, rg)))
       return Status::Corruption(ObjectName("index") + ": bad row group table");
+    if (m.version < 3) rg.max_trace_start_unix_nano = rg.max_end_unix_nano;  // no trace starts later
     rg.trace_count = uint32_t(traces);
     rg.span_count = uint32_t(spans);
     loaded->row_groups.push_back(std::move(rg));
@@ -323,6 +379,7 @@ uint64_t BlockIndex::MemoryBytes() const {
     bytes += sizeof(RowGroupStats);
     for (const auto& s : rg.services) bytes += 48 + s.size();
     for (const auto& s : rg.attribute_keys) bytes += 48 + s.size();
+    bytes += rg.values.MemoryBytes();
   }
   return bytes;
 }

@@ -521,18 +521,18 @@ TEST_F(BlockTest, MetaJsonRoundTripAndUnknownVersionIsRefused) {
   auto json = store_->Read(name);
   ASSERT_TRUE(json.ok());
   std::string future = *json;
-  size_t at = future.find("\"version\":2");
+  size_t at = future.find("\"version\":3");
   ASSERT_NE(at, std::string::npos) << future;
-  future.replace(at, 11, "\"version\":3");
+  future.replace(at, 11, "\"version\":4");
   ASSERT_TRUE(store_->Write(name, future).ok());
   auto reader = BlockReader::Open(*store_, "t", meta->block_id);
   ASSERT_FALSE(reader.ok());
   EXPECT_EQ(reader.status().code(), StatusCode::kCorruption);
   EXPECT_NE(reader.status().message().find("version"), std::string::npos) << reader.status().message();
   EXPECT_FALSE(BlockMeta::FromJson(future).ok());
-  // A meta.json that claims version 1 for an index of version 2 is refused too.
+  // A meta.json that claims an older version than its index's is refused too.
   std::string older = *json;
-  older.replace(at, 11, "\"version\":1");
+  older.replace(at, 11, "\"version\":2");
   ASSERT_TRUE(BlockMeta::FromJson(older).ok());
   ASSERT_TRUE(store_->Write(name, older).ok());
   EXPECT_FALSE(BlockReader::Open(*store_, "t", meta->block_id).ok());
@@ -771,7 +771,7 @@ TEST_F(BlockTest, DedicatedColumnsGiveBackEverySpanExactly) {
   options.row_group_spans = 256;
   auto meta = WriteBlock(*store_, "t", "sampled", generated.inputs, options);
   ASSERT_TRUE(meta.ok()) << meta.status().ToString();
-  EXPECT_EQ(meta->version, 2u);
+  EXPECT_EQ(meta->version, kFormatVersion);
   auto reader = BlockReader::Open(*store_, "t", meta->block_id);
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
 
@@ -816,6 +816,63 @@ TEST_F(BlockTest, DedicatedColumnsGiveBackEverySpanExactly) {
   }
 }
 
+TEST_F(BlockTest, TracesLeftOutOfAScanAreReadPastExactly) {
+  // Every value type, events and links; a scan that leaves out every other trace (read past,
+  // not decoded) still decodes the ones it visits exactly, with each projection.
+  GeneratedBlock generated = GenerateForDedicatedColumns(400, 23);
+  for (uint32_t version : {1u, 3u}) {
+    WriterOptions options;
+    options.row_group_spans = 256;
+    options.format_version = version;
+    auto meta = WriteBlock(*store_, "t", "sampled", generated.inputs, options);
+    ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+    auto reader = BlockReader::Open(*store_, "t", meta->block_id);
+    ASSERT_TRUE(reader.ok());
+    for (Projection projection : {Projection::All(), Projection{true, false, false, false}, Projection{false, true, true, true},
+                                  Projection{false, false, false, false, false}}) {
+      size_t visited = 0, skipped = 0;
+      for (uint32_t g = 0; g < meta->row_groups; ++g) {
+        uint32_t ordinal = 0;
+        TraceSkip skip = [&](const TraceEntry&) {
+          bool out = ordinal++ % 2 == 0;
+          skipped += out;
+          return out;
+        };
+        Status status = (*reader)->ScanRowGroupProjected(
+            g, SpanFilter{}, projection,
+            [&](const TraceId& id, const std::vector<DecodedSpan>& decoded, size_t count, const RowGroupTables&) {
+              auto want = SpanSet(generated.traces[id]);
+              EXPECT_EQ(count, want.size()) << id.Hex();
+              for (size_t i = 0; i < count; ++i) {
+                const otlp::Span& got = decoded[i].span;
+                auto it = want.find({got.span_id, int(got.kind)});
+                if (it == want.end()) {
+                  ADD_FAILURE() << id.Hex() << ": span " << HexEncode(got.span_id) << " not in the trace";
+                  continue;
+                }
+                const otlp::Span& expected = it->second.span;
+                EXPECT_EQ(got.parent_span_id, expected.parent_span_id);
+                EXPECT_EQ(got.start_time_unix_nano, expected.start_time_unix_nano);
+                EXPECT_EQ(got.end_time_unix_nano, expected.end_time_unix_nano);
+                EXPECT_EQ(got.name, projection.names ? expected.name : "");
+                EXPECT_EQ(got.status_message, projection.status_message ? expected.status_message : "");
+                EXPECT_TRUE(got.attributes == (projection.span_attributes ? expected.attributes : otlp::Attributes()))
+                    << id.Hex();
+                EXPECT_TRUE(got.events == (projection.events ? expected.events : std::vector<otlp::Event>())) << id.Hex();
+                EXPECT_TRUE(got.links == (projection.links ? expected.links : std::vector<otlp::Link>())) << id.Hex();
+              }
+              visited++;
+              return true;
+            },
+            nullptr, skip);
+        ASSERT_TRUE(status.ok()) << status.ToString();
+      }
+      EXPECT_EQ(visited + skipped, generated.ids.size());
+      EXPECT_GT(visited, 150u);
+    }
+  }
+}
+
 // The traces of a row group that ScanRowGroupProjected finds for `filter`.
 std::set<TraceId> Candidates(const BlockReader& reader, uint32_t row_group, const SpanFilter& filter) {
   std::set<TraceId> out;
@@ -841,15 +898,28 @@ TEST_F(BlockTest, FormatOneBlocksStayReadableAndSearchable) {
   EXPECT_EQ(one->version, 1u);
   EXPECT_EQ(two->version, 2u);
   options.format_version = 3;
+  auto three = WriteBlock(*store_, "t", "sampled", generated.inputs, options);
+  ASSERT_TRUE(three.ok());
+  EXPECT_EQ(three->version, 3u);
+  options.format_version = 4;
   EXPECT_EQ(WriteBlock(*store_, "t", "sampled", generated.inputs, options).status().code(), StatusCode::kInvalidArgument);
 
   auto reader_one = BlockReader::Open(*store_, "t", one->block_id);
   auto reader_two = BlockReader::Open(*store_, "t", two->block_id);
-  ASSERT_TRUE(reader_one.ok() && reader_two.ok());
+  auto reader_three = BlockReader::Open(*store_, "t", three->block_id);
+  ASSERT_TRUE(reader_one.ok() && reader_two.ok() && reader_three.ok());
   EXPECT_EQ((*reader_one)->meta().version, 1u);
   ASSERT_EQ(one->row_groups, two->row_groups);
-  // Format 1 row groups have format 1's 48 columns; format 2 adds its 18.
-  for (auto [meta, columns] : {std::pair{&*one, 48u}, std::pair{&*two, 66u}}) {
+  ASSERT_EQ(one->row_groups, three->row_groups);
+  // Formats 1 and 2 have no value summary and bound trace starts by the latest end.
+  for (const auto* reader : {&*reader_one, &*reader_two})
+    for (const RowGroupStats& rg : (*reader)->row_groups()) {
+      EXPECT_FALSE(rg.values.known);
+      EXPECT_EQ(rg.max_trace_start_unix_nano, rg.max_end_unix_nano);
+      EXPECT_TRUE(rg.values.MayHold("anything", ValueSummary::Type::kInt, ValueSummary::IntValue(1)));
+    }
+  // Format 1 row groups have format 1's 48 columns; formats 2 and 3 add their 18.
+  for (auto [meta, columns] : {std::pair{&*one, 48u}, std::pair{&*two, 66u}, std::pair{&*three, 66u}}) {
     auto data = store_->Read("t/" + meta->block_id + "/data");
     ASSERT_TRUE(data.ok());
     ByteReader header(*data);
@@ -894,9 +964,121 @@ TEST_F(BlockTest, FormatOneBlocksStayReadableAndSearchable) {
     for (const SpanFilter& filter : filters) {
       std::set<TraceId> candidates = Candidates(**reader_one, g, filter);
       EXPECT_EQ(candidates, Candidates(**reader_two, g, filter)) << "row group " << g;
+      EXPECT_EQ(candidates, Candidates(**reader_three, g, filter)) << "row group " << g;
       found += candidates.size();
     }
   EXPECT_GT(found, 100u);
+}
+
+// ---- format 3: latest trace starts and value summaries in the index ------------------------
+
+// The literal a filter compares with, as the value summary compares it.
+struct Literal {
+  ValueSummary::Type type;
+  SpanCondition condition;
+  std::string value;
+};
+
+AnyValue Bool(bool value) {
+  AnyValue out;
+  out.type = AnyValue::Type::kBool;
+  out.bool_value = value;
+  return out;
+}
+
+TEST_F(BlockTest, ValueSummaryRulesOutOnlyRowGroupsWithoutTheValue) {
+  // Attributes of every type under common keys, and low-cardinality keys of one type each.
+  std::mt19937 rng(5);
+  TraceGenerator values(6);
+  const char* methods[] = {"GET", "POST", "PUT", "DELETE"};
+  uint32_t mixed = 0;
+  GeneratedBlock generated = Generate(800, 77, [&](otlp::TracesData& trace) {
+    DeduplicateSpans(trace);
+    for (auto& rs : trace.resource_spans)
+      for (auto& ss : rs.scope_spans)
+        for (auto& span : ss.spans) {
+          span.attributes = DedicatedColumnAttributes(rng, values);
+          if (rng() % 100 < 60) span.attributes.push_back({"http.status_code", TraceGenerator::Int(200 + int(rng() % 4) * 100 + int(rng() % 4))});
+          if (rng() % 100 < 60) span.attributes.push_back({"http.method", TraceGenerator::Str(methods[rng() % 4])});
+          if (rng() % 100 < 30) span.attributes.push_back({"cache.hit", Bool(rng() % 2 == 0)});
+          // A string, every fifth time an int: every row group has both, so it is never summarised.
+          if (rng() % 100 < 50) span.attributes.push_back({"mixed", mixed++ % 5 ? TraceGenerator::Str("7") : TraceGenerator::Int(7)});
+          // Many distinct values: over the summary's limit.
+          if (rng() % 100 < 50) span.attributes.push_back({"user", TraceGenerator::Str("u" + std::to_string(rng() % 1000))});
+        }
+  });
+  WriterOptions options;
+  options.row_group_spans = 200;
+  auto meta = WriteBlock(*store_, "t", "sampled", generated.inputs, options);
+  ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+  EXPECT_EQ(meta->version, 3u);
+  auto reader = BlockReader::Open(*store_, "t", meta->block_id);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+
+  std::vector<Literal> literals;
+  auto add = [&](const std::string& key, SpanCondition::Type type, ValueSummary::Type summary_type,
+                 const std::string& summary_value, std::function<void(SpanCondition&)> set) {
+    SpanCondition c;
+    c.field = SpanCondition::Field::kSpanAttribute;
+    c.op = SpanCondition::Op::kEqual;
+    c.key = key;
+    c.type = type;
+    set(c);
+    literals.push_back({summary_type, c, summary_value});
+  };
+  for (int64_t code : {200, 201, 303, 503, 504, 999, -1}) {
+    add("http.status_code", SpanCondition::Type::kInt, ValueSummary::Type::kInt, ValueSummary::IntValue(code),
+        [&](SpanCondition& c) { c.int_value = code; });
+  }
+  for (int64_t code : {0, 503, 1, -1}) {  // values of the generator's "int" key
+    add("int", SpanCondition::Type::kInt, ValueSummary::Type::kInt, ValueSummary::IntValue(code),
+        [&](SpanCondition& c) { c.int_value = code; });
+  }
+  for (std::string method : {"GET", "DELETE", "PATCH", "get"}) {
+    add("http.method", SpanCondition::Type::kString, ValueSummary::Type::kString, method,
+        [&](SpanCondition& c) { c.string_value = method; });
+  }
+  for (bool hit : {true, false}) {
+    add("cache.hit", SpanCondition::Type::kBool, ValueSummary::Type::kBool, ValueSummary::BoolValue(hit),
+        [&](SpanCondition& c) { c.bool_value = hit; });
+  }
+  add("mixed", SpanCondition::Type::kString, ValueSummary::Type::kString, "8", [](SpanCondition& c) { c.string_value = "8"; });
+  add("mixed", SpanCondition::Type::kInt, ValueSummary::Type::kInt, ValueSummary::IntValue(8), [](SpanCondition& c) { c.int_value = 8; });
+  add("user", SpanCondition::Type::kString, ValueSummary::Type::kString, "nobody", [](SpanCondition& c) { c.string_value = "nobody"; });
+
+  // Sound: a row group the summary rules out has no candidate for the filter. Useful: it rules
+  // some out. Keys of mixed types or too many values are never summarised.
+  size_t ruled_out = 0;
+  auto row_groups = (*reader)->row_groups();
+  ASSERT_GT(row_groups.size(), 10u);
+  for (uint32_t g = 0; g < row_groups.size(); ++g) {
+    const RowGroupStats& rg = row_groups[g];
+    EXPECT_TRUE(rg.values.known);
+    for (const Literal& literal : literals) {
+      bool may = rg.values.MayHold(literal.condition.key, literal.type, literal.value);
+      std::set<TraceId> candidates = Candidates(**reader, g, SpanFilter{{literal.condition}});
+      if (!may) {
+        EXPECT_TRUE(candidates.empty()) << "row group " << g << " " << literal.condition.key;
+        ruled_out++;
+      }
+      if (literal.condition.key == "mixed" || literal.condition.key == "user") {
+        EXPECT_TRUE(may) << "row group " << g << " " << literal.condition.key;
+      }
+    }
+    // The latest trace start, exactly.
+    auto traces = (*reader)->ListTraces(g);
+    ASSERT_TRUE(traces.ok());
+    uint64_t latest = 0;
+    for (const TraceEntry& entry : *traces) latest = std::max(latest, entry.start_unix_nano);
+    EXPECT_EQ(rg.max_trace_start_unix_nano, latest) << "row group " << g;
+    EXPECT_LE(rg.max_trace_start_unix_nano, rg.max_end_unix_nano);
+  }
+  EXPECT_GE(ruled_out, row_groups.size() * 4);  // status codes 999 and -1, methods PATCH and get
+  // Summaries hold across a reopen (they are in the index, not computed by the writer).
+  auto again = BlockReader::Open(*store_, "t", meta->block_id);
+  ASSERT_TRUE(again.ok());
+  for (uint32_t g = 0; g < row_groups.size(); ++g)
+    EXPECT_EQ((*again)->row_groups()[g].values.value_hashes, row_groups[g].values.value_hashes);
 }
 
 // A row group taken apart: header fields and columns, decompressed.

@@ -373,6 +373,7 @@ Status RowGroupBuilder::AddTrace(const TraceId& id, std::string_view encoded) {
   PutVarint(columns_[kTraceSpanCounts], kept);
   PutVarint(columns_[kTraceStarts], ZigZag(int64_t(trace_start - previous_trace_start_)));
   previous_trace_start_ = trace_start;
+  stats_.max_trace_start_unix_nano = std::max(stats_.max_trace_start_unix_nano, trace_start);
   stats_.trace_count++;
   stats_.span_count += kept;
   for (uint32_t i = 0; i < spans_.size(); ++i) {
@@ -385,6 +386,7 @@ Status RowGroupBuilder::AddTrace(const TraceId& id, std::string_view encoded) {
 std::string RowGroupBuilder::Finish(RowGroupStats& stats) {
   for (uint32_t key = 0; key < span_key_use_.size(); ++key)
     if (span_key_use_[key].spans > 0) stats_.attribute_keys.emplace(dictionary_[key]);
+  if (format_version_ >= 3) SummarizeValues();  // before the values move to their columns
   WriteSpanAttributeValues(format_version_ >= 2 ? ChooseDedicatedKeys() : std::vector<uint32_t>());
   for (const auto& text : dictionary_) PutLengthPrefixed(columns_[kDictionary], text);
   for (const auto& [encoded, schema] : resources_) {

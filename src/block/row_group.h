@@ -25,15 +25,59 @@ namespace tracery::block {
 // the newest; writers write the newest unless told otherwise (tests keep writing version 1 to
 // prove old blocks stay readable).
 constexpr uint32_t kFirstFormatVersion = 1;
-constexpr uint32_t kFormatVersion = 2;  // adds dedicated columns for common span attributes
+// 2 adds dedicated columns for common span attributes; 3 adds to the index each row group's
+// latest trace start and the values of its low-cardinality span attributes.
+constexpr uint32_t kFormatVersion = 3;
+
+// The distinct values of a row group's span attribute keys that have few (at most
+// kMaxValues) and all of one scalar type: `key = value` rules out a row group whose summary
+// holds the key but not the value, without reading it (format 3).
+struct ValueSummary {
+  static constexpr size_t kMaxValues = 16;
+  static constexpr size_t kMaxValueBytes = 64;  // a key with a longer string value is left out
+  enum class Type : uint8_t { kString = 1, kBool = 2, kInt = 4 };  // the index's type byte
+  // A value as the summary compares it: a string's bytes, an int's 8 bytes (little-endian
+  // two's complement), a bool's one byte (0 or 1).
+  static std::string IntValue(int64_t value);
+  static std::string BoolValue(bool value) { return std::string(1, value ? '\1' : '\0'); }
+
+  // What a writer records: every summarised key, its type and its distinct values.
+  struct Key {
+    std::string name;
+    Type type = Type::kString;
+    std::vector<std::string> values;
+  };
+  std::vector<Key> keys;
+
+  // What a reader keeps: 32-bit hashes of (key, type) and of (key, type, value), sorted (a
+  // few hundred bytes a row group). A hash that collides only keeps a row group that could
+  // have been ruled out.
+  bool known = false;  // false: no summary (format 1 and 2): every value may be there
+  std::vector<uint32_t> key_hashes, value_hashes;
+  // Replaces `keys` with their hashes (what a reader keeps in memory).
+  void Index();
+  // False only when the row group has no span whose attribute `key` is `value` of `type`.
+  bool MayHold(std::string_view key, Type type, std::string_view value) const;
+  // The same with the hashes computed once for many row groups.
+  struct Probe {
+    uint32_t key_hash = 0, value_hash = 0;
+  };
+  static Probe ProbeFor(std::string_view key, Type type, std::string_view value);
+  bool MayHold(const Probe& probe) const;
+  uint64_t MemoryBytes() const { return (key_hashes.capacity() + value_hashes.capacity()) * sizeof(uint32_t); }
+};
 
 // What the index keeps of each row group, for pruning without reading it.
 struct RowGroupStats {
   uint64_t offset = 0, size = 0;  // within the data object
   uint32_t trace_count = 0, span_count = 0;
   uint64_t min_start_unix_nano = UINT64_MAX, max_end_unix_nano = 0, max_duration_nano = 0;
+  // No trace of the row group starts later (its start: its earliest span in the row group).
+  // Format 3 records it; for older blocks a reader sets max_end_unix_nano, a looser bound.
+  uint64_t max_trace_start_unix_nano = 0;
   std::set<std::string> services;
   std::set<std::string> attribute_keys;  // span attribute keys
+  ValueSummary values;  // format 3
 };
 
 // Builds a row group straight from encoded OTLP: spans are read off the wire into columns,
@@ -89,6 +133,7 @@ class RowGroupBuilder {
   bool AddAttribute(int set, std::string_view key_value);
   void PutGenericValue(int set, uint8_t type, uint64_t value, std::string_view complex);
   std::vector<uint32_t> ChooseDedicatedKeys() const;
+  void SummarizeValues();
   void WriteSpanAttributeValues(const std::vector<uint32_t>& dedicated_keys);
   bool AddEvent(std::string_view event, uint64_t span_start);
   bool AddLink(std::string_view link);

@@ -464,10 +464,14 @@ Status ScanRowGroupProjected(std::string_view row_group, const SpanFilter& filte
   // Span objects and their buffers are reused from trace to trace and row group to row group.
   thread_local std::vector<DecodedSpan> spans;
   for (size_t t = 0; t < end; ++t) {
+    if (!candidate[t]) {  // read past, not decoded
+      if (!decoder.SkipTrace(projection)) return Status::Corruption("row group: trace does not decode");
+      continue;
+    }
     TraceId id;
     size_t count = 0;
     if (!decoder.NextTraceSpans(id, spans, count, projection)) return Status::Corruption("row group: trace does not decode");
-    if (candidate[t] && !visit(id, spans, count, tables)) break;
+    if (!visit(id, spans, count, tables)) break;
   }
   return Status::Ok();
 }

@@ -227,6 +227,51 @@ class RowGroupDecoder {
     return true;
   }
 
+  // Moves the projection's columns past the next trace without decoding it (no objects, no
+  // strings): what a scan does with a trace it does not visit. Column by column, in bulk.
+  bool SkipTrace(const Projection& projection) {
+    std::string_view raw;
+    uint64_t span_count, start_delta;
+    if (!readers_[kTraceIds].ReadBytes(16, raw) || !readers_[kTraceSpanCounts].ReadVarint(span_count) ||
+        !readers_[kTraceStarts].ReadVarint(start_delta) || span_count > (1u << 30))
+      return false;
+    trace_start_ += uint64_t(UnZigZag(start_delta));
+    const uint64_t n = span_count;
+    if (n > readers_[kSpanIds].remaining() / 8 || !readers_[kSpanIds].ReadBytes(size_t(n * 8), raw)) return false;
+    uint64_t raw_parents = 0;
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t code;
+      if (!readers_[kParents].ReadVarint(code)) return false;
+      raw_parents += code == 1;
+    }
+    if (raw_parents > readers_[kParentRaw].remaining() / 8 || !readers_[kParentRaw].ReadBytes(size_t(raw_parents * 8), raw))
+      return false;
+    if (n > readers_[kKinds].remaining() || n > readers_[kStatusCodes].remaining() ||
+        !readers_[kKinds].ReadBytes(size_t(n), raw) || !readers_[kStatusCodes].ReadBytes(size_t(n), raw) ||
+        !SkipVarints(kResourceRefs, n) || !SkipVarints(kScopeRefs, n) || !SkipVarints(kStarts, n) ||
+        !SkipVarints(kDurations, n) || (projection.names && !SkipVarints(kNames, n)) ||
+        (projection.status_message && !SkipVarints(kStatusMessages, n)) ||
+        (projection.span_attributes && !SkipAttributes(kSpanAttributes, n)))
+      return false;
+    if (projection.events) {
+      uint64_t events;
+      if (!SumVarints(kEventCounts, n, events) || !SkipVarints(kEventTimes, events) || !SkipVarints(kEventNames, events) ||
+          !SkipVarints(kEventDropped, events) || !SkipAttributes(kEventAttributes, events))
+        return false;
+    }
+    if (projection.links) {
+      uint64_t links;
+      if (!SumVarints(kLinkCounts, n, links)) return false;
+      for (uint64_t i = 0; i < links; ++i)
+        if (!readers_[kLinkTraceIds].ReadLengthPrefixed(raw) || !readers_[kLinkSpanIds].ReadLengthPrefixed(raw))
+          return false;
+      if (!SkipVarints(kLinkTraceStates, links) || !SkipVarints(kLinkFlags, links) || !SkipVarints(kLinkDropped, links) ||
+          !SkipAttributes(kLinkAttributes, links))
+        return false;
+    }
+    return true;
+  }
+
   ByteReader& Column(uint32_t column) { return readers_[column]; }
   bool loaded(uint32_t column) const { return column < loaded_.size() && loaded_[column]; }
   // The dedicated column (0-based, after kDedicatedValueBase) of a span attribute key given
@@ -323,6 +368,60 @@ class RowGroupDecoder {
   }
 
  private:
+  bool SkipVarints(uint32_t column, uint64_t count) {
+    ByteReader& reader = readers_[column];
+    uint64_t value;
+    for (uint64_t i = 0; i < count; ++i)
+      if (!reader.ReadVarint(value)) return false;
+    return true;
+  }
+
+  bool SumVarints(uint32_t column, uint64_t count, uint64_t& sum) {
+    ByteReader& reader = readers_[column];
+    sum = 0;
+    for (uint64_t i = 0; i < count; ++i) {
+      uint64_t value;
+      if (!reader.ReadVarint(value) || value > (1u << 30)) return false;
+      sum += value;
+    }
+    return true;
+  }
+
+  // Skips the attributes of `owners` spans, events or links of one set: a span's dedicated
+  // entries (presence first), then the generic stream's keys, types and the values they name.
+  bool SkipAttributes(int set, uint64_t owners) {
+    if (set == kSpanAttributes && !dedicated_keys_.empty()) {
+      DedicatedValue value;
+      for (uint64_t i = 0; i < owners; ++i) {
+        uint64_t presence;
+        if (!readers_[kDedicatedPresence].ReadVarint(presence) || presence >> dedicated_keys_.size()) return false;
+        for (; presence; presence &= presence - 1)
+          if (!ReadDedicatedValue(readers_[kDedicatedValueBase + std::countr_zero(presence)], value)) return false;
+      }
+    }
+    uint64_t count;
+    if (!SumVarints(AttributeColumn(set, 0), owners, count) || !SkipVarints(AttributeColumn(set, 1), count)) return false;
+    std::string_view types, value;
+    if (count > readers_[AttributeColumn(set, 2)].remaining() || !readers_[AttributeColumn(set, 2)].ReadBytes(size_t(count), types))
+      return false;
+    ByteReader& strings = readers_[AttributeColumn(set, 3)];
+    ByteReader& ints = readers_[AttributeColumn(set, 4)];
+    ByteReader& others = readers_[AttributeColumn(set, 5)];
+    uint64_t number;
+    for (char type : types) {
+      switch (uint8_t(type)) {
+        case kString: if (!strings.ReadVarint(number)) return false; break;
+        case kInt: if (!ints.ReadVarint(number)) return false; break;
+        case kDouble: if (!others.ReadFixed64(number)) return false; break;
+        case kComplex: if (!others.ReadLengthPrefixed(value)) return false; break;
+        case kEmpty: case kFalse: case kTrue: break;
+        case kDedicated: if (set != kSpanAttributes) return false; break;
+        default: return false;
+      }
+    }
+    return true;
+  }
+
   bool Text(uint32_t column, std::string& out) {
     uint64_t index;
     if (!readers_[column].ReadVarint(index) || index >= dictionary_.size()) return false;

@@ -21,19 +21,44 @@ constexpr size_t kLiveTracesPerJob = 256;
 struct Job {
   std::shared_ptr<block::BlockReader> block;  // null: a job of live traces
   uint32_t row_group = 0;
-  uint64_t max_end_unix_nano = 0;
+  // No trace of the job starts later: what orders jobs and lets a full top N skip them.
+  uint64_t max_start_unix_nano = 0;
   uint64_t bytes = 0;
   std::vector<storage::LiveTraceSummary> live;
 };
 
-bool PassesPrune(const block::RowGroupStats& rg, const traceql::PruneConditions& prune) {
+// The span filter's `span.key = literal` conditions as probes of a row group's value summary,
+// hashed once per search.
+std::vector<block::ValueSummary::Probe> SummaryProbes(const block::SpanFilter& filter) {
+  using Condition = block::SpanCondition;
+  using Summary = block::ValueSummary;
+  std::vector<Summary::Probe> probes;
+  for (const Condition& c : filter.all_of) {
+    if (c.field != Condition::Field::kSpanAttribute || c.op != Condition::Op::kEqual) continue;
+    switch (c.type) {
+      case Condition::Type::kString: probes.push_back(Summary::ProbeFor(c.key, Summary::Type::kString, c.string_value)); break;
+      case Condition::Type::kInt: probes.push_back(Summary::ProbeFor(c.key, Summary::Type::kInt, Summary::IntValue(c.int_value))); break;
+      case Condition::Type::kBool: probes.push_back(Summary::ProbeFor(c.key, Summary::Type::kBool, Summary::BoolValue(c.bool_value))); break;
+      case Condition::Type::kFloat: break;  // an int or a double may equal it: not summarised
+    }
+  }
+  return probes;
+}
+
+bool PassesPrune(const block::RowGroupStats& rg, const traceql::PruneConditions& prune,
+                 const std::vector<block::ValueSummary::Probe>& probes) {
+  // Cheapest first: most row groups fail on the first test that can fail them.
+  if (prune.min_span_duration_nanos > rg.max_duration_nano) return false;
+  // `span.key = literal` against the row group's value summary (format 3): every condition
+  // of the span filter must hold for one span, so one the row group cannot meet rules it out.
+  for (const auto& probe : probes)
+    if (!rg.values.MayHold(probe)) return false;
   if (!prune.services_any_of.empty() &&
       std::none_of(prune.services_any_of.begin(), prune.services_any_of.end(),
                    [&](const std::string& s) { return rg.services.count(s) > 0; }))
     return false;
   for (const auto& key : prune.span_attribute_keys)
     if (!rg.attribute_keys.count(key)) return false;
-  if (prune.min_span_duration_nanos > rg.max_duration_nano) return false;
   return true;
 }
 
@@ -87,12 +112,13 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
     Job job;
     size_t end = std::min(live_in_range.size(), i + kLiveTracesPerJob);
     job.live.assign(live_in_range.begin() + long(i), live_in_range.begin() + long(end));
-    job.max_end_unix_nano = job.live.front().end_unix_nano;
+    job.max_start_unix_nano = job.live.front().end_unix_nano;  // newest end first: no start is later
     state->jobs.push_back(std::move(job));
   }
 
   // Blocks: one job per row group that overlaps the range and that the stats do not rule out.
   std::vector<std::shared_ptr<block::BlockReader>> all_blocks = blocks_.Blocks(tenant);
+  const std::vector<block::ValueSummary::Probe> probes = SummaryProbes(prune.span_filter);
   for (const auto& block : all_blocks) {
     const block::BlockMeta& meta = block->meta();
     if (!range.Overlaps(meta.min_start_unix_nano, meta.max_end_unix_nano)) continue;
@@ -107,11 +133,11 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
     const auto& row_groups = (*index)->row_groups;
     for (uint32_t r = 0; r < row_groups.size(); ++r) {
       const block::RowGroupStats& rg = row_groups[r];
-      if (!range.Overlaps(rg.min_start_unix_nano, rg.max_end_unix_nano) || !PassesPrune(rg, prune)) continue;
+      if (!range.Overlaps(rg.min_start_unix_nano, rg.max_end_unix_nano) || !PassesPrune(rg, prune, probes)) continue;
       Job job;
       job.block = block;
       job.row_group = r;
-      job.max_end_unix_nano = rg.max_end_unix_nano;
+      job.max_start_unix_nano = rg.max_trace_start_unix_nano;
       job.bytes = rg.size;
       state->jobs.push_back(std::move(job));
     }
@@ -119,7 +145,7 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
   // Newest first, so that a top-N search can stop early; stable, so the order is the same
   // on every run.
   std::stable_sort(state->jobs.begin(), state->jobs.end(),
-                   [](const Job& a, const Job& b) { return a.max_end_unix_nano > b.max_end_unix_nano; });
+                   [](const Job& a, const Job& b) { return a.max_start_unix_nano > b.max_start_unix_nano; });
   stats.total_jobs = uint32_t(state->jobs.size());
   state->finished_jobs = std::make_unique<std::atomic<bool>[]>(state->jobs.size());
 
@@ -236,8 +262,16 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
       return more;
     };
     block::TraceSkip skip_trace;
-    if (skips.trace)
-      skip_trace = [&](const block::TraceEntry& entry) { return skips.trace(entry.start_unix_nano, entry.id); };
+    if (skips.trace || prune.min_trace_spans > 1)
+      skip_trace = [&](const block::TraceEntry& entry) {
+        if (skips.trace && skips.trace(entry.start_unix_nano, entry.id)) return true;
+        if (entry.span_count >= prune.min_trace_spans) return false;
+        // Too few spans for the query's count(), unless more of the trace lies elsewhere (live,
+        // or in another block): such a trace is judged whole when it is visited.
+        if (!live_ids.empty() && live_ids.count(entry.id)) return false;
+        auto split = is_split(entry.id, *neighbours);
+        return split.ok() && !*split;
+      };
     Status status = job.block->ScanRowGroupProjected(job.row_group, prune.span_filter, projection, visit_fragment,
                                                      &checked, skip_trace);
     state->spans.fetch_add(checked, std::memory_order_relaxed);
@@ -262,7 +296,7 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
     size_t j = state->next.fetch_add(1);
     if (j >= state->jobs.size()) return false;
     const Job& job = state->jobs[j];
-    if (!(skips.job && skips.job(job.max_end_unix_nano))) {
+    if (!(skips.job && skips.job(job.max_start_unix_nano))) {
       if (over_budget()) {
         state->stop = true;
         return false;
@@ -302,7 +336,7 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
     so_far.inspected_traces += state->traces.load();
     so_far.inspected_spans += state->spans.load();
     so_far.completed_jobs = state->completed.load();
-    if (!after_job(so_far, first_unfinished < state->jobs.size() ? state->jobs[first_unfinished].max_end_unix_nano : 0)) {
+    if (!after_job(so_far, first_unfinished < state->jobs.size() ? state->jobs[first_unfinished].max_start_unix_nano : 0)) {
       std::lock_guard lock(state->mutex);
       if (state->budget_message.empty()) state->budget_message = "search stopped by its caller";
       state->stop = true;
@@ -418,9 +452,9 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
     return !full();
   };
   Skips skips;
-  skips.job = [&](uint64_t max_end) {
+  skips.job = [&](uint64_t max_start) {
     std::lock_guard lock(mutex);
-    return result.traces.size() >= limit && max_end < result.traces.back().start_unix_nano;
+    return result.traces.size() >= limit && max_start < result.traces.back().start_unix_nano;
   };
   skips.trace = [&](uint64_t start, const TraceId& id) {
     std::lock_guard lock(mutex);
@@ -429,17 +463,17 @@ Result<SearchResult> Searcher::Search(const SearchRequest& request, const Progre
   AfterJob after_job;
   auto last_progress = std::chrono::steady_clock::now();
   if (progress)
-    after_job = [&](const SearchStats& so_far, uint64_t unfinished_max_end) {
+    after_job = [&](const SearchStats& so_far, uint64_t unfinished_max_start) {
       auto now = std::chrono::steady_clock::now();
       if (now - last_progress < progress_interval) return true;
       last_progress = now;
       SearchResult snapshot;
       {
         // Only traces no unfinished job can displace: a trace that job could still find starts
-        // no later than the job's newest end (with most_recent=false none is displaced).
+        // no later than the job's newest start (with most_recent=false none is displaced).
         std::lock_guard lock(mutex);
         for (const FoundTrace& trace : result.traces) {
-          if (most_recent && unfinished_max_end && trace.start_unix_nano <= unfinished_max_end) break;
+          if (most_recent && unfinished_max_start && trace.start_unix_nano <= unfinished_max_start) break;
           snapshot.traces.push_back(trace);
         }
       }

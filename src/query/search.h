@@ -117,13 +117,14 @@ class Searcher {
                  bool& partial, std::string& message);
 
  private:
-  // Skips a job whose traces all end before this time (a top-N search that is already full
-  // of newer traces).
-  using SkipJob = std::function<bool(uint64_t max_end_unix_nano)>;
+  // Skips a job whose traces all start before this time (a top-N search that is already full
+  // of newer traces). A job's bound: its row group's latest trace start (format 3) or latest
+  // span end (older formats); for live traces their latest end.
+  using SkipJob = std::function<bool(uint64_t max_start_unix_nano)>;
   // Called on the calling thread after each of its jobs with the stats so far and the newest
-  // end time of the jobs not yet finished (0 when none is left): traces starting after it
+  // start bound of the jobs not yet finished (0 when none is left): traces starting after it
   // can no longer be outdone by one still to be visited. False stops the scan.
-  using AfterJob = std::function<bool(const SearchStats& so_far, uint64_t unfinished_max_end_unix_nano)>;
+  using AfterJob = std::function<bool(const SearchStats& so_far, uint64_t unfinished_max_start_unix_nano)>;
   // Skips a trace that starts no later than this (a fragment's start: the whole trace starts
   // no later than any of its fragments), before it is judged or looked for in other blocks.
   using SkipTrace = std::function<bool(uint64_t start_unix_nano, const TraceId& id)>;

@@ -26,6 +26,7 @@ struct SpanSpec {
   uint64_t start_offset_ms = 0;
   uint64_t duration_ms = 10;
   bool error = false;
+  int64_t http_status = 0;  // span attribute http.status when not 0
 };
 
 std::string TraceBytes(int trace) {
@@ -59,6 +60,11 @@ Request Build(const std::vector<SpanSpec>& spans) {
     span->set_start_time_unix_nano(kBase + uint64_t(s.trace) * 1'000'000'000 + s.start_offset_ms * 1'000'000);
     span->set_end_time_unix_nano(span->start_time_unix_nano() + s.duration_ms * 1'000'000);
     if (s.error) span->mutable_status()->set_code(pbt::Status::STATUS_CODE_ERROR);
+    if (s.http_status) {
+      auto* attribute = span->add_attributes();
+      attribute->set_key("http.status");
+      attribute->mutable_value()->set_int_value(s.http_status);
+    }
   }
   return request;
 }
@@ -184,6 +190,28 @@ TEST_F(SearchTest, RowGroupsThatCannotMatchAreNotRead) {
   auto some = Run("{ resource.service.name = \"api\" }", 1000);
   EXPECT_EQ(some.traces.size(), 50u);
   EXPECT_GT(some.stats.inspected_bytes, 0u);
+}
+
+TEST_F(SearchTest, RowGroupsWithoutTheValueAreNotRead) {
+  // Five blocks; one trace of the third has the rare value.
+  for (int block = 0; block < 5; ++block) {
+    std::vector<SpanSpec> spans;
+    for (int t = block * 10 + 1; t <= block * 10 + 10; ++t)
+      spans.push_back({t, 1, -1, "api", 0, 10, false, t == 27 ? 503 : 200 + t % 3});
+    Push(spans);
+    Flush();
+  }
+  auto rare = Run("{ span.http.status = 503 }");
+  EXPECT_EQ(TraceNumbers(rare), std::vector<int>{27});
+  EXPECT_EQ(rare.stats.total_jobs, 1u);  // the other blocks' summaries lack the value
+  auto absent = Run("{ span.http.status = 404 }");
+  EXPECT_TRUE(absent.traces.empty());
+  EXPECT_EQ(absent.stats.inspected_bytes, 0u);
+  // A float literal, an inequality or an unscoped attribute is not judged on the summary.
+  EXPECT_EQ(TraceNumbers(Run("{ span.http.status = 503.0 }")), std::vector<int>{27});
+  EXPECT_EQ(TraceNumbers(Run("{ .http.status = 503 }")), std::vector<int>{27});
+  EXPECT_EQ(Run("{ span.http.status != 503 }", 1000).traces.size(), 49u);
+  EXPECT_EQ(Run("{ span.http.status = 201 }", 1000).traces.size(), 17u);
 }
 
 TEST_F(SearchTest, TimeRangeSelectsTracesThatOverlapIt) {

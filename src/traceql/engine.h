@@ -65,6 +65,9 @@ struct PruneConditions {
   uint64_t min_span_duration_nanos = 0;
   // The trace lasts at least this long (trace:duration / traceDuration lower bound).
   uint64_t min_trace_duration_nanos = 0;
+  // The trace has at least this many spans: a `count() > n` (`>= n`, `= n`) stage of the
+  // query's pipeline, as every spanset holds spans of one trace.
+  uint32_t min_trace_spans = 0;
   // A span every matching trace has meets these conditions (checked on block columns
   // before spans are decoded).
   block::SpanFilter span_filter;

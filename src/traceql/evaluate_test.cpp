@@ -333,7 +333,17 @@ TEST(TraceQLPlan, PruningIsConservative) {
     EXPECT_TRUE(none.services_any_of.empty()) << open;
     EXPECT_TRUE(none.span_attribute_keys.empty()) << open;
     EXPECT_EQ(none.min_span_duration_nanos, 0u) << open;
+    EXPECT_EQ(none.min_trace_spans, 0u) << open;
   }
+  // A count() stage bounds the trace's span count from below; other aggregates, `<` and
+  // count() inside a wrapped pipeline do not.
+  EXPECT_EQ(plan("{ } | count() > 20").min_trace_spans, 21u);
+  EXPECT_EQ(plan("{ span.x = 1 } | by(name) | count() >= 3").min_trace_spans, 3u);
+  EXPECT_EQ(plan("{ } | count() = 4 | count() > 1").min_trace_spans, 4u);
+  EXPECT_EQ(plan("{ } | count() > -5").min_trace_spans, 0u);
+  for (const char* open : {"{ } | count() < 20", "{ } | count() != 3", "{ } | avg(duration) > 20ms",
+                           "{ } | sum(span.x) > 20", "({ } | count() > 5) || { span.y = 1 }"})
+    EXPECT_EQ(plan(open).min_trace_spans, 0u) << open;
 }
 
 }  // namespace

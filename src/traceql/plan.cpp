@@ -183,12 +183,28 @@ PruneConditions FromSpanset(const SpansetExpr& expr) {
   return out;
 }
 
+// The fewest spans a trace needs for a `count() op n` stage to keep a spanset of it (every
+// spanset is a subset of one trace's spans); 0 when the stage sets no lower bound.
+uint32_t MinSpansFor(const ScalarFilter& filter) {
+  if (filter.aggregate != AggregateKind::kCount || filter.threshold.type != ValueType::kInt) return 0;
+  int64_t n = filter.threshold.int_value;
+  switch (filter.op) {
+    case Operator::kGreater: n += n < INT64_MAX ? 1 : 0; break;
+    case Operator::kGreaterEqual:
+    case Operator::kEqual: break;
+    default: return 0;
+  }
+  return uint32_t(std::clamp<int64_t>(n, 0, UINT32_MAX));
+}
+
 }  // namespace
 
 PruneConditions PlanPruning(const Query& query) {
   PruneConditions out;
   for (const Stage& stage : query.pipeline().stages) {
     if (stage.kind == Stage::Kind::kSpanset) MergeSameSpan(out, FromSpanset(*stage.spanset));
+    if (stage.kind == Stage::Kind::kScalarFilter)
+      out.min_trace_spans = std::max(out.min_trace_spans, MinSpansFor(stage.scalar_filter));
   }
   std::sort(out.span_attribute_keys.begin(), out.span_attribute_keys.end());
   out.span_attribute_keys.erase(std::unique(out.span_attribute_keys.begin(), out.span_attribute_keys.end()),
