@@ -33,10 +33,10 @@ void Ingester::CutBlock(const std::shared_ptr<Tenant>& tenant) {
     LiveKey key{ids[taken], tenant->id};
     Shard& shard = ShardFor(key);
     std::lock_guard lock(shard.mutex);
-    auto it = shard.traces.find(key);
-    if (it == shard.traces.end() || !it->second.complete || it->second.cutting > 0) continue;
-    it->second.cutting = uint32_t(it->second.fragments.size());
-    planned_bytes += it->second.bytes;
+    LiveTrace* trace = shard.traces.Find(key.id, key.tenant);
+    if (!trace || !trace->complete || trace->cutting > 0) continue;
+    trace->cutting = trace->fragment_count;
+    planned_bytes += trace->bytes;
     plan.push_back(ids[taken]);
   }
   {
@@ -95,15 +95,17 @@ void Ingester::CutBlock(const std::shared_ptr<Tenant>& tenant) {
 }
 
 bool Ingester::FragmentsBeingCut(const Tenant& tenant, const TraceId& id, std::vector<FragmentLocation>& out,
-                                 std::string_view* tier, uint32_t* spans) {
+                                 size_t* tier, uint32_t* spans) {
   LiveKey key{id, tenant.id};
   Shard& shard = ShardFor(key);
   std::lock_guard lock(shard.mutex);
-  auto it = shard.traces.find(key);
-  if (it == shard.traces.end() || it->second.cutting == 0) return false;
-  out.assign(it->second.fragments.begin(), it->second.fragments.begin() + it->second.cutting);
-  if (tier) *tier = TierOf(it->second);
-  if (spans) *spans = it->second.span_count;
+  const LiveTrace* trace = shard.traces.Find(id, tenant.id);
+  if (!trace || trace->cutting == 0) return false;
+  out.clear();
+  shard.traces.Fragments(*trace, out);
+  out.resize(trace->cutting);
+  if (tier) *tier = TierOf(*trace);
+  if (spans) *spans = trace->span_count;
   return true;
 }
 
@@ -118,8 +120,8 @@ Status Ingester::WriteBlock(Tenant& tenant, const std::vector<TraceId>& plan, st
   Status unread;  // the first read failure: a cut that wrote nothing because of it failed
   for (size_t i = 0; i < plan.size(); ++i) {
     bytes.clear();
-    std::string_view tier;
-    if (!FragmentsBeingCut(tenant, plan[i], fragments, &tier)) continue;
+    size_t t = 0;
+    if (!FragmentsBeingCut(tenant, plan[i], fragments, &t)) continue;
     Status read = ReadFragments(fragments, bytes);
     if (!read.ok()) {
       // This trace waits for the next cut; the others go on.
@@ -133,9 +135,8 @@ Status Ingester::WriteBlock(Tenant& tenant, const std::vector<TraceId>& plan, st
       written[i] = true;
       continue;
     }
-    size_t t = size_t(std::find(storage::kTiers.begin(), storage::kTiers.end(), tier) - storage::kTiers.begin());
     if (!writers[t]) {
-      auto writer = block::BlockWriter::Create(store_, tenant.name, std::string(tier), plan.size(), options_.block);
+      auto writer = block::BlockWriter::Create(store_, tenant.name, std::string(storage::kTiers[t]), plan.size(), options_.block);
       if (!writer.ok()) return writer.status();
       writers[t] = std::move(writer).value();
     }
@@ -192,7 +193,7 @@ Status Ingester::DeliverToSink(Tenant& tenant, const std::vector<TraceId>& plan,
   for (size_t i = 0; i < plan.size(); ++i) {
     KeptTrace trace;
     trace.id = plan[i];
-    std::string_view tier;
+    size_t tier = 0;
     if (!FragmentsBeingCut(tenant, plan[i], fragments, &tier, &trace.span_count)) continue;
     Status read = ReadFragments(fragments, trace.bytes);
     if (!read.ok()) {
@@ -206,7 +207,7 @@ Status Ingester::DeliverToSink(Tenant& tenant, const std::vector<TraceId>& plan,
       written[i] = true;
       continue;
     }
-    by_tier[size_t(std::find(storage::kTiers.begin(), storage::kTiers.end(), tier) - storage::kTiers.begin())]++;
+    by_tier[tier]++;
     traces.push_back(std::move(trace));
     indexes.push_back(i);
   }
@@ -222,15 +223,15 @@ void Ingester::FinishCut(Tenant& tenant, const std::vector<TraceId>& plan, const
   std::map<uint64_t, int64_t> released;
   std::vector<TraceId> requeue;
   uint64_t requeue_bytes = 0;
-  int64_t memory = 0;
   int64_t now = env_.NowMonotonicNanos();
+  std::vector<FragmentLocation> fragments;
   for (size_t i = 0; i < plan.size(); ++i) {
     LiveKey key{plan[i], tenant.id};
     Shard& shard = ShardFor(key);
     std::lock_guard lock(shard.mutex);
-    auto it = shard.traces.find(key);
-    if (it == shard.traces.end()) continue;
-    LiveTrace& trace = it->second;
+    LiveTrace* found = shard.traces.Find(key.id, key.tenant);
+    if (!found) continue;
+    LiveTrace& trace = *found;
     uint32_t cut = trace.cutting;
     trace.cutting = 0;
     if (!written[i]) {  // still complete: queued again for the next cut
@@ -238,35 +239,35 @@ void Ingester::FinishCut(Tenant& tenant, const std::vector<TraceId>& plan, const
       requeue_bytes += trace.bytes;
       continue;
     }
+    fragments.clear();
+    shard.traces.Fragments(trace, fragments);
+    uint64_t cut_bytes = 0;
     for (uint32_t f = 0; f < cut; ++f) {
-      released[trace.fragments[f].segment]++;
-      trace.bytes -= trace.fragments[f].length;
+      released[fragments[f].segment]++;
+      cut_bytes += fragments[f].length;
     }
+    trace.bytes = trace.bytes > cut_bytes ? uint32_t(trace.bytes - cut_bytes) : 0;
     // What came after the cut started: spans, or only the places of decision records.
-    bool spans_left = std::any_of(trace.fragments.begin() + cut, trace.fragments.end(),
+    bool spans_left = std::any_of(fragments.begin() + cut, fragments.end(),
                                   [](const FragmentLocation& f) { return f.length > 0; });
+    size_t tier = TierOf(trace);
     if (!spans_left) {
-      for (uint32_t f = cut; f < trace.fragments.size(); ++f) released[trace.fragments[f].segment]++;
+      for (size_t f = cut; f < fragments.size(); ++f) released[fragments[f].segment]++;
       RememberSize(shard, key, trace.lifetime_bytes);
-      std::string_view tier = TierOf(trace);
-      RememberDecision(shard, key, Decision::kKept,
-                       uint8_t(1 + std::find(storage::kTiers.begin(), storage::kTiers.end(), tier) - storage::kTiers.begin()));
-      memory -= kTraceEntryBytes + LocationsBytes(trace.fragments.capacity());
-      shard.traces.erase(it);
+      RememberDecision(shard, key, Decision::kKept, uint8_t(1 + tier));
+      shard.traces.Erase(trace);
+      shard.traces.Trim();
+      AccountMemory(shard);
       tenant.live_traces.fetch_sub(1, std::memory_order_relaxed);
       continue;
     }
     // Spans that came while the block was written: the trace lives on with them.
-    size_t capacity = trace.fragments.capacity();
-    trace.fragments.erase(trace.fragments.begin(), trace.fragments.begin() + cut);
-    trace.fragments.shrink_to_fit();
-    memory += LocationsBytes(trace.fragments.capacity()) - LocationsBytes(capacity);
+    shard.traces.DropOldestFragments(trace, cut);
+    AccountMemory(shard);
     trace.complete = false;
-    // Its later spans go to the tier the cut ones went to.
-    trace.tier = uint8_t(1 + std::find(storage::kTiers.begin(), storage::kTiers.end(), TierOf(trace)) - storage::kTiers.begin());
+    trace.tier = uint8_t(1 + tier);  // its later spans go to the tier the cut ones went to
     trace.first_arrival = now;  // the summary (span count, times, flags) stays the whole trace's
   }
-  memory_bytes_.fetch_add(memory, std::memory_order_relaxed);
   for (const auto& [segment, count] : released) AddSegmentRefs(segment, -count);
   if (!requeue.empty()) {
     {

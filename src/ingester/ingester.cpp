@@ -87,6 +87,11 @@ Ingester::Ingester(Options options, Env& env, backend::ObjectStore& store, stora
 Result<std::unique_ptr<Ingester>> Ingester::Open(Options options, Env& env, backend::ObjectStore& store,
                                                  storage::BlockList& blocks, ThreadPool& pool, MetricsRegistry& metrics) {
   options.wal.env = &env;
+  if (options.wal.segment_bytes > kMaxWalSegmentBytes) {
+    spdlog::warn("wal: segment_bytes {} is more than the largest segment, {}; using {}", options.wal.segment_bytes,
+                 kMaxWalSegmentBytes, kMaxWalSegmentBytes);
+    options.wal.segment_bytes = kMaxWalSegmentBytes;
+  }
   if (options.dead_letter_directory.empty()) options.dead_letter_directory = JoinPath(options.wal.directory, "deadletter");
   std::unique_ptr<Ingester> ingester(new Ingester(std::move(options), env, store, blocks, pool, metrics));
   Ingester* self = ingester.get();
@@ -181,7 +186,7 @@ std::vector<std::shared_ptr<Ingester::Tenant>> Ingester::AllTenants() const {
 }
 
 uint64_t Ingester::LifetimeBytes(Shard& shard, const LiveKey& key) {
-  if (auto it = shard.traces.find(key); it != shard.traces.end()) return it->second.lifetime_bytes;
+  if (const LiveTrace* trace = shard.traces.Find(key.id, key.tenant)) return trace->lifetime_bytes;
   if (auto it = shard.past_sizes.find(key); it != shard.past_sizes.end()) return it->second;
   return 0;
 }
@@ -198,6 +203,13 @@ void Ingester::RememberSize(Shard& shard, const LiveKey& key, uint64_t bytes) {
   }
 }
 
+void Ingester::AccountMemory(Shard& shard) {
+  int64_t now = shard.traces.MemoryBytes();
+  if (now == shard.accounted_bytes) return;
+  memory_bytes_.fetch_add(now - shard.accounted_bytes, std::memory_order_relaxed);
+  shard.accounted_bytes = now;
+}
+
 void Ingester::AddSegmentRefs(uint64_t segment, int64_t delta) {
   if (delta == 0) return;
   std::lock_guard lock(segments_mutex_);
@@ -211,15 +223,15 @@ void Ingester::InsertRecord(Tenant& tenant, const std::vector<RecordFragment>& l
   // References first: the segment must not look free while its fragments become live.
   AddSegmentRefs(location.segment, int64_t(layout.size()));
   int64_t now = env_.NowMonotonicNanos();
-  int64_t memory = 0, skipped = 0, pending = 0;
+  int64_t skipped = 0, pending = 0;
   for (size_t i = 0; i < layout.size(); ++i) {
     const RecordFragment& f = layout[i];
     LiveKey key{f.trace_id, tenant.id};
     Shard& shard = ShardFor(key);
     std::lock_guard lock(shard.mutex);
-    auto it = shard.traces.find(key);
-    if (it != shard.traces.end() && policies_ && it->second.decided) late_spans_kept_->Add(f.span_count);
-    if (it == shard.traces.end()) {
+    LiveTrace* found = shard.traces.Find(key.id, key.tenant);
+    if (found && policies_ && found->decided) late_spans_kept_->Add(f.span_count);
+    if (!found) {
       bool decided = !policies_;
       uint8_t tier = RememberedTier(shard, key);
       if (policies_) {
@@ -237,31 +249,28 @@ void Ingester::InsertRecord(Tenant& tenant, const std::vector<RecordFragment>& l
           pending++;
         }
       }
-      it = shard.traces.try_emplace(key).first;
-      LiveTrace& trace = it->second;
-      trace.first_arrival = now;
-      trace.decided = decided;
-      trace.tier = tier;
+      found = &shard.traces.Insert(key.id, key.tenant);
+      found->first_arrival = now;
+      found->decided = decided;
+      found->tier = tier;
       // What earlier blocks already hold of it.
-      if (auto past = shard.past_sizes.find(key); past != shard.past_sizes.end()) trace.lifetime_bytes = past->second;
+      if (auto past = shard.past_sizes.find(key); past != shard.past_sizes.end())
+        found->lifetime_bytes = LiveTrace::Saturated(past->second);
       tenant.live_traces.fetch_add(1, std::memory_order_relaxed);
-      memory += kTraceEntryBytes;
     }
-    LiveTrace& trace = it->second;
+    LiveTrace& trace = *found;
     if (matched) trace.matched |= matched[i];
-    size_t capacity = trace.fragments.capacity();
-    trace.fragments.push_back({uint32_t(location.segment), f.length, location.offset + f.offset});
-    memory += LocationsBytes(trace.fragments.capacity()) - LocationsBytes(capacity);
+    shard.traces.AppendFragment(trace, {uint32_t(location.segment), uint32_t(location.offset + f.offset), f.length});
+    AccountMemory(shard);
     trace.last_arrival = now;
     trace.span_count += f.span_count;
-    trace.bytes += f.length;
-    trace.lifetime_bytes += f.length;
+    trace.bytes = LiveTrace::Saturated(uint64_t(trace.bytes) + f.length);
+    trace.lifetime_bytes = LiveTrace::Saturated(uint64_t(trace.lifetime_bytes) + f.length);
     trace.min_start_unix_nano = std::min(trace.min_start_unix_nano, f.min_start_unix_nano);
     trace.max_end_unix_nano = std::max(trace.max_end_unix_nano, f.max_end_unix_nano);
     trace.has_error |= f.has_error;
     trace.has_root |= f.has_root;
   }
-  memory_bytes_.fetch_add(memory, std::memory_order_relaxed);
   if (pending) {
     // Past num_traces the oldest are decided now, not at the next tick: memory stays bounded.
     int64_t now_pending = pending_traces_.fetch_add(pending, std::memory_order_relaxed) + pending;
@@ -329,7 +338,7 @@ std::vector<bool> Ingester::PushFragments(const std::string& tenant_name, const 
       bool dropped;
       {
         std::lock_guard lock(shard.mutex);
-        dropped = !shard.traces.count(key) && RememberedDecision(shard, key) == Decision::kDropped;
+        dropped = !shard.traces.Find(key.id, key.tenant) && RememberedDecision(shard, key) == Decision::kDropped;
       }
       if (dropped) {
         late_spans_dropped_->Add(f.span_count);
@@ -344,7 +353,7 @@ std::vector<bool> Ingester::PushFragments(const std::string& tenant_name, const 
       bool exists;
       {
         std::lock_guard lock(shard.mutex);
-        exists = shard.traces.count(key) > 0;
+        exists = shard.traces.Find(key.id, key.tenant) != nullptr;
         existing_bytes = LifetimeBytes(shard, key);
       }
       if (max_bytes_per_trace > 0 && existing_bytes + f.bytes.size() > max_bytes_per_trace) {
@@ -435,9 +444,9 @@ Status Ingester::CollectTrace(const std::string& tenant_name, const TraceId& id,
     LiveKey key{id, tenant->id};
     Shard& shard = ShardFor(key);
     std::lock_guard lock(shard.mutex);
-    auto it = shard.traces.find(key);
-    if (it == shard.traces.end()) return Status::Ok();
-    fragments = it->second.fragments;
+    const LiveTrace* trace = shard.traces.Find(key.id, key.tenant);
+    if (!trace) return Status::Ok();
+    shard.traces.Fragments(*trace, fragments);
   }
   std::string bytes;
   Status read = ReadFragments(fragments, bytes);
@@ -458,9 +467,10 @@ std::vector<storage::LiveTraceSummary> Ingester::ListLiveTraces(const std::strin
   if (!tenant) return out;
   for (Shard& shard : shards_) {
     std::lock_guard lock(shard.mutex);
-    for (const auto& [key, trace] : shard.traces)
-      if (key.tenant == tenant->id && range.Overlaps(trace.min_start_unix_nano, trace.max_end_unix_nano))
-        out.push_back({key.id, trace.min_start_unix_nano, trace.max_end_unix_nano});
+    shard.traces.ForEach([&](const LiveTrace& trace) {
+      if (trace.tenant == tenant->id && range.Overlaps(trace.min_start_unix_nano, trace.max_end_unix_nano))
+        out.push_back({trace.id, trace.min_start_unix_nano, trace.max_end_unix_nano});
+    });
   }
   return out;
 }
@@ -512,15 +522,18 @@ void Ingester::Sweep(bool everything) {
   for (auto& shard : shards_) {
     if (!walk) break;
     std::lock_guard lock(shard.mutex);
-    for (auto& [key, trace] : shard.traces) {
-      if (trace.complete || trace.cutting > 0 || !trace.decided) continue;
+    shard.traces.ForEach([&](LiveTrace& trace) {
+      if (trace.complete || trace.cutting > 0 || !trace.decided) return;
       if (everything || now - trace.last_arrival >= idle || now - trace.first_arrival >= max_age) {
         trace.complete = true;
-        auto& [ids, bytes] = completed[key.tenant];
-        ids.push_back(key.id);
+        auto& [ids, bytes] = completed[trace.tenant];
+        ids.push_back(trace.id);
         bytes += trace.bytes;
       }
-    }
+    });
+    // What a burst left (entries, index, fragment nodes) goes back.
+    shard.traces.Trim();
+    AccountMemory(shard);
   }
   for (auto& [tenant_id, entry] : completed) {
     std::shared_ptr<Tenant> tenant = FindTenant(tenant_id);

@@ -3,9 +3,9 @@
 //
 // Spans wait on disk, not in memory: the WAL is the store of live traces. Memory holds, per
 // live trace, where its fragments lie in the log and the summary tail sampling needs (span
-// count, first and last arrival, start and end, error seen, root seen) — about 170 bytes a
-// trace whatever its size. A trace with no new span for trace_idle_period is complete and
-// queued for its tenant's next block; the block is cut (on the background thread pool) by
+// count, first and last arrival, start and end, error seen, root seen) — 96 bytes a trace
+// plus its index slot and 16 bytes per later fragment, whatever its size (live_table.h). A
+// trace with no new span for trace_idle_period is complete and queued for its tenant's next block; the block is cut (on the background thread pool) by
 // reading the queued traces back in ID order and streaming row groups to the backend. Only
 // once the block is durable are the traces' fragments released, and a WAL segment is deleted
 // once it is sealed and no live fragment lies in it (docs/wal-format.md).
@@ -51,6 +51,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/thread_pool.h"
+#include "ingester/live_table.h"
 #include "ingester/trace_sink.h"
 #include "ingester/wal_record.h"
 #include "sampling/sampler.h"
@@ -157,37 +158,6 @@ class Ingester final : public storage::TraceSource, public storage::LiveTraceLis
   Totals GetTotals() const;
 
  private:
-  // Where one fragment's bytes lie in the WAL.
-  struct FragmentLocation {
-    uint32_t segment;
-    uint32_t length;
-    uint64_t offset;
-  };
-  // What one live trace costs beyond its fragment locations: its hash-map node (key,
-  // LiveTrace, next pointer, cached hash, malloc header), its bucket, its ID in a completion
-  // queue. Measured, not guessed: ingester_test checks RSS against this accounting.
-  static constexpr int64_t kTraceEntryBytes = 176;
-  // A location vector's heap block: 16 bytes a location plus the allocator's header.
-  static int64_t LocationsBytes(size_t capacity) {
-    return capacity == 0 ? 0 : int64_t(capacity * sizeof(FragmentLocation)) + 16;
-  }
-  struct LiveTrace {
-    std::vector<FragmentLocation> fragments;
-    uint32_t span_count = 0;
-    uint32_t cutting = 0;  // fragments [0, cutting) are being written into a block
-    uint64_t bytes = 0;           // of the fragments still in the index
-    uint64_t lifetime_bytes = 0;  // of every span the trace ever had (max_bytes_per_trace)
-    int64_t first_arrival = 0, last_arrival = 0;  // monotonic ns
-    uint64_t min_start_unix_nano = UINT64_MAX, max_end_unix_nano = 0;
-    uint64_t matched = 0;  // tail sampling: bit i, predicate i matched a span (TraceSummary::matched)
-    bool has_error : 1 = false, has_root : 1 = false;
-    bool complete : 1 = false;  // queued for its tenant's next block
-    bool decided : 1 = false;   // kept by sampling (always, without sampling)
-    bool pinned : 1 = false;    // by the API or as an exemplar: kept, in the pinned tier
-    // The tier earlier parts of the trace were cut into (1 + index in storage::kTiers; 0: none),
-    // so that late spans join them there.
-    uint8_t tier : 3 = 0;
-  };
   struct LiveKey {
     TraceId id;
     uint32_t tenant;
@@ -199,7 +169,8 @@ class Ingester final : public storage::TraceSource, public storage::LiveTraceLis
   static constexpr size_t kShards = 64;
   struct Shard {
     std::mutex mutex;
-    std::unordered_map<LiveKey, LiveTrace, LiveKeyHash> traces;
+    LiveTable traces;
+    int64_t accounted_bytes = 0;  // what memory_bytes_ holds of traces.MemoryBytes()
     // Sizes of large traces that left the index, so that max_bytes_per_trace holds across
     // blocks for the trace's lifetime; oldest forgotten first, past a bound.
     std::unordered_map<LiveKey, uint64_t, LiveKeyHash> past_sizes;
@@ -259,10 +230,11 @@ class Ingester final : public storage::TraceSource, public storage::LiveTraceLis
   void WriteDecisions(const std::shared_ptr<Tenant>& tenant, std::vector<RecordDecision> decisions,
                       std::function<void(Status)> done);
   // Erases a live trace and releases its WAL references (a dropped trace); under the shard lock.
-  void DropLive(Shard& shard, std::unordered_map<LiveKey, LiveTrace, LiveKeyHash>::iterator it, Tenant& tenant,
-                std::map<uint64_t, int64_t>& released, int64_t& memory);
+  void DropLive(Shard& shard, LiveTrace& trace, Tenant& tenant, std::map<uint64_t, int64_t>& released);
+  // Brings memory_bytes_ up to date with the shard's table; under the shard lock.
+  void AccountMemory(Shard& shard);
   std::vector<uint64_t> PolicyBits(std::string_view payload, const std::vector<RecordFragment>& layout) const;
-  std::string_view TierOf(const LiveTrace& trace) const;
+  size_t TierOf(const LiveTrace& trace) const;  // index in storage::kTiers
   void AddSegmentRefs(uint64_t segment, int64_t delta);
 
   void SweepLoop();
@@ -275,7 +247,7 @@ class Ingester final : public storage::TraceSource, public storage::LiveTraceLis
   void FinishCut(Tenant& tenant, const std::vector<TraceId>& plan, const std::vector<bool>& written);
   // The fragments of a trace that a cut took; false when it is not being cut.
   bool FragmentsBeingCut(const Tenant& tenant, const TraceId& id, std::vector<FragmentLocation>& out,
-                         std::string_view* tier = nullptr, uint32_t* spans = nullptr);
+                         size_t* tier = nullptr, uint32_t* spans = nullptr);
   Status DeliverToSink(Tenant& tenant, const std::vector<TraceId>& plan, std::vector<bool>& written);
   Status Quarantine(const std::string& tenant, const std::string& what, std::string_view bytes);
   Status ReadFragments(const std::vector<FragmentLocation>& fragments, std::string& out);

@@ -63,12 +63,13 @@ std::vector<uint64_t> Ingester::PolicyBits(std::string_view payload, const std::
   return bits;
 }
 
-void Ingester::DropLive(Shard& shard, std::unordered_map<LiveKey, LiveTrace, LiveKeyHash>::iterator it, Tenant& tenant,
-                        std::map<uint64_t, int64_t>& released, int64_t& memory) {
-  LiveTrace& trace = it->second;
-  for (const auto& f : trace.fragments) released[f.segment]++;
-  memory -= kTraceEntryBytes + LocationsBytes(trace.fragments.capacity());
-  shard.traces.erase(it);
+void Ingester::DropLive(Shard& shard, LiveTrace& trace, Tenant& tenant, std::map<uint64_t, int64_t>& released) {
+  std::vector<FragmentLocation> fragments;
+  shard.traces.Fragments(trace, fragments);
+  for (const auto& f : fragments) released[f.segment]++;
+  shard.traces.Erase(trace);
+  shard.traces.Trim();  // the caller holds no other entry
+  AccountMemory(shard);
   tenant.live_traces.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -85,8 +86,9 @@ void Ingester::DecideDue(int64_t now, bool everything) {
   std::vector<Candidate> due, waiting;
   for (Shard& shard : shards_) {
     std::lock_guard lock(shard.mutex);
-    for (const auto& [key, trace] : shard.traces) {
-      if (trace.decided) continue;
+    shard.traces.ForEach([&](const LiveTrace& trace) {
+      if (trace.decided) return;
+      LiveKey key{trace.id, trace.tenant};
       sampling::TraceSummary summary;
       summary.matched = trace.matched;
       summary.earliest_start_unix_nano = trace.min_start_unix_nano;
@@ -97,7 +99,7 @@ void Ingester::DecideDue(int64_t now, bool everything) {
       bool is_due = everything || now - trace.first_arrival >= wait ||
                     (quiet > 0 && trace.has_root && now - trace.last_arrival >= quiet);
       (is_due ? due : waiting).push_back(candidate);
-    }
+    });
   }
   // Memory stays bounded: past num_traces pending, the oldest are decided now.
   if (waiting.size() > config.num_traces) {
@@ -129,25 +131,25 @@ void Ingester::DecideDue(int64_t now, bool everything) {
   }
   std::unordered_map<uint32_t, std::vector<RecordDecision>> records;
   std::map<uint64_t, int64_t> released;
-  int64_t memory = 0, decided = 0;
+  int64_t decided = 0;
   for (size_t i = 0; i < due.size(); ++i) {
     const LiveKey& key = due[i].key;
     std::shared_ptr<Tenant> tenant = FindTenant(key.tenant);
     if (!tenant) continue;
     Shard& shard = ShardFor(key);
     std::lock_guard lock(shard.mutex);
-    auto it = shard.traces.find(key);
-    if (it == shard.traces.end() || it->second.decided) continue;
+    LiveTrace* trace = shard.traces.Find(key.id, key.tenant);
+    if (!trace || trace->decided) continue;
     decided++;
-    uint32_t spans = it->second.span_count;
-    if (keep[i] || it->second.pinned) {
-      it->second.decided = true;
+    uint32_t spans = trace->span_count;
+    if (keep[i] || trace->pinned) {
+      trace->decided = true;
       RememberDecision(shard, key, Decision::kKept);
       traces_kept_->Add();
       spans_kept_->Add(spans);
       records[key.tenant].push_back({key.id, Decision::kKept});
     } else {
-      DropLive(shard, it, *tenant, released, memory);
+      DropLive(shard, *trace, *tenant, released);
       RememberDecision(shard, key, Decision::kDropped);
       traces_dropped_->Add();
       spans_dropped_->Add(spans);
@@ -155,7 +157,6 @@ void Ingester::DecideDue(int64_t now, bool everything) {
     }
   }
   pending_traces_.fetch_sub(decided, std::memory_order_relaxed);
-  memory_bytes_.fetch_add(memory, std::memory_order_relaxed);
   for (const auto& [segment, count] : released) AddSegmentRefs(segment, -count);
   for (auto& [tenant_id, decisions] : records) {
     std::shared_ptr<Tenant> tenant = FindTenant(tenant_id);
@@ -178,20 +179,18 @@ void Ingester::WriteDecisions(const std::shared_ptr<Tenant>& tenant, std::vector
       std::vector<RecordDecision> holding;
       for (const auto& d : *shared)
         if (d.decision == Decision::kKept || d.decision == Decision::kPinned) holding.push_back(d);
-      int64_t memory = 0, refs = 0;
+      int64_t refs = 0;
       for (const auto& d : holding) {
         LiveKey key{d.trace_id, tenant->id};
         Shard& shard = ShardFor(key);
         std::lock_guard lock(shard.mutex);
-        auto it = shard.traces.find(key);
-        if (it == shard.traces.end()) continue;
-        size_t capacity = it->second.fragments.capacity();
-        it->second.fragments.push_back({uint32_t(location.segment), 0, location.offset});
-        memory += LocationsBytes(it->second.fragments.capacity()) - LocationsBytes(capacity);
+        LiveTrace* trace = shard.traces.Find(key.id, key.tenant);
+        if (!trace) continue;
+        shard.traces.AppendFragment(*trace, {uint32_t(location.segment), uint32_t(location.offset), 0});
+        AccountMemory(shard);
         refs++;
       }
       AddSegmentRefs(location.segment, refs);
-      memory_bytes_.fetch_add(memory, std::memory_order_relaxed);
     }
     done(std::move(status));
   });
@@ -200,31 +199,31 @@ void Ingester::WriteDecisions(const std::shared_ptr<Tenant>& tenant, std::vector
 void Ingester::ApplyDecisions(Tenant& tenant, const std::vector<RecordDecision>& decisions,
                               const wal::RecordLocation* location) {
   std::map<uint64_t, int64_t> released;
-  int64_t memory = 0, refs = 0, decided = 0;
+  int64_t refs = 0, decided = 0;
   for (const auto& d : decisions) {
     LiveKey key{d.trace_id, tenant.id};
     Shard& shard = ShardFor(key);
     std::lock_guard lock(shard.mutex);
-    auto it = shard.traces.find(key);
-    bool live = it != shard.traces.end();
+    LiveTrace* found = shard.traces.Find(key.id, key.tenant);
+    bool live = found != nullptr;
     if (d.decision == Decision::kDropped) {
       if (!policies_) continue;  // sampling is off now: what waits is kept
       RememberDecision(shard, key, Decision::kDropped);
-      if (live && !it->second.decided && !it->second.pinned && it->second.cutting == 0) {
-        DropLive(shard, it, tenant, released, memory);
+      if (live && !found->decided && !found->pinned && found->cutting == 0) {
+        DropLive(shard, *found, tenant, released);
         decided++;
       }
       continue;
     }
     if (d.decision == Decision::kUnpinned) {
-      if (live) it->second.pinned = false;
+      if (live) found->pinned = false;
       continue;
     }
     if (!live) {
       if (policies_ && d.decision == Decision::kKept) RememberDecision(shard, key, Decision::kKept);
       continue;
     }
-    LiveTrace& trace = it->second;
+    LiveTrace& trace = *found;
     if (d.decision == Decision::kPinned) {
       trace.pinned = true;  // kept when decided, whatever the policies say
     } else if (!trace.decided) {
@@ -235,15 +234,13 @@ void Ingester::ApplyDecisions(Tenant& tenant, const std::vector<RecordDecision>&
       }
     }
     if (location) {
-      size_t capacity = trace.fragments.capacity();
-      trace.fragments.push_back({uint32_t(location->segment), 0, location->offset});
-      memory += LocationsBytes(trace.fragments.capacity()) - LocationsBytes(capacity);
+      shard.traces.AppendFragment(trace, {uint32_t(location->segment), uint32_t(location->offset), 0});
+      AccountMemory(shard);
       refs++;
     }
   }
   if (location) AddSegmentRefs(location->segment, refs);
   pending_traces_.fetch_sub(decided, std::memory_order_relaxed);
-  memory_bytes_.fetch_add(memory, std::memory_order_relaxed);
   for (const auto& [segment, count] : released) AddSegmentRefs(segment, -count);
 }
 
@@ -254,9 +251,8 @@ void Ingester::Pin(const std::string& tenant_name, const TraceId& id, bool pin, 
     LiveKey key{id, tenant->id};
     Shard& shard = ShardFor(key);
     std::lock_guard lock(shard.mutex);
-    auto it = shard.traces.find(key);
-    if (it != shard.traces.end()) {
-      it->second.pinned = pin;
+    if (LiveTrace* trace = shard.traces.Find(key.id, key.tenant)) {
+      trace->pinned = pin;
       refused = Status::Ok();
     } else if (policies_ && RememberedDecision(shard, key) == Decision::kDropped) {
       refused = Status::NotFound("trace " + id.Hex() + " was dropped by tail sampling; its spans are gone");
@@ -302,10 +298,10 @@ bool Ingester::KeepForExemplar(const std::string& tenant_name, const TraceId& id
   Shard& shard = ShardFor(key);
   {
     std::lock_guard lock(shard.mutex);
-    auto it = shard.traces.find(key);
-    if (it == shard.traces.end()) return !policies_ || RememberedDecision(shard, key) == Decision::kKept;
-    if (!policies_ || it->second.pinned) return true;
-    it->second.pinned = true;
+    LiveTrace* trace = shard.traces.Find(key.id, key.tenant);
+    if (!trace) return !policies_ || RememberedDecision(shard, key) == Decision::kKept;
+    if (!policies_ || trace->pinned) return true;
+    trace->pinned = true;
   }
   // Durable with its record; an exemplar pin is never waited for (a restart before the record
   // is written leaves the trace to its policies).
@@ -313,16 +309,16 @@ bool Ingester::KeepForExemplar(const std::string& tenant_name, const TraceId& id
   return true;
 }
 
-std::string_view Ingester::TierOf(const LiveTrace& trace) const {
-  if (trace.pinned) return storage::kTierPinned;
+size_t Ingester::TierOf(const LiveTrace& trace) const {
+  if (trace.pinned) return storage::TierIndex(storage::kTierPinned);
   // Late spans go where the trace's earlier spans went: a trace never spans two retentions.
-  if (trace.tier > 0 && trace.tier <= storage::kTiers.size()) return storage::kTiers[trace.tier - 1];
-  if (trace.has_error) return storage::kTierError;
+  if (trace.tier > 0 && trace.tier <= storage::kTiers.size()) return trace.tier - 1;
+  if (trace.has_error) return storage::TierIndex(storage::kTierError);
   int64_t slow = options_.slow_threshold.count();
   if (slow > 0 && trace.max_end_unix_nano > trace.min_start_unix_nano &&
       trace.max_end_unix_nano - trace.min_start_unix_nano > uint64_t(slow))
-    return storage::kTierSlow;
-  return storage::kTierBaseline;
+    return storage::TierIndex(storage::kTierSlow);
+  return storage::TierIndex(storage::kTierBaseline);
 }
 
 }  // namespace tracery::ingester

@@ -24,7 +24,7 @@ Retention::Retention(BlockList& blocks, backend::ObjectStore& store, Env& env, R
 std::chrono::nanoseconds TierRetention(std::string_view tier, const TenantLimits* tenant,
                                        const std::array<std::chrono::nanoseconds, 4>& tiers,
                                        std::chrono::nanoseconds block_retention) {
-  size_t t = size_t(std::find(kTiers.begin(), kTiers.end(), RetentionTierOf(tier)) - kTiers.begin());
+  size_t t = TierIndex(RetentionTierOf(tier));
   if (tenant) {
     if (tenant->tier_retention[t].count() > 0) return tenant->tier_retention[t];
     if (tenant->block_retention.count() > 0) return tenant->block_retention;

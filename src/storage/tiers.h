@@ -20,6 +20,13 @@ inline constexpr std::string_view kTierLegacy = "sampled";
 
 inline constexpr std::array<std::string_view, 4> kTiers = {kTierError, kTierSlow, kTierPinned, kTierBaseline};
 
+// The index of a tier in kTiers (kTiers.size() for a name that is not one).
+inline constexpr size_t TierIndex(std::string_view tier) {
+  for (size_t t = 0; t < kTiers.size(); ++t)
+    if (kTiers[t] == tier) return t;
+  return kTiers.size();
+}
+
 // The tier whose retention a block's tier name follows (unknown names: baseline).
 inline std::string_view RetentionTierOf(std::string_view tier) {
   for (std::string_view t : kTiers)
