@@ -77,9 +77,10 @@ Histogram& MetricsRegistry::GetHistogram(const std::string& name, const std::str
   return *slot;
 }
 
-void MetricsRegistry::AddCallbackGauge(const std::string& name, const std::string& help, std::function<double()> read) {
+void MetricsRegistry::AddCallbackGauge(const std::string& name, const std::string& help, std::function<double()> read,
+                                       const Labels& labels) {
   std::lock_guard lock(mutex_);
-  GetFamily(name, "gauge", help).callback = std::move(read);
+  GetFamily(name, "gauge", help).callbacks[FormatLabels(labels)] = std::move(read);
 }
 
 static std::string FormatNumber(double v) {
@@ -104,7 +105,7 @@ std::string MetricsRegistry::Render(bool openmetrics) const {
     out += "# HELP " + family_name + " " + family.help + "\n# TYPE " + family_name + " " + family.type + "\n";
     for (const auto& [labels, counter] : family.counters) out += name + labels + " " + std::to_string(counter->Value()) + "\n";
     for (const auto& [labels, gauge] : family.gauges) out += name + labels + " " + std::to_string(gauge->Value()) + "\n";
-    if (family.callback) out += name + " " + FormatNumber(family.callback()) + "\n";
+    for (const auto& [labels, read] : family.callbacks) out += name + labels + " " + FormatNumber(read()) + "\n";
     for (const auto& [labels, histogram] : family.histograms) {
       std::vector<uint64_t> cumulative;
       double sum;

@@ -56,8 +56,9 @@ class MetricsRegistry {
   Gauge& GetGauge(const std::string& name, const std::string& help, const Labels& labels = {});
   Histogram& GetHistogram(const std::string& name, const std::string& help, const std::vector<double>& bounds,
                           const Labels& labels = {});
-  // A gauge computed when /metrics is read.
-  void AddCallbackGauge(const std::string& name, const std::string& help, std::function<double()> read);
+  // A gauge computed when /metrics is read (one series of the family per label set).
+  void AddCallbackGauge(const std::string& name, const std::string& help, std::function<double()> read,
+                        const Labels& labels = {});
   // Prometheus text format, or OpenMetrics (counter families named without _total; the
   // caller appends "# EOF").
   std::string Render(bool openmetrics = false) const;
@@ -68,7 +69,7 @@ class MetricsRegistry {
     std::map<std::string, std::unique_ptr<Counter>> counters;
     std::map<std::string, std::unique_ptr<Gauge>> gauges;
     std::map<std::string, std::unique_ptr<Histogram>> histograms;
-    std::function<double()> callback;
+    std::map<std::string, std::function<double()>> callbacks;
   };
   Family& GetFamily(const std::string& name, const std::string& type, const std::string& help);
 

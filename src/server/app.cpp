@@ -124,6 +124,13 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
                                                                           config.search_max_bytes});
   storage::BlockList* blocks = app->blocks_.get();
   app->metrics_.AddCallbackGauge("tracery_blocks", "Blocks open for queries.", [blocks] { return double(blocks->BlockCount()); });
+  for (std::string_view tier : storage::kTiers) {
+    Labels labels{{"tier", std::string(tier)}};
+    app->metrics_.AddCallbackGauge("tracery_blocks_by_tier", "Blocks open for queries, by retention tier.",
+                                   [blocks, tier] { return double(blocks->TotalsOfTier(tier).blocks); }, labels);
+    app->metrics_.AddCallbackGauge("tracery_block_bytes", "Bytes of blocks (data and index) open for queries, by retention tier.",
+                                   [blocks, tier] { return double(blocks->TotalsOfTier(tier).bytes); }, labels);
+  }
   app->metrics_.AddCallbackGauge("tracery_block_index_cache_bytes", "Memory of block indexes (Bloom filters, row-group stats) kept loaded.",
                                  [blocks] { return double(blocks->CachedIndexBytes()); });
   // Retention: blocks past their tenant's retention are deleted (storage/retention.h).

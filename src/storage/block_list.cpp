@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "storage/block_deleter.h"
+#include "storage/tiers.h"
 
 namespace tracery::storage {
 
@@ -132,6 +133,19 @@ uint64_t BlockList::BlockCount() const {
   uint64_t count = 0;
   for (const auto& [tenant, list] : blocks_) count += list.size();
   return count;
+}
+
+BlockList::TierTotals BlockList::TotalsOfTier(std::string_view tier) const {
+  std::shared_lock lock(mutex_);
+  TierTotals totals;
+  for (const auto& [tenant, list] : blocks_)
+    for (const auto& block : list) {
+      const block::BlockMeta& meta = block->meta();
+      if (RetentionTierOf(meta.tier) != tier) continue;
+      totals.blocks++;
+      totals.bytes += meta.data_bytes + meta.index_bytes;
+    }
+  return totals;
 }
 
 void BlockList::Touch(const std::shared_ptr<block::BlockReader>& block) {

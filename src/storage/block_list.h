@@ -47,6 +47,12 @@ class BlockList final : public TraceSource {
   std::vector<std::shared_ptr<block::BlockReader>> Blocks(const std::string& tenant) const;
   std::vector<std::string> Tenants() const;
   uint64_t BlockCount() const;
+  // Blocks and their stored bytes (data and index) of one retention tier (legacy blocks count
+  // as baseline), over every tenant.
+  struct TierTotals {
+    uint64_t blocks = 0, bytes = 0;
+  };
+  TierTotals TotalsOfTier(std::string_view tier) const;
   uint64_t CachedIndexBytes() const { return cached_bytes_.load(std::memory_order_relaxed); }
 
   Status CollectTrace(const std::string& tenant, const TraceId& id, const TimeRange& range, otlp::TracesData& into,

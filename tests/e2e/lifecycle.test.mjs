@@ -92,6 +92,12 @@ describe('block lifecycle: compaction and retention', () => {
       await flush();  // a block each
     }
     for (const { id, spans } of traces) assert.equal(await spanCount(id), spans, `trace ${id} after its flush`);
+    // Without sampling every trace is baseline (no span has an error here).
+    // (1 to 3: the compactor may have merged them already.)
+    const baselineBlocks = await counter('tracery_blocks_by_tier{tier="baseline"}');
+    assert.ok(baselineBlocks >= 1 && baselineBlocks <= 3, `${baselineBlocks} baseline blocks on /metrics`);
+    assert.ok(await counter('tracery_block_bytes{tier="baseline"}') > 0, 'baseline bytes on /metrics');
+    assert.equal(await counter('tracery_blocks_by_tier{tier="error"}'), 0, 'no error blocks');
 
     // The three blocks' window ends within 2 s; the next cycle after it merges them.
     await eventually(async () => assert.ok(await counter('tracery_compactions_total') >= 1, 'no compaction yet'),
@@ -105,6 +111,8 @@ describe('block lifecycle: compaction and retention', () => {
       assert.equal(await blocksOnDisk(), 0, 'blocks left on disk');
     }, 'retention', 30_000);
     assert.ok(await counter('tracery_retention_blocks_deleted_total') >= 1);
+    assert.equal(await counter('tracery_blocks_by_tier{tier="baseline"}'), 0, 'no block left on /metrics');
+    assert.equal(await counter('tracery_block_bytes{tier="baseline"}'), 0, 'no bytes left on /metrics');
     for (const { id } of traces) assert.equal(await spanCount(id), 0, `trace ${id} past the retention`);
   });
 });
