@@ -7,6 +7,7 @@
 #   bench/search.sh                              # 10 M spans, new data, removed afterwards
 #   BENCH_KEEP_DATA=1 bench/search.sh            # keep the data directory (printed at the end)
 #   BENCH_DATA_DIR=/tmp/tracery-search.X bench/search.sh   # reuse it: no load, queries only
+#   BENCH_ONLY="count_over_20 full_scan" ...     # only the queries named (by their result names)
 set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,6 +20,7 @@ DATA_PARENT=${BENCH_DATA_PARENT:-/tmp}
 DATA_DIR=${BENCH_DATA_DIR:-}
 KEEP_DATA=${BENCH_KEEP_DATA:-0}
 SKIP_BUILD=${BENCH_SKIP_BUILD:-0}
+ONLY=${BENCH_ONLY:-}
 RESULTS_DIR=${BENCH_RESULTS_DIR:-$BUILD_DIR/bench-results/search-$(date +%Y%m%d-%H%M%S)}
 BASE_URL="http://127.0.0.1:$HTTP_PORT"
 
@@ -126,6 +128,7 @@ echo 1 >"$RESULTS_DIR/ids.txt"  # querybench wants an ID file; the paths here ha
 summary=()
 run_query() {  # name, path
   local name=$1 path=$2 out="$RESULTS_DIR/$1.txt"
+  if [[ -n "$ONLY" && " $ONLY " != *" $name "* ]]; then return 0; fi
   local cpu_before cpu_after
   cpu_before=$(server_cpu_seconds)
   "$QUERYBENCH" --url "$BASE_URL" --ids "$RESULTS_DIR/ids.txt" --path "$path" --queries "$QUERIES" \
@@ -165,12 +168,12 @@ run_query metrics_rate_by_service \
 run_query metrics_p99_by_service \
   "/api/metrics/query_range?q=$(urlencode '{ } | quantile_over_time(duration, .99) by (resource.service.name)')&start=$start&end=$end&step=60"
 
-scan_line=$(printf '%s\n' "${summary[@]}" | grep -E '^full_scan +p50')
+scan_line=$(printf '%s\n' "${summary[@]}" | grep -E '^full_scan +p50' || true)
 scan_ms=$(echo "$scan_line" | awk '{ print $3 }')
 scan_cpu_ms=$(echo "$scan_line" | awk '{ for (i = 1; i <= NF; i++) if ($i == "CPU") print $(i + 1) }')
 echo
 echo "== search benchmark: $spans spans in $blocks blocks =="
 printf '%s\n' "${summary[@]}"
-echo "full scan: $(calc "%.1f" "$spans / ($scan_ms / 1000) / 1e6") M spans/s wall, $(calc "%.1f" "$spans / ($scan_cpu_ms / 1000) / 1e6") M spans per CPU-second"
+[[ -z "$scan_line" ]] || echo "full scan: $(calc "%.1f" "$spans / ($scan_ms / 1000) / 1e6") M spans/s wall, $(calc "%.1f" "$spans / ($scan_cpu_ms / 1000) / 1e6") M spans per CPU-second"
 echo "server RSS: ${rss_before} MiB before the queries, peak $(server_rss_mib VmHWM:) MiB"
 echo "results in $RESULTS_DIR"

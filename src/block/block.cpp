@@ -6,6 +6,7 @@
 #include <set>
 
 #include <rapidjson/document.h>
+#include <xxhash.h>
 
 #include "common/coding.h"
 #include "common/crc32c.h"
@@ -16,6 +17,9 @@ namespace {
 constexpr uint32_t kIndexMagic = 0x58495254;  // "TRIX"
 constexpr size_t kIndexEntryBytes = 24;       // trace ID, u32 row group, u32 ordinal
 constexpr size_t kIndexPageEntries = 256;
+
+// BlockIndex::fingerprints: a hash independent of the Bloom filter's (another function).
+uint16_t Fingerprint(const char* trace_id) { return uint16_t(XXH64(trace_id, 16, 0xf1f1) >> 48); }
 
 void PutStringSet(std::string& out, const std::set<std::string>& strings) {
   PutVarint(out, strings.size());
@@ -346,6 +350,9 @@ Result<std::shared_ptr<const BlockIndex>> BlockReader::LoadIndex() const {
   }
   for (uint64_t e = 0; e < m.trace_count; e += kIndexPageEntries)
     loaded->sparse_index.push_back(TraceId::FromBytes({index->data() + m.index_entries_offset + e * kIndexEntryBytes, 16}));
+  loaded->fingerprints.resize(m.trace_count);
+  for (uint64_t e = 0; e < m.trace_count; ++e)
+    loaded->fingerprints[e] = Fingerprint(index->data() + m.index_entries_offset + e * kIndexEntryBytes);
   return std::shared_ptr<const BlockIndex>(std::move(loaded));
 }
 
@@ -373,7 +380,8 @@ bool BlockReader::Loaded() const {
 }
 
 uint64_t BlockIndex::MemoryBytes() const {
-  uint64_t bytes = sizeof(BlockIndex) + sparse_index.capacity() * sizeof(TraceId);
+  uint64_t bytes = sizeof(BlockIndex) + sparse_index.capacity() * sizeof(TraceId) +
+                   fingerprints.capacity() * sizeof(uint16_t);
   for (const auto& bloom : blooms) bytes += bloom.SizeBytes();
   for (const auto& rg : row_groups) {
     bytes += sizeof(RowGroupStats);
@@ -409,6 +417,11 @@ Result<std::optional<std::pair<uint32_t, uint32_t>>> BlockReader::Locate(const B
   size_t page = size_t(std::upper_bound(sparse.begin(), sparse.end(), id) - sparse.begin()) - 1;
   uint64_t first = page * kIndexPageEntries;
   uint64_t count = std::min<uint64_t>(kIndexPageEntries, meta_.trace_count - first);
+  if (index.fingerprints.size() == meta_.trace_count) {
+    const uint16_t wanted = Fingerprint(reinterpret_cast<const char*>(id.bytes.data()));
+    const uint16_t* page_prints = index.fingerprints.data() + first;
+    if (std::find(page_prints, page_prints + count, wanted) == page_prints + count) return Position();
+  }
   Result<std::string> entries =
       store_.ReadRange(ObjectName("index"), meta_.index_entries_offset + first * kIndexEntryBytes, count * kIndexEntryBytes);
   if (!entries.ok()) return entries.status();

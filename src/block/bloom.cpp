@@ -14,6 +14,7 @@ BloomFilter BloomFilter::ForCount(uint64_t expected_items) {
   BloomFilter filter;
   uint64_t bits = std::max<uint64_t>(512, expected_items * 10);
   filter.bits_.assign((bits + 63) / 64, 0);
+  filter.reciprocal_ = UINT64_MAX / (filter.bits_.size() * 64);
   return filter;
 }
 
@@ -36,7 +37,7 @@ bool BloomFilter::MayContain(const Key& key) const {
   const uint64_t m = bits_.size() * 64;
   // x mod m without a division: q = floor(x * floor(2^64 / m) / 2^64) is floor(x / m) or one
   // less, so the remainder needs at most one correction.
-  const uint64_t reciprocal = UINT64_MAX / m;
+  const uint64_t reciprocal = reciprocal_;
   for (uint32_t i = 0; i < probes_; ++i) {
     const uint64_t x = key.low + i * key.high;
     uint64_t bit = x - uint64_t((static_cast<unsigned __int128>(x) * reciprocal) >> 64) * m;
@@ -69,6 +70,7 @@ Result<BloomFilter> BloomFilter::Decode(std::string_view bytes) {
     return Status::Corruption("bloom filter header is inconsistent");
   filter.bits_.resize(words);
   for (uint64_t i = 0; i < words; ++i) filter.bits_[i] = LoadFixed64(bytes.data() + 16 + i * 8);
+  if (words) filter.reciprocal_ = UINT64_MAX / (words * 64);
   return filter;
 }
 

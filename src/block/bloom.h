@@ -37,6 +37,9 @@ class BloomFilter {
  private:
   std::vector<uint64_t> bits_;
   uint32_t probes_ = 7;
+  // floor(2^64 / bit count), so that a probe's bit index needs no division (MayContain is
+  // asked of every nearby block for each trace a search judges).
+  uint64_t reciprocal_ = 0;
 };
 
 }  // namespace tracery::block

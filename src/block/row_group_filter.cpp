@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include "block/row_group.h"
@@ -209,8 +210,80 @@ static Status LoadAttributeColumns(RowGroupDecoder& columns, const FilterNeeds& 
   return Status::Ok();
 }
 
+// MarkCandidates for a filter of one condition comparing a number or a boolean with a span
+// attribute that has a dedicated column in the row group: its presence and value columns are
+// all that is read, span by span, with nothing else to decide (what a full scan runs for every
+// span). `int_test` judges an int value (the common case, inlined). A column that leaves a
+// value in the generic stream (kTagGeneric) gives up: nullopt, and MarkCandidates reads the
+// row group its general way (which reads that stream too).
+template <typename IntTest>
+static Result<std::optional<bool>> MarkOnDedicatedColumn(RowGroupDecoder& columns, Resolved& r, std::vector<TraceEntry>& traces,
+                                          std::vector<bool>& candidate, uint64_t* spans_checked, IntTest int_test) {
+  const int d = r.dedicated;
+  std::vector<bool> wanted(kColumnCount, false);
+  wanted[kDedicatedValueBase + d] = wanted[kDedicatedPresence] = true;
+  TRACERY_RETURN_IF_ERROR(columns.Load(&wanted));
+  TRACERY_RETURN_IF_ERROR(columns.ListTraces(traces));
+  candidate.assign(traces.size(), false);
+  ByteReader& presence = columns.Column(kDedicatedPresence);
+  ByteReader& values = columns.Column(kDedicatedValueBase + d);
+  const auto& dictionary = columns.dictionary();  // not loaded: numbers and booleans need none
+  const uint64_t bit = uint64_t(1) << d;
+  bool any_candidate = false;
+  uint64_t checked = 0;
+  for (size_t t = 0; t < traces.size(); ++t) {
+    bool passed = false;
+    for (uint32_t s = 0; s < traces[t].span_count; ++s) {
+      uint64_t has;
+      if (!presence.ReadVarint(has)) return Status::Corruption("row group: bad span columns");
+      if (!(has & bit)) continue;
+      DedicatedValue value;
+      if (!ReadDedicatedValue(values, value)) return Status::Corruption("row group: bad dedicated column");
+      if (value.tag == kTagGeneric) return std::optional<bool>();
+      passed |= value.tag == kTagInt ? int_test(UnZigZag(value.payload)) : ValuePasses(value, r, dictionary);
+    }
+    checked += traces[t].span_count;
+    if (passed) candidate[t] = any_candidate = true;
+  }
+  if (spans_checked) *spans_checked += checked;
+  return std::optional<bool>(any_candidate);
+}
+
+// The one condition of `filter` when MarkOnDedicatedColumn can judge it: its column found.
+static bool OnDedicatedColumn(const RowGroupDecoder& columns, const SpanFilter& filter, Resolved& r) {
+  if (filter.all_of.size() != 1) return false;
+  const SpanCondition& c = filter.all_of[0];
+  if (c.field != Field::kSpanAttribute || ReadsStrings(c)) return false;
+  r.condition = &c;
+  r.dedicated = columns.DedicatedIndex(std::string_view(c.key));
+  return r.dedicated >= 0;
+}
+
 Result<bool> internal::MarkCandidates(RowGroupDecoder& columns, const SpanFilter& filter, std::vector<TraceEntry>& traces,
                                       std::vector<bool>& candidate, uint64_t* spans_checked) {
+  if (Resolved only; OnDedicatedColumn(columns, filter, only)) {
+    const SpanCondition& c = *only.condition;
+    uint64_t checked = 0;
+    auto mark = [&](auto int_test) { return MarkOnDedicatedColumn(columns, only, traces, candidate, &checked, int_test); };
+    const int64_t literal = c.int_value;
+    auto run = [&]() -> Result<std::optional<bool>> {
+      switch (c.type == Type::kInt ? c.op : Op::kRegex) {  // kRegex: not an int literal
+        case Op::kEqual: return mark([literal](int64_t v) { return v == literal; });
+        case Op::kNotEqual: return mark([literal](int64_t v) { return v != literal; });
+        case Op::kLess: return mark([literal](int64_t v) { return v < literal; });
+        case Op::kLessEqual: return mark([literal](int64_t v) { return v <= literal; });
+        case Op::kGreater: return mark([literal](int64_t v) { return v > literal; });
+        case Op::kGreaterEqual: return mark([literal](int64_t v) { return v >= literal; });
+        default: return mark([&c](int64_t v) { return IntPasses(v, c); });
+      }
+    };
+    Result<std::optional<bool>> marked = run();
+    if (!marked.ok()) return marked.status();
+    if (marked->has_value()) {
+      if (spans_checked) *spans_checked += checked;
+      return **marked;
+    }
+  }
   FilterNeeds needs = NeedsOf(filter);
   const bool names = needs.names, kinds = needs.kinds, statuses = needs.statuses, durations = needs.durations,
              resources = needs.resources;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "traceql/trace_view.h"
@@ -18,13 +19,15 @@ constexpr uint64_t kSplitTraceWindowNanos = 3600ull * 1'000'000'000;
 // A live trace is read whole per job of this many.
 constexpr size_t kLiveTracesPerJob = 256;
 
+// A scan makes a job of every row group that may hold a match (thousands), most of which a
+// top-N search then skips: a job is a few plain numbers, cheap to make and sort.
 struct Job {
-  std::shared_ptr<block::BlockReader> block;  // null: a job of live traces
-  uint32_t row_group = 0;
+  static constexpr uint32_t kLive = UINT32_MAX;
+  uint32_t block = 0;      // in the scan's block list; kLive: a batch of live traces
+  uint32_t row_group = 0;  // kLive: which batch
   // No trace of the job starts later: what orders jobs and lets a full top N skip them.
   uint64_t max_start_unix_nano = 0;
   uint64_t bytes = 0;
-  std::vector<storage::LiveTraceSummary> live;
 };
 
 // The span filter's `span.key = literal` conditions as probes of a row group's value summary,
@@ -62,10 +65,19 @@ bool PassesPrune(const block::RowGroupStats& rg, const traceql::PruneConditions&
   return true;
 }
 
+// A block that may hold the rest of a trace whose fragment lies in another, with its index
+// (Bloom filters).
+struct Neighbour {
+  const block::BlockReader* block;
+  std::shared_ptr<const block::BlockIndex> index;
+};
+using Neighbours = std::vector<Neighbour>;
+
 // The scan's shared state: jobs are taken in order by whoever is free (pool threads and the
 // caller); a job that starts after a budget ran out is skipped.
 struct ScanState {
   std::vector<Job> jobs;
+  std::vector<std::vector<storage::LiveTraceSummary>> live_batches;
   std::atomic<size_t> next{0};
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> bytes{0}, traces{0}, spans{0};
@@ -76,6 +88,9 @@ struct ScanState {
   size_t running_workers = 0;
   std::string budget_message;  // set once, under mutex
   std::unordered_set<TraceId, TraceIdHasher> judged_whole;  // split traces already visited, under mutex
+  // Each block's neighbours, found when a job of it first asks (many jobs never do: a scan
+  // whose filter passes no span), then shared by its other jobs; under mutex.
+  std::unordered_map<const block::BlockReader*, std::shared_ptr<const Neighbours>> neighbours;
   // What could not be read (a damaged or unreadable block): skipped, and the answer says so.
   uint64_t unread = 0;  // under mutex
   std::string first_unread;
@@ -111,15 +126,18 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
   for (size_t i = 0; i < live_in_range.size(); i += kLiveTracesPerJob) {
     Job job;
     size_t end = std::min(live_in_range.size(), i + kLiveTracesPerJob);
-    job.live.assign(live_in_range.begin() + long(i), live_in_range.begin() + long(end));
-    job.max_start_unix_nano = job.live.front().end_unix_nano;  // newest end first: no start is later
-    state->jobs.push_back(std::move(job));
+    job.block = Job::kLive;
+    job.row_group = uint32_t(state->live_batches.size());
+    job.max_start_unix_nano = live_in_range[i].end_unix_nano;  // newest end first: no start is later
+    state->live_batches.emplace_back(live_in_range.begin() + long(i), live_in_range.begin() + long(end));
+    state->jobs.push_back(job);
   }
 
   // Blocks: one job per row group that overlaps the range and that the stats do not rule out.
   std::vector<std::shared_ptr<block::BlockReader>> all_blocks = blocks_.Blocks(tenant);
   const std::vector<block::ValueSummary::Probe> probes = SummaryProbes(prune.span_filter);
-  for (const auto& block : all_blocks) {
+  for (uint32_t b = 0; b < all_blocks.size(); ++b) {
+    const auto& block = all_blocks[b];
     const block::BlockMeta& meta = block->meta();
     if (!range.Overlaps(meta.min_start_unix_nano, meta.max_end_unix_nano)) continue;
     stats.total_blocks++;
@@ -135,11 +153,11 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
       const block::RowGroupStats& rg = row_groups[r];
       if (!range.Overlaps(rg.min_start_unix_nano, rg.max_end_unix_nano) || !PassesPrune(rg, prune, probes)) continue;
       Job job;
-      job.block = block;
+      job.block = b;
       job.row_group = r;
       job.max_start_unix_nano = rg.max_trace_start_unix_nano;
       job.bytes = rg.size;
-      state->jobs.push_back(std::move(job));
+      state->jobs.push_back(job);
     }
   }
   // Newest first, so that a top-N search can stop early; stable, so the order is the same
@@ -168,29 +186,31 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
   };
 
   // The blocks that may hold the rest of a trace whose fragment lies in `holder`: those within
-  // the split window of it in time, with their indexes (Bloom filters) loaded once per job.
-  struct Neighbour {
-    const block::BlockReader* block;
-    std::shared_ptr<const block::BlockIndex> index;
-  };
-  auto neighbours_of = [&](const block::BlockReader* holder) -> Result<std::vector<Neighbour>> {
+  // the split window of it in time, with their indexes (Bloom filters), found once per scan.
+  auto find_neighbours = [&](const block::BlockReader* holder) -> Result<std::shared_ptr<const Neighbours>> {
+    {
+      std::lock_guard lock(state->mutex);
+      auto it = state->neighbours.find(holder);
+      if (it != state->neighbours.end()) return it->second;
+    }
     const block::BlockMeta& own = holder->meta();
     uint64_t low = own.min_start_unix_nano > kSplitTraceWindowNanos ? own.min_start_unix_nano - kSplitTraceWindowNanos : 0;
     uint64_t high = own.max_end_unix_nano > UINT64_MAX - kSplitTraceWindowNanos ? UINT64_MAX
                                                                                  : own.max_end_unix_nano + kSplitTraceWindowNanos;
-    std::vector<Neighbour> out;
+    auto out = std::make_shared<Neighbours>();
     for (const auto& other : all_blocks) {
       if (other.get() == holder) continue;
       const block::BlockMeta& meta = other->meta();
       if (meta.max_end_unix_nano < low || meta.min_start_unix_nano > high) continue;
       auto index = other->Index();
       if (!index.ok()) return index.status();
-      out.push_back({other.get(), *index});
+      out->push_back({other.get(), *index});
     }
-    return out;
+    std::lock_guard lock(state->mutex);
+    return state->neighbours.emplace(holder, std::move(out)).first->second;
   };
   // Whether a fragment's trace has spans in another block: then it is read whole.
-  auto is_split = [&](const TraceId& id, const std::vector<Neighbour>& neighbours) -> Result<bool> {
+  auto is_split = [&](const TraceId& id, const Neighbours& neighbours) -> Result<bool> {
     const block::BloomFilter::Key key = block::BloomFilter::KeyOf(id);  // hashed once for every block
     for (const Neighbour& n : neighbours) {
       if (!n.index->blooms[block::BloomFilter::ShardOf(key, n.block->meta().bloom_shards)].MayContain(key)) continue;
@@ -202,8 +222,8 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
   };
 
   auto run_job = [&](const Job& job) {
-    if (!job.block) {
-      for (const auto& trace : job.live) {
+    if (job.block == Job::kLive) {
+      for (const auto& trace : state->live_batches[job.row_group]) {
         if (state->stop) return;
         if (skips.trace && skips.trace(trace.start_unix_nano, trace.id)) continue;
         if (!visit_whole(trace.id)) {
@@ -214,12 +234,24 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
       }
       return;
     }
+    const block::BlockReader& block = *all_blocks[job.block];
     state->bytes.fetch_add(job.bytes, std::memory_order_relaxed);
-    auto neighbours = whole_traces ? neighbours_of(job.block.get()) : Result<std::vector<Neighbour>>(std::vector<Neighbour>());
-    if (!neighbours.ok()) {
-      note_unread(neighbours.status());
-      return;
-    }
+    // Found on the first trace that needs them. When they cannot be (an unreadable index), the
+    // rest of the job is left out (`neighbours_failed`), noted once.
+    std::shared_ptr<const Neighbours> neighbours;
+    bool neighbours_failed = false;
+    auto job_neighbours = [&]() -> const Neighbours* {
+      if (!neighbours && !neighbours_failed) {
+        auto found = find_neighbours(&block);
+        if (found.ok()) {
+          neighbours = *found;
+        } else {
+          neighbours_failed = true;
+          note_unread(found.status());
+        }
+      }
+      return neighbours.get();
+    };
     uint64_t checked = 0;
     std::vector<traceql::SpanRef> refs;  // reused from trace to trace
     auto visit_fragment = [&](const TraceId& id, const std::vector<block::DecodedSpan>& spans, size_t count,
@@ -232,7 +264,9 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
         for (size_t i = 0; i < count; ++i) start = std::min(start, spans[i].span.start_time_unix_nano);
         if (skips.trace(start, id)) return true;
       }
-      auto split = whole_traces ? is_split(id, *neighbours) : Result<bool>(false);
+      const Neighbours* around = whole_traces ? job_neighbours() : nullptr;
+      if (whole_traces && !around) return false;
+      auto split = whole_traces ? is_split(id, *around) : Result<bool>(false);
       if (!split.ok()) {  // the rest of the trace cannot be looked for: it is left out
         note_unread(split.status());
         return true;
@@ -269,10 +303,13 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
         // Too few spans for the query's count(), unless more of the trace lies elsewhere (live,
         // or in another block): such a trace is judged whole when it is visited.
         if (!live_ids.empty() && live_ids.count(entry.id)) return false;
-        auto split = is_split(entry.id, *neighbours);
+        if (!whole_traces) return true;  // fragments are judged alone
+        const Neighbours* around = job_neighbours();
+        if (!around) return false;  // visited, where the job ends
+        auto split = is_split(entry.id, *around);
         return split.ok() && !*split;
       };
-    Status status = job.block->ScanRowGroupProjected(job.row_group, prune.span_filter, projection, visit_fragment,
+    Status status = block.ScanRowGroupProjected(job.row_group, prune.span_filter, projection, visit_fragment,
                                                      &checked, skip_trace);
     state->spans.fetch_add(checked, std::memory_order_relaxed);
     if (!status.ok()) note_unread(status);
@@ -296,7 +333,14 @@ Status Searcher::Scan(const std::string& tenant, const storage::TimeRange& range
     size_t j = state->next.fetch_add(1);
     if (j >= state->jobs.size()) return false;
     const Job& job = state->jobs[j];
-    if (!(skips.job && skips.job(job.max_start_unix_nano))) {
+    if (skips.job && skips.job(job.max_start_unix_nano)) {
+      // Jobs run newest first and a skip stays a skip (SkipJob): every job not yet taken is
+      // skipped too, all at once (a top-N search skips thousands of them).
+      const size_t total = state->jobs.size();
+      const size_t untaken = std::min(state->next.exchange(total), total);
+      for (size_t k = untaken; k < total; ++k) state->finished_jobs[k].store(true, std::memory_order_relaxed);
+      state->completed.fetch_add(uint32_t(total - untaken));
+    } else {
       if (over_budget()) {
         state->stop = true;
         return false;

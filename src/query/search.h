@@ -119,7 +119,9 @@ class Searcher {
  private:
   // Skips a job whose traces all start before this time (a top-N search that is already full
   // of newer traces). A job's bound: its row group's latest trace start (format 3) or latest
-  // span end (older formats); for live traces their latest end.
+  // span end (older formats); for live traces their latest end. Jobs are asked newest bound
+  // first, and once a job is skipped so are all jobs not yet started (the answer only gets
+  // newer): a SkipJob must never keep a job with an earlier bound than one it skipped.
   using SkipJob = std::function<bool(uint64_t max_start_unix_nano)>;
   // Called on the calling thread after each of its jobs with the stats so far and the newest
   // start bound of the jobs not yet finished (0 when none is left): traces starting after it
