@@ -187,6 +187,9 @@ Result<std::unique_ptr<BlockWriter>> BlockWriter::Create(backend::ObjectStore& s
   meta.min_start_unix_nano = UINT64_MAX;
   for (uint32_t s = 0; s < meta.bloom_shards; ++s)
     writer->blooms_.push_back(BloomFilter::ForCount(expected_traces / meta.bloom_shards + 1));
+  // Reserved once: grown by doubling, the entries of a large compaction would take up to three
+  // times their size while copied (pages reserved and not written take no memory).
+  writer->entries_.reserve(expected_traces * kIndexEntryBytes);
   auto data = store.NewWriter(tenant + "/" + meta.block_id + "/data");
   if (!data.ok()) return data.status();
   writer->data_ = std::move(data).value();
@@ -201,6 +204,35 @@ Status BlockWriter::AddTrace(const TraceId& id, std::string_view otlp) {
   uint32_t spans_before = builder_.span_count();
   Status added = builder_.AddTrace(id, otlp);
   if (!added.ok()) return Status::InvalidArgument("trace " + id.Hex() + ": " + added.message());
+  return Indexed(id, ordinal, spans_before);
+}
+
+Status BlockWriter::BeginTrace(const TraceId& id) {
+  if (!failed_.ok()) return failed_;
+  if (meta_.trace_count > 0 && !(last_id_ < id))
+    return Status::InvalidArgument("block writer: trace " + id.Hex() + " does not follow " + last_id_.Hex());
+  streamed_id_ = id;
+  builder_.BeginTrace();
+  return Status::Ok();
+}
+
+Status BlockWriter::AddSpan(std::string_view span, std::string_view resource, std::string_view resource_schema,
+                            std::string_view scope, std::string_view scope_schema) {
+  if (!failed_.ok()) return failed_;
+  Status added = builder_.AddStreamedSpan(span, resource, resource_schema, scope, scope_schema);
+  if (!added.ok()) failed_ = Status::InvalidArgument("trace " + streamed_id_.Hex() + ": " + added.message());
+  return failed_;
+}
+
+Status BlockWriter::EndTrace() {
+  if (!failed_.ok()) return failed_;
+  uint32_t ordinal = builder_.trace_count();
+  uint32_t spans_before = builder_.span_count();
+  builder_.EndTrace(streamed_id_);
+  return Indexed(streamed_id_, ordinal, spans_before);
+}
+
+Status BlockWriter::Indexed(const TraceId& id, uint32_t ordinal, uint32_t spans_before) {
   last_id_ = id;
   entries_.append(id.View());
   PutFixed32(entries_, uint32_t(row_groups_.size()));
@@ -497,6 +529,18 @@ Result<std::vector<DecodedTrace>> BlockReader::ReadRowGroup(uint32_t row_group) 
   Status status = ReadTracesFromRowGroup(*bytes, rg.trace_count, traces);
   if (!status.ok()) return Status::Corruption(ObjectName("data") + ": " + status.message());
   return traces;
+}
+
+Result<std::string> BlockReader::ReadRowGroupBytes(uint32_t row_group) const {
+  auto loaded = Index();
+  if (!loaded.ok()) return loaded.status();
+  if (row_group >= (*loaded)->row_groups.size())
+    return Status::InvalidArgument(ObjectName("data") + ": no row group " + std::to_string(row_group));
+  const RowGroupStats& rg = (*loaded)->row_groups[row_group];
+  Result<std::string> bytes = store_.ReadRange(ObjectName("data"), rg.offset, rg.size);
+  if (!bytes.ok()) return bytes.status();
+  if (bytes->size() != rg.size) return Status::Corruption(ObjectName("data") + ": short row group");
+  return bytes;
 }
 
 // ---- merging ---------------------------------------------------------------------------------
