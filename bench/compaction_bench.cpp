@@ -348,6 +348,15 @@ int main(int argc, char** argv) {
   }
   const double wall = Since(start), cpu = CpuSeconds() - cpu_start;
   const uint64_t peak = StatusKiB("VmHWM:");
+  if (run.left_for_memory) {
+    std::printf("%llu blocks left unmerged (their largest row group alone passes max_spans_in_memory); %llu "
+                "compactions of %llu blocks, %.2f s CPU; peak RSS %.1f MiB (%.1f before), peak %llu spans held\n",
+                (unsigned long long)run.left_for_memory, (unsigned long long)run.compactions,
+                (unsigned long long)run.blocks_in, cpu, double(peak) / 1024, double(rss_before) / 1024,
+                (unsigned long long)peak_spans);
+    if (!config.keep) std::filesystem::remove_all(config.dir);
+    return 0;
+  }
   if (run.compactions != 1 || run.failed) {
     std::fprintf(stderr, "expected one compaction, got %llu (%llu failed)\n", (unsigned long long)run.compactions,
                  (unsigned long long)run.failed);

@@ -530,7 +530,7 @@ backend_scheduler:
 }
 
 TEST(ConfigTest, CompactionMemoryBoundIsASpanCountOfAtLeastTwoRowGroups) {
-  EXPECT_EQ(ParseOk("").compaction_max_spans_in_memory, 2'000'000u);
+  EXPECT_EQ(ParseOk("").compaction_max_spans_in_memory, 1'000'000u);
   EXPECT_EQ(ParseOk("compactor:\n  compaction:\n    max_spans_in_memory: 300000\n").compaction_max_spans_in_memory,
             300'000u);
   ExpectError("compactor:\n  compaction:\n    max_spans_in_memory: 100\n",

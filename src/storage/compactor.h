@@ -71,7 +71,7 @@ struct CompactorOptions {
   // a window still receives are not merged again and again into a growing output.
   std::function<int64_t()> now_unix_nanos;  // null: the system clock
   // Spans a merge holds at once, at most (the memory bound above): max_spans_in_memory.
-  uint64_t max_spans_in_memory = 2'000'000;
+  uint64_t max_spans_in_memory = 1'000'000;
 };
 
 struct CompactionRun {
