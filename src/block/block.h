@@ -99,7 +99,8 @@ class BlockWriter {
   std::unique_ptr<backend::ObjectWriter> data_;
   RowGroupBuilder builder_;
   std::vector<BloomFilter> blooms_;
-  std::vector<RowGroupStats> row_groups_;
+  std::string row_group_table_;  // the index's record of each row group written
+  uint64_t row_group_count_ = 0;
   std::string entries_;
   TraceId last_id_;
   TraceId streamed_id_;  // BeginTrace..EndTrace
