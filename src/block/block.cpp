@@ -191,6 +191,9 @@ Result<std::unique_ptr<BlockWriter>> BlockWriter::Create(backend::ObjectStore& s
   meta.min_start_unix_nano = UINT64_MAX;
   for (uint32_t s = 0; s < meta.bloom_shards; ++s)
     writer->blooms_.push_back(BloomFilter::ForCount(expected_traces / meta.bloom_shards + 1));
+  // Reserved once: grown by doubling, the entries of a large compaction would take up to three
+  // times their size while copied (pages reserved and not written take no memory).
+  writer->entries_.reserve(expected_traces * kIndexEntryBytes);
   auto data = store.NewWriter(tenant + "/" + meta.block_id + "/data");
   if (!data.ok()) return data.status();
   writer->data_ = std::move(data).value();
@@ -205,9 +208,38 @@ Status BlockWriter::AddTrace(const TraceId& id, std::string_view otlp) {
   uint32_t spans_before = builder_.span_count();
   Status added = builder_.AddTrace(id, otlp);
   if (!added.ok()) return Status::InvalidArgument("trace " + id.Hex() + ": " + added.message());
+  return Indexed(id, ordinal, spans_before);
+}
+
+Status BlockWriter::BeginTrace(const TraceId& id) {
+  if (!failed_.ok()) return failed_;
+  if (meta_.trace_count > 0 && !(last_id_ < id))
+    return Status::InvalidArgument("block writer: trace " + id.Hex() + " does not follow " + last_id_.Hex());
+  streamed_id_ = id;
+  builder_.BeginTrace();
+  return Status::Ok();
+}
+
+Status BlockWriter::AddSpan(std::string_view span, std::string_view resource, std::string_view resource_schema,
+                            std::string_view scope, std::string_view scope_schema) {
+  if (!failed_.ok()) return failed_;
+  Status added = builder_.AddStreamedSpan(span, resource, resource_schema, scope, scope_schema);
+  if (!added.ok()) failed_ = Status::InvalidArgument("trace " + streamed_id_.Hex() + ": " + added.message());
+  return failed_;
+}
+
+Status BlockWriter::EndTrace() {
+  if (!failed_.ok()) return failed_;
+  uint32_t ordinal = builder_.trace_count();
+  uint32_t spans_before = builder_.span_count();
+  builder_.EndTrace(streamed_id_);
+  return Indexed(streamed_id_, ordinal, spans_before);
+}
+
+Status BlockWriter::Indexed(const TraceId& id, uint32_t ordinal, uint32_t spans_before) {
   last_id_ = id;
   entries_.append(id.View());
-  PutFixed32(entries_, uint32_t(row_groups_.size()));
+  PutFixed32(entries_, uint32_t(row_group_count_));
   PutFixed32(entries_, ordinal);
   blooms_[BloomFilter::ShardOf(id, meta_.bloom_shards)].Add(id);
   meta_.trace_count++;
@@ -217,16 +249,30 @@ Status BlockWriter::AddTrace(const TraceId& id, std::string_view otlp) {
 }
 
 Status BlockWriter::CloseRowGroup() {
-  RowGroupStats stats;
-  std::string encoded = builder_.Finish(stats);
-  stats.offset = data_->BytesWritten();
-  stats.size = encoded.size();
+  RowGroupStats rg;
+  std::string encoded = builder_.Finish(rg);
+  rg.offset = data_->BytesWritten();
+  rg.size = encoded.size();
   Status written = data_->Append(encoded);
   if (!written.ok()) {
     failed_ = written;
     return written;
   }
-  row_groups_.push_back(std::move(stats));
+  // The row group's index record now, not its statistics until Finish: a compaction writes
+  // tens of thousands of row groups, whose sets of names would otherwise stay in memory.
+  PutVarint(row_group_table_, rg.offset);
+  PutVarint(row_group_table_, rg.size);
+  PutVarint(row_group_table_, rg.trace_count);
+  PutVarint(row_group_table_, rg.span_count);
+  PutVarint(row_group_table_, rg.min_start_unix_nano);
+  PutVarint(row_group_table_, rg.max_end_unix_nano);
+  PutVarint(row_group_table_, rg.max_duration_nano);
+  PutStringSet(row_group_table_, rg.services);
+  PutStringSet(row_group_table_, rg.attribute_keys);
+  if (meta_.version >= 3) PutFormat3Stats(row_group_table_, rg);
+  meta_.min_start_unix_nano = std::min(meta_.min_start_unix_nano, rg.min_start_unix_nano);
+  meta_.max_end_unix_nano = std::max(meta_.max_end_unix_nano, rg.max_end_unix_nano);
+  ++row_group_count_;
   return Status::Ok();
 }
 
@@ -237,35 +283,28 @@ Result<BlockMeta> BlockWriter::Finish() {
   std::string index;
   PutFixed32(index, kIndexMagic);
   PutFixed32(index, meta.version);
-  PutVarint(index, row_groups_.size());
-  for (const auto& rg : row_groups_) {
-    PutVarint(index, rg.offset);
-    PutVarint(index, rg.size);
-    PutVarint(index, rg.trace_count);
-    PutVarint(index, rg.span_count);
-    PutVarint(index, rg.min_start_unix_nano);
-    PutVarint(index, rg.max_end_unix_nano);
-    PutVarint(index, rg.max_duration_nano);
-    PutStringSet(index, rg.services);
-    PutStringSet(index, rg.attribute_keys);
-    if (meta.version >= 3) PutFormat3Stats(index, rg);
-    meta.min_start_unix_nano = std::min(meta.min_start_unix_nano, rg.min_start_unix_nano);
-    meta.max_end_unix_nano = std::max(meta.max_end_unix_nano, rg.max_end_unix_nano);
-  }
+  PutVarint(index, row_group_count_);
+  index += row_group_table_;
   PutFixed32(index, Crc32c(index));
   meta.index_entries_offset = index.size();
-  index += entries_;
   if (meta.min_start_unix_nano == UINT64_MAX) meta.min_start_unix_nano = 0;
-  meta.row_groups = row_groups_.size();
+  meta.row_groups = row_group_count_;
   meta.data_bytes = data_->BytesWritten();
-  meta.index_bytes = index.size();
+  meta.index_bytes = index.size() + entries_.size();
   meta.created_unix_seconds =
       created_override_ ? created_override_
                         : std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 
   std::string prefix = meta.tenant + "/" + meta.block_id + "/";
   TRACERY_RETURN_IF_ERROR(data_->Commit());
-  TRACERY_RETURN_IF_ERROR(store_.Write(prefix + "index", index));
+  {
+    // The entries follow the row-group table without being copied next to it.
+    auto index_writer = store_.NewWriter(prefix + "index");
+    if (!index_writer.ok()) return index_writer.status();
+    TRACERY_RETURN_IF_ERROR((*index_writer)->Append(index));
+    TRACERY_RETURN_IF_ERROR((*index_writer)->Append(entries_));
+    TRACERY_RETURN_IF_ERROR((*index_writer)->Commit());
+  }
   for (uint32_t s = 0; s < meta.bloom_shards; ++s) TRACERY_RETURN_IF_ERROR(store_.Write(prefix + BloomName(s), blooms_[s].Encode()));
   // meta.json last: a block without it is incomplete and never read.
   TRACERY_RETURN_IF_ERROR(store_.Write(prefix + "meta.json", meta.ToJson()));
@@ -510,6 +549,18 @@ Result<std::vector<DecodedTrace>> BlockReader::ReadRowGroup(uint32_t row_group) 
   Status status = ReadTracesFromRowGroup(*bytes, rg.trace_count, traces);
   if (!status.ok()) return Status::Corruption(ObjectName("data") + ": " + status.message());
   return traces;
+}
+
+Result<std::string> BlockReader::ReadRowGroupBytes(uint32_t row_group) const {
+  auto loaded = Index();
+  if (!loaded.ok()) return loaded.status();
+  if (row_group >= (*loaded)->row_groups.size())
+    return Status::InvalidArgument(ObjectName("data") + ": no row group " + std::to_string(row_group));
+  const RowGroupStats& rg = (*loaded)->row_groups[row_group];
+  Result<std::string> bytes = store_.ReadRange(ObjectName("data"), rg.offset, rg.size);
+  if (!bytes.ok()) return bytes.status();
+  if (bytes->size() != rg.size) return Status::Corruption(ObjectName("data") + ": short row group");
+  return bytes;
 }
 
 // ---- merging ---------------------------------------------------------------------------------

@@ -65,6 +65,16 @@ class BlockWriter {
   // that repeat within it (same span ID and kind) are stored once. InvalidArgument when the
   // bytes are malformed: nothing of the trace is added and the block stays writable.
   Status AddTrace(const TraceId& id, std::string_view otlp);
+  // The same span by span, for compaction, which streams a trace's fragments from several
+  // blocks instead of holding it whole: BeginTrace (IDs ascend as for AddTrace), AddSpan for
+  // each span (RowGroupBuilder::AddStreamedSpan; the caller drops repeats), EndTrace. After a
+  // failure the block cannot be finished.
+  Status BeginTrace(const TraceId& id);
+  Status AddSpan(std::string_view span, std::string_view resource, std::string_view resource_schema,
+                 std::string_view scope, std::string_view scope_schema);
+  Status EndTrace();
+  // Spans of the row group being built, with those of a trace being streamed.
+  uint64_t buffered_spans() const { return uint64_t(builder_.span_count()) + builder_.streamed_span_count(); }
   uint64_t trace_count() const { return meta_.trace_count; }
   // For compaction: the blocks the new one replaces, and the write time it inherits from them
   // (so retention counts from when the spans came, not from the merge); set before Finish.
@@ -80,6 +90,8 @@ class BlockWriter {
  private:
   BlockWriter(backend::ObjectStore& store, const WriterOptions& options) : store_(store), options_(options), builder_(options.zstd_level, options.format_version) {}
   Status CloseRowGroup();
+  // Indexes the trace just added to the row group builder (at `ordinal`, after `spans_before`).
+  Status Indexed(const TraceId& id, uint32_t ordinal, uint32_t spans_before);
 
   backend::ObjectStore& store_;
   WriterOptions options_;
@@ -87,9 +99,11 @@ class BlockWriter {
   std::unique_ptr<backend::ObjectWriter> data_;
   RowGroupBuilder builder_;
   std::vector<BloomFilter> blooms_;
-  std::vector<RowGroupStats> row_groups_;
+  std::string row_group_table_;  // the index's record of each row group written
+  uint64_t row_group_count_ = 0;
   std::string entries_;
   TraceId last_id_;
+  TraceId streamed_id_;  // BeginTrace..EndTrace
   int64_t created_override_ = 0;
   Status failed_;  // a data write failed: the block cannot be finished
   bool finished_ = false;
@@ -148,8 +162,10 @@ class BlockReader {
                                const TraceSkip& skip = nullptr) const;
   // The traces of one row group (IDs, span counts, starts), reading only its trace columns.
   Result<std::vector<TraceEntry>> ListTraces(uint32_t row_group) const;
-  // Every trace of one row group, decoded, in ID order (compaction reads blocks this way).
+  // Every trace of one row group, decoded, in ID order.
   Result<std::vector<DecodedTrace>> ReadRowGroup(uint32_t row_group) const;
+  // One row group's bytes, as stored (compaction streams them through RowGroupSpanReader).
+  Result<std::string> ReadRowGroupBytes(uint32_t row_group) const;
 
  private:
   BlockReader(backend::ObjectStore& store, BlockMeta meta) : store_(store), meta_(std::move(meta)) {}

@@ -57,6 +57,7 @@ void RowGroupBuilder::Reset() {
   span_attribute_counts_.clear();
   span_complex_values_.clear();
   previous_trace_start_ = 0;
+  last_resource_ref_ = last_scope_ref_ = UINT32_MAX;  // the tables are empty again
 }
 
 uint32_t RowGroupBuilder::Intern(std::string_view text) {
@@ -287,16 +288,13 @@ bool RowGroupBuilder::AddSpan(const SpanRef& span, uint64_t trace_start) {
     }
   }
   columns_[kSpanIds].append(span.span_id);
-  if (parent.empty()) {
-    PutVarint(columns_[kParents], 0);
+  if (streaming_) {
+    // A streamed trace's parents and starts wait for EndTrace: its other spans' IDs and its
+    // start are not known yet.
+    PutLengthPrefixed(streamed_parents_, parent);
+    streamed_starts_.push_back(span.start);
   } else {
-    auto it = std::lower_bound(span_positions_.begin(), span_positions_.end(), std::make_pair(parent, uint32_t(0)));
-    if (it != span_positions_.end() && it->first == parent) {
-      PutVarint(columns_[kParents], 2 + uint64_t(it->second));
-    } else {
-      PutVarint(columns_[kParents], 1);
-      columns_[kParentRaw].append(parent);
-    }
+    PutParent(parent);
   }
   PutVarint(columns_[kNames], Intern(name));
   PutVarint(columns_[kResourceRefs], span.resource);
@@ -304,7 +302,7 @@ bool RowGroupBuilder::AddSpan(const SpanRef& span, uint64_t trace_start) {
   columns_[kKinds] += char(span.kind);
   columns_[kStatusCodes] += char(status_code);
   PutVarint(columns_[kStatusMessages], Intern(status_message));
-  PutVarint(columns_[kStarts], span.start - trace_start);
+  if (!streaming_) PutVarint(columns_[kStarts], span.start - trace_start);
   PutVarint(columns_[kDurations], ZigZag(int64_t(end - span.start)));
   PutVarint(columns_[kFlags], flags);
   PutVarint(columns_[kTraceStates], Intern(trace_state));
@@ -338,6 +336,84 @@ bool RowGroupBuilder::AddSpan(const SpanRef& span, uint64_t trace_start) {
   return true;
 }
 
+void RowGroupBuilder::PutParent(std::string_view parent) {
+  if (parent.empty()) {
+    PutVarint(columns_[kParents], 0);
+    return;
+  }
+  auto it = std::lower_bound(span_positions_.begin(), span_positions_.end(), std::make_pair(parent, uint32_t(0)));
+  if (it != span_positions_.end() && it->first == parent) {
+    PutVarint(columns_[kParents], 2 + uint64_t(it->second));
+  } else {
+    PutVarint(columns_[kParents], 1);
+    columns_[kParentRaw].append(parent);
+  }
+}
+
+void RowGroupBuilder::PutTrace(const TraceId& id, uint32_t spans, uint64_t trace_start) {
+  columns_[kTraceIds].append(id.View());
+  PutVarint(columns_[kTraceSpanCounts], spans);
+  PutVarint(columns_[kTraceStarts], ZigZag(int64_t(trace_start - previous_trace_start_)));
+  previous_trace_start_ = trace_start;
+  stats_.max_trace_start_unix_nano = std::max(stats_.max_trace_start_unix_nano, trace_start);
+  stats_.trace_count++;
+  stats_.span_count += spans;
+}
+
+void RowGroupBuilder::BeginTrace() {
+  streaming_ = true;
+  streamed_ids_.clear();
+  streamed_parents_.clear();
+  streamed_starts_.clear();
+}
+
+Status RowGroupBuilder::AddStreamedSpan(std::string_view span, std::string_view resource,
+                                        std::string_view resource_schema, std::string_view scope,
+                                        std::string_view scope_schema) {
+  // Consecutive spans mostly share their resource and scope: compare with the last one's
+  // before hashing a table key.
+  if (last_resource_ref_ == UINT32_MAX || resource != last_resource_ || resource_schema != last_resource_schema_) {
+    last_resource_ref_ = ResourceRef(resource, resource_schema);
+    last_resource_.assign(resource);
+    last_resource_schema_.assign(resource_schema);
+  }
+  if (last_scope_ref_ == UINT32_MAX || scope != last_scope_ || scope_schema != last_scope_schema_) {
+    last_scope_ref_ = ScopeRef(scope, scope_schema);
+    last_scope_.assign(scope);
+    last_scope_schema_.assign(scope_schema);
+  }
+  SpanRef ref{span, {}, 0, 0, last_resource_ref_, last_scope_ref_};
+  ByteReader fields(span);
+  WireField h;
+  while (!fields.empty()) {
+    if (!ReadField(fields, h)) return Status::Corruption("a streamed span does not decode");
+    if (h.number == 2 && h.type == kLengthDelimited) ref.span_id = h.bytes;
+    else if (h.number == 6 && h.type == kVarint) ref.kind = uint8_t(h.integer <= 5 ? h.integer : 0);
+    else if (h.number == 7 && h.type == kFixed64) ref.start = h.integer;
+  }
+  PutLengthPrefixed(streamed_ids_, ref.span_id);
+  if (!AddSpan(ref, 0)) return Status::Corruption("a streamed span does not decode");
+  return Status::Ok();
+}
+
+void RowGroupBuilder::EndTrace(const TraceId& id) {
+  const auto spans = uint32_t(streamed_starts_.size());
+  uint64_t trace_start = spans ? *std::min_element(streamed_starts_.begin(), streamed_starts_.end()) : 0;
+  span_positions_.clear();
+  ByteReader ids(streamed_ids_);
+  std::string_view span_id, parent;
+  for (uint32_t i = 0; i < spans && ids.ReadLengthPrefixed(span_id); ++i) span_positions_.emplace_back(span_id, i);
+  std::sort(span_positions_.begin(), span_positions_.end());
+  ByteReader parents(streamed_parents_);
+  for (uint32_t i = 0; i < spans; ++i) {
+    if (!parents.ReadLengthPrefixed(parent)) parent = {};
+    PutParent(parent);
+    PutVarint(columns_[kStarts], streamed_starts_[i] - trace_start);
+  }
+  PutTrace(id, spans, trace_start);
+  streaming_ = false;
+}
+
 Status RowGroupBuilder::AddTrace(const TraceId& id, std::string_view encoded) {
   // Input was validated when it was received (and the WAL is checksummed); the readers here
   // still stop at malformed bytes rather than trust them.
@@ -369,13 +445,7 @@ Status RowGroupBuilder::AddTrace(const TraceId& id, std::string_view encoded) {
   std::sort(span_positions_.begin(), span_positions_.end());
   if (kept == 0) trace_start = 0;
 
-  columns_[kTraceIds].append(id.View());
-  PutVarint(columns_[kTraceSpanCounts], kept);
-  PutVarint(columns_[kTraceStarts], ZigZag(int64_t(trace_start - previous_trace_start_)));
-  previous_trace_start_ = trace_start;
-  stats_.max_trace_start_unix_nano = std::max(stats_.max_trace_start_unix_nano, trace_start);
-  stats_.trace_count++;
-  stats_.span_count += kept;
+  PutTrace(id, kept, trace_start);
   for (uint32_t i = 0; i < spans_.size(); ++i) {
     if (duplicate_[i]) continue;
     if (!AddSpan(spans_[i], trace_start)) return Status::Corruption("trace " + id.Hex() + ": a span does not decode");

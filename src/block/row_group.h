@@ -94,6 +94,16 @@ class RowGroupBuilder {
   // Adds one trace given as encoded TracesData fields (fragments concatenated). Spans that
   // repeat (same span ID and kind) are stored once. Fails on malformed bytes, adding nothing.
   Status AddTrace(const TraceId& id, std::string_view encoded);
+  // The same span by span, for a caller that streams a trace instead of holding it whole
+  // (compaction merges a trace's fragments from several blocks): BeginTrace, AddStreamedSpan
+  // for each span (the body of an OTLP Span message, with its resource and scope as encoded
+  // in OTLP), EndTrace. The caller drops repeated spans. Held per span until EndTrace: its
+  // ID, parent ID and start. After a failure the row group must be dropped.
+  void BeginTrace();
+  Status AddStreamedSpan(std::string_view span, std::string_view resource, std::string_view resource_schema,
+                         std::string_view scope, std::string_view scope_schema);
+  void EndTrace(const TraceId& id);
+  uint32_t streamed_span_count() const { return uint32_t(streamed_starts_.size()); }
   uint32_t span_count() const { return stats_.span_count; }
   uint32_t trace_count() const { return stats_.trace_count; }
   // Encodes the row group and resets the builder for the next one.
@@ -130,6 +140,8 @@ class RowGroupBuilder {
   uint32_t ScopeRef(std::string_view scope, std::string_view schema);
   bool CollectSpans(std::string_view encoded);
   bool AddSpan(const SpanRef& span, uint64_t trace_start);
+  void PutParent(std::string_view parent);
+  void PutTrace(const TraceId& id, uint32_t spans, uint64_t trace_start);
   bool AddAttribute(int set, std::string_view key_value);
   void PutGenericValue(int set, uint8_t type, uint64_t value, std::string_view complex);
   std::vector<uint32_t> ChooseDedicatedKeys() const;
@@ -158,6 +170,13 @@ class RowGroupBuilder {
   std::vector<SpanRef> spans_;
   std::vector<std::pair<std::string_view, uint32_t>> span_positions_;
   std::vector<bool> duplicate_;
+  // A trace being streamed (BeginTrace to EndTrace): its spans' IDs and parent IDs
+  // (length-prefixed) and starts; and the last streamed span's resource and scope.
+  bool streaming_ = false;
+  std::string streamed_ids_, streamed_parents_;
+  std::vector<uint64_t> streamed_starts_;
+  std::string last_resource_, last_resource_schema_, last_scope_, last_scope_schema_;
+  uint32_t last_resource_ref_ = UINT32_MAX, last_scope_ref_ = UINT32_MAX;
 };
 
 // One trace of a row group as its trace columns tell it.
@@ -208,6 +227,40 @@ struct DecodedTrace {
   otlp::TracesData spans;
 };
 Status ReadTracesFromRowGroup(std::string_view row_group, uint32_t trace_count, std::vector<DecodedTrace>& out);
+
+namespace internal {
+class RowGroupDecoder;
+}
+
+// Reads a row group's traces in order, span by span, without building a trace: each span
+// decoded into one reused Span and encoded again as the body of an OTLP Span message, with its
+// resource and scope as the row group's tables hold them (encoded OTLP, schema URL). What
+// compaction streams into a BlockWriter (RowGroupBuilder::AddStreamedSpan). Holds the row
+// group's columns, decompressed (not its bytes). Not thread-safe.
+class RowGroupSpanReader {
+ public:
+  RowGroupSpanReader();
+  ~RowGroupSpanReader();
+  RowGroupSpanReader(RowGroupSpanReader&&) noexcept;
+  RowGroupSpanReader& operator=(RowGroupSpanReader&&) noexcept;
+  // Decompresses a row group's columns (the bytes are not needed afterwards).
+  Status Open(std::string_view row_group);
+  // The next trace (ID, span count, start); `found` false after the last one.
+  Status NextTrace(TraceEntry& trace, bool& found);
+  struct StreamedSpan {
+    const otlp::Span* span = nullptr;  // decoded (its trace_id left empty)
+    std::string_view encoded;          // the same, encoded
+    std::pair<std::string_view, std::string_view> resource, scope;  // encoded, schema URL
+  };
+  // The next span of the trace NextTrace gave; valid until the next call. Every span of a
+  // trace must be read before the next trace.
+  Status NextSpan(StreamedSpan& out);
+
+ private:
+  std::unique_ptr<internal::RowGroupDecoder> decoder_;
+  otlp::Span span_;
+  std::string encoded_;
+};
 
 // Decodes the trace at `ordinal` (0-based within the row group) from an encoded row group.
 Status ReadTraceFromRowGroup(std::string_view row_group, uint32_t ordinal, TraceId& id, otlp::TracesData& out);

@@ -272,6 +272,13 @@ class RowGroupDecoder {
     return true;
   }
 
+  // Compaction's streaming read (row_group_stream.cpp), every column loaded: the next trace's
+  // ID, span count and start, then its spans one at a time into `span` (reused: no allocation
+  // once warm) with their resource and scope refs. A trace's spans are all read before the
+  // next trace's header.
+  bool NextTraceHeader(TraceEntry& entry);
+  bool NextStreamedSpan(otlp::Span& span, uint32_t& resource, uint32_t& scope);
+
   ByteReader& Column(uint32_t column) { return readers_[column]; }
   bool loaded(uint32_t column) const { return column < loaded_.size() && loaded_[column]; }
   // The dedicated column (0-based, after kDedicatedValueBase) of a span attribute key given
@@ -287,6 +294,7 @@ class RowGroupDecoder {
   const std::vector<uint32_t>& dedicated_keys() const { return dedicated_keys_; }
   const std::vector<std::string_view>& dictionary() const { return dictionary_; }
   const std::vector<std::pair<std::string_view, std::string_view>>& resources() const { return resources_; }
+  const std::vector<std::pair<std::string_view, std::string_view>>& scopes() const { return scopes_; }
 
   // The trace columns alone: IDs, span counts, start times.
   Status ListTraces(std::vector<TraceEntry>& out) {
@@ -677,6 +685,8 @@ class RowGroupDecoder {
   std::vector<uint32_t> resource_of_;
   std::vector<std::vector<uint32_t>> scope_of_;
   uint64_t trace_start_ = 0;
+  const char* streamed_span_ids_ = nullptr;  // the streamed trace's span IDs, in column kSpanIds
+  uint64_t streamed_spans_ = 0;
 };
 
 // The filter's two steps (row_group_filter.cpp), here for tests that look at the columns read.

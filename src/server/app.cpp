@@ -152,6 +152,7 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
     storage::CompactorOptions compactor_options{config.compaction_window, config.max_compaction_objects,
                                                 config.compaction_max_block_bytes, config.compaction_cycle,
                                                 ingester_options.block, &app->metrics_};
+    compactor_options.max_spans_in_memory = config.compaction_max_spans_in_memory;
     app->compactor_ = std::make_unique<storage::Compactor>(*app->blocks_, *app->store_, compactor_options);
     app->compactor_->Start();
   }

@@ -108,6 +108,7 @@ struct Config {
   std::chrono::nanoseconds compaction_window = std::chrono::hours(1);
   uint64_t max_compaction_objects = 6'000'000;
   uint64_t compaction_max_block_bytes = 100ull << 30;
+  uint64_t compaction_max_spans_in_memory = 1'000'000;
   std::chrono::nanoseconds compaction_cycle = std::chrono::seconds(30);
   bool compactor_disabled = false;
 

@@ -556,6 +556,11 @@ const std::map<std::string, KeyRule>& Schema() {
     bytes("compactor.compaction.max_block_bytes", [](Config& c) -> uint64_t& { return c.compaction_max_block_bytes; },
           "Bytes (data and index) a compaction writes at most: inputs stop before passing it; a block this big is "
           "not merged again.");
+    number("compactor.compaction.max_spans_in_memory",
+           [](Config& c) -> uint64_t& { return c.compaction_max_spans_in_memory; }, 2048, UINT64_MAX,
+           "Spans a compaction holds at once, at most: its memory bound whatever the trace shapes (docs/compaction.md: "
+           "twice the inputs' largest row groups plus one row group must fit, so inputs stop before passing it, and a "
+           "block with a row group too large for it, a huge trace, is not merged). At least 2048.");
     duration("compactor.compaction.compaction_cycle", &Config::compaction_cycle,
              "How often compaction runs, and retention's passes.");
     boolean("compactor.disabled", &Config::compactor_disabled,

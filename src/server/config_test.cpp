@@ -529,6 +529,15 @@ backend_scheduler:
   EXPECT_EQ(v3.compaction_cycle, std::chrono::minutes(1));
 }
 
+TEST(ConfigTest, CompactionMemoryBoundIsASpanCountOfAtLeastTwoRowGroups) {
+  EXPECT_EQ(ParseOk("").compaction_max_spans_in_memory, 1'000'000u);
+  EXPECT_EQ(ParseOk("compactor:\n  compaction:\n    max_spans_in_memory: 300000\n").compaction_max_spans_in_memory,
+            300'000u);
+  ExpectError("compactor:\n  compaction:\n    max_spans_in_memory: 100\n",
+              {"compactor.compaction.max_spans_in_memory"});
+  ExpectError("compactor:\n  compaction:\n    max_spans_in_memory: lots\n", {"compactor.compaction.max_spans_in_memory"});
+}
+
 TEST(TempoConfigTest, ValuesAsGoYamlAndDskitReadThem) {
   Config c = ParseOk(R"(server:
   http_listen_address: ""

@@ -5,12 +5,13 @@
 // What is merged: per tenant and tier, the blocks whose end time falls in one
 // `window` (by BlockMeta::max_end_unix_nano), once that window has ended by the wall clock
 // (while it is open, blocks keep coming: merging them then would rewrite the window's data at
-// every cycle; after it, one merge, and another only for late blocks); inputs are taken oldest first until the next one
-// would pass `max_compaction_objects` traces or `max_block_bytes` bytes (data and index, an
-// upper bound of the output: merging only removes duplicates); a job needs two inputs or more.
+// every cycle; after it, one merge, and another only for late blocks); inputs are taken oldest
+// first until the next one would pass `max_compaction_objects` traces, `max_block_bytes` bytes
+// (data and index, an upper bound of the output: merging only removes duplicates) or the memory
+// bound below; a job needs two inputs or more.
 // The merge is k-way by trace ID (blocks store traces sorted by ID): a trace found in several
-// inputs has its spans merged and repeats (same span ID and kind) dropped; BlockWriter builds
-// the index and Bloom filters as for a cut.
+// inputs has its parts streamed one after the other and repeats (same span ID and kind)
+// dropped; BlockWriter builds the index and Bloom filters as for a cut.
 //
 // Crash safety (docs/compaction.md): the output is written whole, meta.json last, and names
 // its inputs in compactedFrom; then BlockList::Replace lists it and unlists the inputs in one
@@ -19,13 +20,20 @@
 // output's meta.json leaves an output without it (removed at the next Open); a crash after it
 // leaves inputs that BlockList::Open deletes because a listed block names them.
 //
-// Memory: streamed. Each input holds one decoded row group at a time (a row group closes after
-// the trace that reaches WriterOptions::row_group_spans, 1024 spans), the writer holds the
-// row group it builds plus 24 bytes of index entry and about 10 bits of Bloom filter per
-// output trace, and the merge holds the trace being merged. So memory is about
-// (inputs + 1) row groups whatever the block sizes. A single huge trace is the exception:
-// its row group in each input is that whole trace, and the merge holds all its spans at once,
-// decoded (roughly three times its encoded size) and encoded again.
+// Memory: bounded by compactor.compaction.max_spans_in_memory, whatever the block sizes and
+// trace shapes. The merge streams span by span (block::RowGroupSpanReader into
+// BlockWriter::AddSpan): no trace is ever held whole, decoded or encoded. What it holds is
+// each input's current row group, its columns decompressed (a row group closes after the
+// trace that reaches row_group_spans, so a huge trace makes its row group as large), and the
+// row group it writes: fewer than row_group_spans spans, plus the trace being merged, each of
+// whose parts fits in its input's row group. So, with L_i the span count of input i's
+// largest row group (from its index),
+//     spans held <= 2 * sum(L_i) + row_group_spans <= max_spans_in_memory,
+// which PlanJobs keeps: inputs stop before passing it, and a block whose largest row group
+// alone would pass it is not merged (left as it is, with a warning). Besides the spans: 24
+// bytes of index entry and 10 bits of Bloom filter per output trace (at most
+// max_compaction_objects), and for a trace found in several inputs its span IDs (a set).
+// docs/compaction.md gives the bytes a span held costs, measured.
 //
 // Threads: RunOnce may be called from any thread; runs do not overlap. Start runs it every
 // `cycle` on a thread of its own; Stop makes a merge in flight give up.
@@ -38,7 +46,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "backend/object_store.h"
@@ -58,6 +70,8 @@ struct CompactorOptions {
   // The wall clock (Unix nanoseconds): a window is merged only once it has ended, so the blocks
   // a window still receives are not merged again and again into a growing output.
   std::function<int64_t()> now_unix_nanos;  // null: the system clock
+  // Spans a merge holds at once, at most (the memory bound above): max_spans_in_memory.
+  uint64_t max_spans_in_memory = 1'000'000;
 };
 
 struct CompactionRun {
@@ -66,6 +80,7 @@ struct CompactionRun {
   uint64_t bytes_in = 0, bytes_out = 0;  // data and index bytes
   uint64_t traces_out = 0;
   uint64_t failed = 0;       // jobs that failed or lost an input to retention (output dropped)
+  uint64_t left_for_memory = 0;  // blocks not merged: their largest row group alone passes the bound
   DeletionSweep deletion;    // of inputs, this run's and earlier runs' still held by queries
 };
 
@@ -78,13 +93,18 @@ class Compactor {
   void Start();
   void Stop();
 
-  // The most decoded spans held at once by a merge (inputs' row groups and the merged
-  // trace), since construction: what the memory bound above is about.
+  // The most spans held at once by a merge (the inputs' row groups and the row group being
+  // written, with the trace being merged), since construction: what the memory bound is about.
   uint64_t peak_decoded_spans() const { return peak_decoded_spans_.load(std::memory_order_relaxed); }
 
  private:
   // Groups of blocks to merge, each of one tenant, tier and window.
-  std::vector<std::vector<std::shared_ptr<block::BlockReader>>> PlanJobs(const std::string& tenant) const;
+  // Blocks left alone for the memory bound are counted in `run`.
+  std::vector<std::vector<std::shared_ptr<block::BlockReader>>> PlanJobs(const std::string& tenant,
+                                                                         CompactionRun& run);
+  // The span count of the block's largest row group (remembered per block), or nullopt when
+  // its index does not load.
+  std::optional<uint64_t> LargestRowGroupSpans(const std::shared_ptr<block::BlockReader>& block);
   // Writes the merged block; nullptr-free result on success.
   Result<std::shared_ptr<block::BlockReader>> Merge(const std::vector<std::shared_ptr<block::BlockReader>>& inputs);
 
@@ -94,6 +114,9 @@ class Compactor {
   std::mutex run_mutex_;
   BlockDeleter replaced_;
   std::atomic<uint64_t> peak_decoded_spans_{0};
+  // Under run_mutex_: per listed block, its largest row group's spans; blocks warned about.
+  std::unordered_map<std::string, uint64_t> largest_row_group_;
+  std::unordered_set<std::string> warned_for_memory_;
   Counter* compactions_counter_ = nullptr;
   Counter* bytes_in_counter_ = nullptr;
   Counter* bytes_out_counter_ = nullptr;
