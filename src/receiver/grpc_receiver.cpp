@@ -156,4 +156,8 @@ void GrpcReceiver::Shutdown() {
 
 uint64_t GrpcReceiver::connections_refused() const { return impl_ && impl_->server ? impl_->server->connections_refused() : 0; }
 
+uint64_t GrpcReceiver::connections_reset_flooding() const {
+  return impl_ && impl_->server ? impl_->server->connections_reset_flooding() : 0;
+}
+
 }  // namespace tracery::receiver

@@ -292,10 +292,15 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
                                    return double(query_server_raw->connections_refused() +
                                                  (otlp_server_raw ? otlp_server_raw->connections_refused() : 0));
                                  });
-  if (receiver::GrpcReceiver* grpc_raw = app->grpc_receiver_.get())
+  if (receiver::GrpcReceiver* grpc_raw = app->grpc_receiver_.get()) {
     app->metrics_.AddCallbackGauge("tracery_grpc_connections_refused",
                                    "Connections closed at once because the OTLP/gRPC listener was at its connection cap.",
                                    [grpc_raw] { return double(grpc_raw->connections_refused()); });
+    app->metrics_.AddCallbackGauge("tracery_grpc_connections_reset_flooding",
+                                   "OTLP/gRPC connections closed with GOAWAY(ENHANCE_YOUR_CALM) for resetting streams faster "
+                                   "than allowed (since start).",
+                                   [grpc_raw] { return double(grpc_raw->connections_reset_flooding()); });
+  }
   std::vector<HttpServer*> http_servers{app->query_server_.get(), app->otlp_http_server_.get(), app->zipkin_server_.get(),
                                         app->jaeger_http_server_.get()};
   std::erase(http_servers, nullptr);
