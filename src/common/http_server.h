@@ -65,6 +65,11 @@ struct HttpServerOptions {
   // When set, connections are TLS, each with the source's context at its accept (so a
   // reloaded certificate applies to new connections). Call tls->OfferHttp2() for http2_handoff.
   std::shared_ptr<TlsContextSource> tls;
+  // Connections are spread over these in turn, each context run by one thread: a connection
+  // needs no strand, and its reads, answers and writes never change threads (two threads on
+  // one context hand each other every completion: a futex wake and a context switch or two a
+  // request). Empty: every connection on a strand of Bind's io_context.
+  std::vector<boost::asio::io_context*> connection_contexts;
 };
 
 // The client preface every HTTP/2 connection with prior knowledge opens with (RFC 9113 3.4).
