@@ -7,6 +7,7 @@
 //   node bench/requests/request_cost.mjs [requests=20000] [concurrency=16]
 //   BENCH_FSYNC=none ...   the same with the WAL written but not synced
 //   BENCH_PHASES=grpc:1 ... only the phases named (receiver:spans a request)
+//   BENCH_SERVER_CPUS=0-1 ...   the server's CPUs (taskset -c), 0 by default
 // (run from the repository root after ./scripts/build.sh; uses tests/e2e's node_modules)
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -52,7 +53,7 @@ overrides:
       burst_size_bytes: 1000000000
 `);
 
-const server = spawn('taskset', ['-c', '0', binary, `-config.file=${dataDir}/config.yaml`], { stdio: ['ignore', 'ignore', 'inherit'] });
+const server = spawn('taskset', ['-c', process.env.BENCH_SERVER_CPUS ?? '0', binary, `-config.file=${dataDir}/config.yaml`], { stdio: ['ignore', 'ignore', 'inherit'] });
 const cpuSeconds = () => {
   const fields = fs.readFileSync(`/proc/${server.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;

@@ -1,7 +1,7 @@
 // A small asynchronous HTTP/1.1 server on Boost.Beast, shared by the OTLP/HTTP receiver and
 // the query API. Handlers may answer later and from any thread: the Responder posts the
-// answer back to the connection's strand (an answer given on the strand, at once, is written
-// then). Connections are kept alive; bodies over the limit are answered 413 without being
+// answer back to the connection's strand, or its single-thread context (an answer given there,
+// at once, is written then). Connections are kept alive; bodies over the limit are answered 413 without being
 // read into memory; `Expect: 100-continue` is answered before a body is read; a sender too
 // slow with its headers or body gets 408; connections past the cap are closed at once, and
 // accept errors (no file descriptors left) back off.

@@ -140,10 +140,11 @@ void WriteAheadLog::Append(std::string record, Callback done) {
   queue_.push_back({std::move(record), std::move(done)});
   // The round being written looks at the queue when it ends; a round deferred takes it too.
   if (writing_ || round_deferred_) return;
-  if (CanDeferToEndOfTurn()) {
+  if (options_.fsync == FsyncMode::kBatch && CanDeferToEndOfTurn()) {
     // From a request handler on an event loop: the round starts once the handlers ready there
     // now (requests that arrived with this one) have queued their records, so that they share
-    // its write and sync instead of each waking the writer or writing alone.
+    // its sync instead of each waking the writer. (Not with kNone: a round deferred by one
+    // thread would answer the records of other threads from there, a hand-off per answer.)
     round_deferred_ = true;
     lock.unlock();
     DeferToEndOfTurn([deferred = deferred_] {

@@ -8,9 +8,9 @@
 // With kBatch a writer thread writes every round, so Append() returns at once and never
 // waits for a disk. With kNone a round is only a write: the thread that appends while no round
 // is being written writes it itself (its callback runs before Append returns); records
-// appended meanwhile go to the writer thread. A record appended from a request handler on an
-// event loop (common/end_of_turn.h) starts its round only once that loop has run what was ready
-// with it, so that requests that arrived together share a round.
+// appended meanwhile go to the writer thread. With kBatch, a record appended from a request
+// handler on an event loop (common/end_of_turn.h) wakes the writer only once that loop has run
+// what was ready with it, so that requests that arrived together share a sync.
 //
 // Faults: the WAL never leaves a failed write behind acknowledged records. When a write or a
 // sync fails, the records of that round get Unavailable, the segment is cut back to its last
@@ -92,9 +92,9 @@ class WriteAheadLog {
 
   // Queues a record made with NewRecordBuffer. `done` runs once the record is durable, or
   // failed (Unavailable): on the writer thread, or (FsyncMode::kNone) possibly on the calling
-  // thread, before Append returns or, within an EndOfTurnScope, at the end of the event loop's
-  // turn (whoever appends must then not block that loop waiting for it). After Close, `done`
-  // gets Unavailable at once.
+  // thread before Append returns. Within an EndOfTurnScope (kBatch) the round waits for the end
+  // of the event loop's turn: whoever appends must not block that loop waiting for `done`.
+  // After Close, `done` gets Unavailable at once.
   void Append(std::string record, Callback done);
 
   // Reads `length` bytes at `offset` of a segment (a payload or a part of one).
