@@ -1,11 +1,13 @@
 // request_cost: the server's CPU per request for small and large OTLP requests, over both
 // receivers. Starts tracery pinned to CPU 0 (this client runs on CPU 1), sends N requests of
 // S spans each over OTLP/HTTP (keep-alive) and over OTLP/gRPC, `concurrency` in flight, and
-// reads the server's user+system CPU from /proc before and after each phase.
+// reads the server's user+system CPU from /proc before and after each phase, in all and by
+// thread name, and the WAL syncs (requests a sync: how many share one).
 //
 //   node bench/requests/request_cost.mjs [requests=20000] [concurrency=16]
 //   BENCH_FSYNC=none ...   the same with the WAL written but not synced
 //   BENCH_PHASES=grpc:1 ... only the phases named (receiver:spans a request)
+//   BENCH_SERVER_CPUS=0-1 ...   the server's CPUs (taskset -c), 0 by default
 // (run from the repository root after ./scripts/build.sh; uses tests/e2e's node_modules)
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -51,11 +53,29 @@ overrides:
       burst_size_bytes: 1000000000
 `);
 
-const server = spawn('taskset', ['-c', '0', binary, `-config.file=${dataDir}/config.yaml`], { stdio: ['ignore', 'ignore', 'inherit'] });
+const server = spawn('taskset', ['-c', process.env.BENCH_SERVER_CPUS ?? '0', binary, `-config.file=${dataDir}/config.yaml`], { stdio: ['ignore', 'ignore', 'inherit'] });
 const cpuSeconds = () => {
   const fields = fs.readFileSync(`/proc/${server.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 };
+// CPU seconds per thread name (the WAL's writer, the receivers' io threads, the rest), from
+// /proc/<pid>/task: where a request's cost lies.
+const cpuByThread = () => {
+  const byName = {};
+  for (const task of fs.readdirSync(`/proc/${server.pid}/task`)) {
+    let stat;
+    try { stat = fs.readFileSync(`/proc/${server.pid}/task/${task}/stat`, 'utf8'); } catch { continue; }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    byName[name] = (byName[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+  return byName;
+};
+const walSyncs = () => new Promise((resolve) => http.get(`http://127.0.0.1:${ports.query}/metrics`, (r) => {
+  let text = '';
+  r.on('data', (chunk) => { text += chunk; });
+  r.on('end', () => resolve(Number(/^tracery_wal_syncs (\S+)/m.exec(text)?.[1] ?? 0)));
+}).on('error', () => resolve(0)));
 for (let i = 0; ; i += 1) {
   const ok = await new Promise((resolve) => http.get(`http://127.0.0.1:${ports.query}/ready`, (r) => { r.resume(); resolve(r.statusCode === 200); }).on('error', () => resolve(false)));
   if (ok) break;
@@ -94,6 +114,8 @@ async function phase(name, send, spans, count) {
   // Making large bodies can take longer than the server keeps an idle connection: start afresh.
   agent.destroy();
   const before = cpuSeconds();
+  const threadsBefore = cpuByThread();
+  const syncsBefore = await walSyncs();
   const started = performance.now();
   let next = 0;
   await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -101,8 +123,15 @@ async function phase(name, send, spans, count) {
   }));
   const seconds = (performance.now() - started) / 1000;
   const cpu = cpuSeconds() - before;
+  const threadsAfter = cpuByThread();
+  const syncs = (await walSyncs()) - syncsBefore;
+  const perThread = Object.keys(threadsAfter).sort()
+    .map((thread) => [thread, threadsAfter[thread] - (threadsBefore[thread] ?? 0)])
+    .filter(([, seconds]) => seconds > 0)
+    .map(([thread, seconds]) => `${thread} ${(seconds * 1e6 / count).toFixed(1)}`).join(', ');
   console.log(`${name.padEnd(6)} ${String(spans).padStart(5)} spans/request: ${count} requests in ${seconds.toFixed(1)} s, ` +
-    `server CPU ${(cpu * 1e6 / count).toFixed(1)} µs/request, ${(cpu * 1e6 / (count * spans)).toFixed(2)} µs/span`);
+    `server CPU ${(cpu * 1e6 / count).toFixed(1)} µs/request, ${(cpu * 1e6 / (count * spans)).toFixed(2)} µs/span; ` +
+    `${syncs ? (count / syncs).toFixed(1) : '-'} requests a WAL sync; µs/request by thread: ${perThread}`);
 }
 
 // BENCH_PHASES picks phases, e.g. "grpc:1,http:1000" (receiver:spans a request); default all four.

@@ -21,6 +21,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/end_of_turn.h"
+
 namespace tracery {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -95,6 +97,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(asio::any_io_executor executor, std::shared_ptr<Listener> listener)
       : executor_(std::move(executor)),
         listener_(std::move(listener)),
+        post_to_loop_([executor = executor_](std::function<void()> work) { asio::post(executor, std::move(work)); }),
         timer_(executor_),
         opened_(Clock::now()),
         reset_tokens_(listener_->options.stream_reset_burst),
@@ -192,6 +195,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string writing_;
   asio::any_io_executor executor_;
   std::shared_ptr<Listener> listener_;
+  const EndOfTurnScope::Post post_to_loop_;
 
  private:
   friend struct Callbacks;
@@ -457,6 +461,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       });
     };
     try {
+      // Work the handler defers (the WAL's round) runs after the rest of this read and the
+      // other connections' ready now: the calls that came together share a write.
+      EndOfTurnScope turn(post_to_loop_);
       (*s.handler)(std::move(request), std::move(respond));
     } catch (const std::exception& e) {
       spdlog::error("grpc: handler of {} failed: {}", s.path, e.what());

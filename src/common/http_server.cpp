@@ -23,6 +23,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/end_of_turn.h"
+
 namespace tracery {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -135,6 +137,10 @@ struct Listener {
   }
 };
 
+EndOfTurnScope::Post PostTo(const asio::any_io_executor& executor) {
+  return [executor](std::function<void()> work) { asio::post(executor, std::move(work)); };
+}
+
 // One HTTP/1.1 connection, plaintext or TLS (kTls: the same logic over an ssl_stream, after a
 // handshake; a TLS connection whose client chose h2 by ALPN is bridged to the HTTP/2 owner).
 template <bool kTls>
@@ -145,14 +151,15 @@ class Session : public std::enable_shared_from_this<Session<kTls>> {
  public:
   Session(tcp::socket socket, std::shared_ptr<Listener> listener)
     requires(!kTls)
-      : stream_(std::move(socket)), timer_(stream_.get_executor()), listener_(std::move(listener)) {
+      : stream_(std::move(socket)), timer_(stream_.get_executor()), listener_(std::move(listener)),
+        post_to_loop_(PostTo(stream_.get_executor())) {
     listener_->connections.fetch_add(1);
   }
   // `context` is kept for the connection's life: a reload replaces the listener's, not ours.
   Session(tcp::socket socket, std::shared_ptr<asio::ssl::context> context, std::shared_ptr<Listener> listener)
     requires(kTls)
       : context_(std::move(context)), stream_(std::move(socket), *context_), timer_(stream_.get_executor()),
-        listener_(std::move(listener)) {
+        listener_(std::move(listener)), post_to_loop_(PostTo(stream_.get_executor())) {
     listener_->connections.fetch_add(1);
   }
   ~Session() {
@@ -405,6 +412,8 @@ class Session : public std::enable_shared_from_this<Session<kTls>> {
                      [self, response = std::move(response)]() mutable { self->Write(std::move(response)); });
     };
     try {
+      // Work the handler defers (the WAL's round) runs after the other requests ready now.
+      EndOfTurnScope turn(post_to_loop_);
       listener_->handler(std::move(request), std::move(respond));
     } catch (const std::exception& e) {
       spdlog::error("http: handler failed: {}", e.what());
@@ -487,6 +496,7 @@ class Session : public std::enable_shared_from_this<Session<kTls>> {
   std::chrono::steady_clock::time_point deadline_, timer_expiry_;
   bool timer_pending_ = false;
   std::shared_ptr<Listener> listener_;
+  const EndOfTurnScope::Post post_to_loop_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   uint64_t charged_ = 0;
@@ -581,8 +591,14 @@ struct HttpServer::Impl {
   Impl(asio::io_context& io, HttpServerOptions options, HttpHandler h)
       : io(io), acceptor(asio::make_strand(io)), backoff(acceptor.get_executor()),
         listener(std::make_shared<Listener>(options, std::move(h))) {}
+  // The executor of the next connection: the next single-thread context in turn, or a strand.
+  asio::any_io_executor NextConnectionExecutor() {
+    const auto& contexts = listener->options.connection_contexts;
+    if (contexts.empty()) return asio::make_strand(io);
+    return contexts[next_context++ % contexts.size()]->get_executor();
+  }
   void Accept() {
-    acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+    acceptor.async_accept(NextConnectionExecutor(), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       if (ec) {
         // Out of file descriptors (or another accept error): try again a little later instead
@@ -619,6 +635,7 @@ struct HttpServer::Impl {
   asio::steady_timer backoff;
   std::shared_ptr<Listener> listener;
   bool accept_failing = false;
+  size_t next_context = 0;
   uint16_t port = 0;
 };
 

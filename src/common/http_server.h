@@ -1,7 +1,7 @@
 // A small asynchronous HTTP/1.1 server on Boost.Beast, shared by the OTLP/HTTP receiver and
 // the query API. Handlers may answer later and from any thread: the Responder posts the
-// answer back to the connection's strand (an answer given on the strand, at once, is written
-// then). Connections are kept alive; bodies over the limit are answered 413 without being
+// answer back to the connection's strand, or its single-thread context (an answer given there,
+// at once, is written then). Connections are kept alive; bodies over the limit are answered 413 without being
 // read into memory; `Expect: 100-continue` is answered before a body is read; a sender too
 // slow with its headers or body gets 408; connections past the cap are closed at once, and
 // accept errors (no file descriptors left) back off.
@@ -65,6 +65,11 @@ struct HttpServerOptions {
   // When set, connections are TLS, each with the source's context at its accept (so a
   // reloaded certificate applies to new connections). Call tls->OfferHttp2() for http2_handoff.
   std::shared_ptr<TlsContextSource> tls;
+  // Connections are spread over these in turn, each context run by one thread: a connection
+  // needs no strand, and its reads, answers and writes never change threads (two threads on
+  // one context hand each other every completion: a futex wake and a context switch or two a
+  // request). Empty: every connection on a strand of Bind's io_context.
+  std::vector<boost::asio::io_context*> connection_contexts;
 };
 
 // The client preface every HTTP/2 connection with prior knowledge opens with (RFC 9113 3.4).

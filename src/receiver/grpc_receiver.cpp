@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <sys/resource.h>
 
 #include <array>
@@ -136,6 +137,7 @@ Result<std::unique_ptr<GrpcReceiver>> GrpcReceiver::Start(const std::string& end
   receiver->impl_->server->Start();
   for (auto& context : receiver->impl_->io) {
     receiver->impl_->threads.emplace_back([io = &context] {
+      pthread_setname_np(pthread_self(), "otlp-grpc-io");
       auto guard = boost::asio::make_work_guard(*io);
       io->run();
     });
@@ -155,5 +157,9 @@ void GrpcReceiver::Shutdown() {
 }
 
 uint64_t GrpcReceiver::connections_refused() const { return impl_ && impl_->server ? impl_->server->connections_refused() : 0; }
+
+uint64_t GrpcReceiver::connections_reset_flooding() const {
+  return impl_ && impl_->server ? impl_->server->connections_reset_flooding() : 0;
+}
 
 }  // namespace tracery::receiver

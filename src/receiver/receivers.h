@@ -32,6 +32,7 @@ class GrpcReceiver {
   void Shutdown();
   int port() const { return port_; }
   uint64_t connections_refused() const;  // closed at once: the listener was at its cap
+  uint64_t connections_reset_flooding() const;  // closed with GOAWAY(ENHANCE_YOUR_CALM): stream resets
 
  private:
   struct Impl;

@@ -1,5 +1,6 @@
 #include "server/app.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -22,12 +23,18 @@ Result<std::shared_ptr<TlsContextSource>> ListenerTls(const TlsSettings& setting
   return TlsContextSource::Create(settings, what);
 }
 
+// For HttpServerOptions::connection_contexts.
+std::vector<boost::asio::io_context*> Pointers(std::array<boost::asio::io_context, 2>& contexts) {
+  return {&contexts[0], &contexts[1]};
+}
+
 // An ingest HTTP listener (OTLP/HTTP, Zipkin, Jaeger thrift_http) on `endpoint`: OTLP/HTTP's
 // request limits, its own connection cap and TLS block (`tls_key` names it); `localhost`, the
 // Collector's default host, is 127.0.0.1 (Bind takes addresses).
 Result<std::unique_ptr<HttpServer>> BindIngestHttp(boost::asio::io_context& io, const Config& config,
                                                    const std::string& endpoint, const TlsSettings& tls_settings,
                                                    const std::string& tls_key, uint64_t max_connections,
+                                                   const std::vector<boost::asio::io_context*>& connection_contexts,
                                                    HttpHandler handler) {
   std::string host;
   uint16_t port;
@@ -43,6 +50,7 @@ Result<std::unique_ptr<HttpServer>> BindIngestHttp(boost::asio::io_context& io, 
   auto tls = ListenerTls(tls_settings, tls_key);
   if (!tls.ok()) return tls.status();
   options.tls = *tls;
+  options.connection_contexts = connection_contexts;
   return HttpServer::Bind(io, host, port, options, std::move(handler));
 }
 
@@ -268,6 +276,7 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   if (config.otlp_http_enabled) {
     auto server = BindIngestHttp(app->ingest_io_, config, config.otlp_http_endpoint, config.otlp_http_tls,
                                  "distributor.receivers.otlp.protocols.http.tls", std::max<uint64_t>(16, descriptors / 2),
+                                 Pointers(app->ingest_connection_io_),
                                  receiver::MakeOtlpHttpHandler(*app->distributor_, config.max_request_bytes));
     if (!server.ok()) return server.status();
     app->otlp_http_server_ = std::move(server).value();
@@ -283,6 +292,7 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   if (config.zipkin_enabled) {
     auto server = BindIngestHttp(app->ingest_io_, config, config.zipkin_endpoint, config.zipkin_tls,
                                  "distributor.receivers.zipkin.tls", std::max<uint64_t>(16, descriptors / 4),
+                                 Pointers(app->ingest_connection_io_),
                                  receiver::MakeZipkinHttpHandler(*app->distributor_, config.max_request_bytes,
                                                                  {config.zipkin_parse_string_tags}));
     if (!server.ok())
@@ -300,10 +310,15 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
                                    return double(query_server_raw->connections_refused() +
                                                  (otlp_server_raw ? otlp_server_raw->connections_refused() : 0));
                                  });
-  if (receiver::GrpcReceiver* grpc_raw = app->grpc_receiver_.get())
+  if (receiver::GrpcReceiver* grpc_raw = app->grpc_receiver_.get()) {
     app->metrics_.AddCallbackGauge("tracery_grpc_connections_refused",
                                    "Connections closed at once because the OTLP/gRPC listener was at its connection cap.",
                                    [grpc_raw] { return double(grpc_raw->connections_refused()); });
+    app->metrics_.AddCallbackGauge("tracery_grpc_connections_reset_flooding",
+                                   "OTLP/gRPC connections closed with GOAWAY(ENHANCE_YOUR_CALM) for resetting streams faster "
+                                   "than allowed (since start).",
+                                   [grpc_raw] { return double(grpc_raw->connections_reset_flooding()); });
+  }
   std::vector<HttpServer*> http_servers{app->query_server_.get(), app->otlp_http_server_.get(), app->zipkin_server_.get(),
                                         app->jaeger_http_server_.get()};
   std::erase(http_servers, nullptr);
@@ -330,6 +345,13 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
       });
     }
   }
+  for (auto& io : app->ingest_connection_io_) {
+    app->threads_.emplace_back([io = &io] {
+      pthread_setname_np(pthread_self(), "ingest-http-io");
+      auto guard = boost::asio::make_work_guard(*io);
+      io->run();
+    });
+  }
   app->ready_ = true;
   spdlog::info("tracery {} ready: query API on {}:{}{}, OTLP/gRPC {}, OTLP/HTTP {}", TRACERY_VERSION,
                config.http_listen_address, app->query_server_->port(),
@@ -350,6 +372,7 @@ Status App::StartJaegerReceivers(uint64_t max_connections) {
   if (config.jaeger_thrift_http_enabled) {
     auto server = BindIngestHttp(ingest_io_, config, config.jaeger_thrift_http_endpoint, config.jaeger_thrift_http_tls,
                                  "distributor.receivers.jaeger.protocols.thrift_http.tls", max_connections,
+                                 Pointers(ingest_connection_io_),
                                  receiver::MakeJaegerThriftHttpHandler(*distributor_, config.max_request_bytes));
     if (!server.ok()) return failed("thrift_http", server.status());
     jaeger_http_server_ = std::move(server).value();
@@ -439,6 +462,7 @@ void App::Stop() {
   if (query_server_) query_server_->Stop();
   if (streaming_) streaming_->Shutdown();  // its searches use the pools stopped below
   ingest_io_.stop();
+  for (auto& io : ingest_connection_io_) io.stop();
   query_io_.stop();
   for (auto& thread : threads_) thread.join();
   threads_.clear();

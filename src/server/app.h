@@ -2,6 +2,7 @@
 // them in order (receivers first, then a final flush, then the WAL).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -62,6 +63,8 @@ class App {
   std::unique_ptr<distributor::Distributor> distributor_;
   std::unique_ptr<receiver::GrpcReceiver> grpc_receiver_;
   boost::asio::io_context ingest_io_{2}, query_io_{2};
+  // Ingest HTTP connections (OTLP/HTTP, Zipkin, Jaeger thrift_http): one thread each.
+  std::array<boost::asio::io_context, 2> ingest_connection_io_{boost::asio::io_context(1), boost::asio::io_context(1)};
   std::unique_ptr<HttpServer> otlp_http_server_, query_server_;
   std::unique_ptr<HttpServer> zipkin_server_;  // distributor.receivers.zipkin, when listed
   // distributor.receivers.jaeger.protocols.*, each when listed (jaeger.h)

@@ -1,5 +1,7 @@
 #include "wal/wal.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -7,6 +9,7 @@
 
 #include "common/coding.h"
 #include "common/crc32c.h"
+#include "common/end_of_turn.h"
 
 namespace tracery::wal {
 
@@ -53,11 +56,20 @@ WriteAheadLog::WriteAheadLog(Options options, uint64_t next_segment, std::vector
     : options_(std::move(options)),
       env_(options_.env ? *options_.env : DefaultEnv()),
       to_replay_(std::move(existing)),
+      deferred_(std::make_shared<DeferredRounds>()),
       next_segment_(next_segment) {
+  deferred_->log = this;
   writer_ = std::thread([this] { WriterLoop(); });
 }
 
-WriteAheadLog::~WriteAheadLog() { Close(); }
+WriteAheadLog::~WriteAheadLog() {
+  {
+    // A deferred round still queued on an event loop finds the log gone; one running is waited for.
+    std::lock_guard alive(deferred_->mutex);
+    deferred_->log = nullptr;
+  }
+  Close();
+}
 
 std::string WriteAheadLog::SegmentPath(uint64_t segment) const {
   char name[32];
@@ -126,7 +138,33 @@ void WriteAheadLog::Append(std::string record, Callback done) {
     return;
   }
   queue_.push_back({std::move(record), std::move(done)});
-  if (writing_) return;  // the round being written looks at the queue when it ends
+  // The round being written looks at the queue when it ends; a round deferred takes it too.
+  if (writing_ || round_deferred_) return;
+  if (options_.fsync == FsyncMode::kBatch && CanDeferToEndOfTurn()) {
+    // From a request handler on an event loop: the round starts once the handlers ready there
+    // now (requests that arrived with this one) have queued their records, so that they share
+    // its sync instead of each waking the writer. (Not with kNone: a round deferred by one
+    // thread would answer the records of other threads from there, a hand-off per answer.)
+    round_deferred_ = true;
+    lock.unlock();
+    DeferToEndOfTurn([deferred = deferred_] {
+      std::lock_guard alive(deferred->mutex);
+      if (deferred->log) deferred->log->StartDeferredRound();
+    });
+    return;
+  }
+  StartRound(lock);
+}
+
+void WriteAheadLog::StartDeferredRound() {
+  std::unique_lock lock(mutex_);
+  round_deferred_ = false;
+  // A round in progress takes the queue when it ends; the writer thread may have taken it.
+  if (writing_ || queue_.empty()) return;
+  StartRound(lock);
+}
+
+void WriteAheadLog::StartRound(std::unique_lock<std::mutex>& lock) {
   if (options_.fsync == FsyncMode::kNone) {
     // Without a sync a round is one write: the appending thread writes it itself, which costs
     // less than waking the writer thread and being woken back with the answer.
@@ -148,6 +186,7 @@ void WriteAheadLog::Append(std::string record, Callback done) {
 }
 
 void WriteAheadLog::WriterLoop() {
+  pthread_setname_np(pthread_self(), "wal-writer");  // as top and perf show it
   std::deque<Pending> batch;
   for (;;) {
     bool rotate;

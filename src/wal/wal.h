@@ -8,7 +8,9 @@
 // With kBatch a writer thread writes every round, so Append() returns at once and never
 // waits for a disk. With kNone a round is only a write: the thread that appends while no round
 // is being written writes it itself (its callback runs before Append returns); records
-// appended meanwhile go to the writer thread.
+// appended meanwhile go to the writer thread. With kBatch, a record appended from a request
+// handler on an event loop (common/end_of_turn.h) wakes the writer only once that loop has run
+// what was ready with it, so that requests that arrived together share a sync.
 //
 // Faults: the WAL never leaves a failed write behind acknowledged records. When a write or a
 // sync fails, the records of that round get Unavailable, the segment is cut back to its last
@@ -90,7 +92,9 @@ class WriteAheadLog {
 
   // Queues a record made with NewRecordBuffer. `done` runs once the record is durable, or
   // failed (Unavailable): on the writer thread, or (FsyncMode::kNone) possibly on the calling
-  // thread before Append returns. After Close, `done` gets Unavailable at once.
+  // thread before Append returns. Within an EndOfTurnScope (kBatch) the round waits for the end
+  // of the event loop's turn: whoever appends must not block that loop waiting for `done`.
+  // After Close, `done` gets Unavailable at once.
   void Append(std::string record, Callback done);
 
   // Reads `length` bytes at `offset` of a segment (a payload or a part of one).
@@ -113,6 +117,15 @@ class WriteAheadLog {
  private:
   WriteAheadLog(Options options, uint64_t next_segment, std::vector<uint64_t> existing);
   void WriterLoop();
+  // Starts the round of what is queued (the caller holds `lock`, given back unlocked): with
+  // FsyncMode::kNone written by the calling thread, else by the writer thread, woken.
+  void StartRound(std::unique_lock<std::mutex>& lock);
+  void StartDeferredRound();  // at the end of an event loop's turn (common/end_of_turn.h)
+  // What a deferred round holds of the log: null once the log is being destroyed.
+  struct DeferredRounds {
+    std::mutex mutex;
+    WriteAheadLog* log = nullptr;
+  };
   struct Pending {
     std::string frame;
     Callback done;
@@ -136,12 +149,14 @@ class WriteAheadLog {
   std::deque<Pending> queue_;
   bool closing_ = false;
   bool writing_ = false;  // a round is being written; the writer-owned fields below are taken
+  bool round_deferred_ = false;  // a round will start at the end of an event loop's turn
   bool rotate_requested_ = false;
   uint64_t rotations_ = 0;
   std::vector<uint64_t> sealed_;
   WalStats stats_;
   bool writable_ = true;
   std::map<uint64_t, std::shared_ptr<RandomAccessFile>> readers_;
+  std::shared_ptr<DeferredRounds> deferred_;
 
   // Owned by whoever writes the round in progress (writing_): the writer thread, or with
   // FsyncMode::kNone an appending thread.

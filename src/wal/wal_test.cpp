@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -17,6 +19,7 @@
 #include <thread>
 
 #include "common/coding.h"
+#include "common/end_of_turn.h"
 #include "common/fault_env.h"
 #include "common/temp_dir_for_tests.h"
 
@@ -152,6 +155,74 @@ TEST(WalTest, WithoutSyncTheAppendingThreadWritesAndOrderIsKept) {
     int record = std::stoi(replayed[k].substr(16));
     EXPECT_EQ(record, next_of_thread[thread]++) << "per-thread order is kept";
   }
+}
+
+// With kBatch, records appended from request handlers that ran in one turn of an event loop
+// (an EndOfTurnScope) share one round: one write and one sync, started when the turn's
+// deferred work runs, not before. With kNone the appending thread still writes at once.
+TEST(WalTest, RecordsAppendedInOneTurnOfAnEventLoopShareOneSync) {
+  FaultInjectionEnv env;
+  Options options = InEnv(env, FsyncMode::kBatch);
+  auto wal = WriteAheadLog::Open(options);
+  ASSERT_TRUE(wal.ok());
+  ASSERT_TRUE((*wal)->Replay([](RecordLocation, std::string_view) {}, nullptr).ok());
+  ASSERT_TRUE(AppendAndWait(**wal, "before").ok());
+  // Let the writer finish that round (its answer comes before the round's end): a record
+  // appended while a round is in progress joins the next one at once, turn or not.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  WalStats before = (*wal)->Stats();
+
+  std::vector<std::function<void()>> end_of_turn;  // the event loop's queue, run below
+  EndOfTurnScope::Post post = [&](std::function<void()> work) { end_of_turn.push_back(std::move(work)); };
+  std::atomic<int> answered{0};
+  {
+    EndOfTurnScope turn(post);
+    for (int i = 0; i < 5; ++i)
+      (*wal)->Append(Record("in one turn " + std::to_string(i)), [&](Status status, RecordLocation) {
+        EXPECT_TRUE(status.ok()) << status.ToString();
+        answered++;
+      });
+  }
+  EXPECT_EQ(end_of_turn.size(), 1u) << "one deferred round for the turn";
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(answered.load(), 0) << "nothing is written before the turn ends";
+  EXPECT_EQ((*wal)->Stats().records_written, before.records_written);
+  for (auto& work : end_of_turn) work();
+  for (int i = 0; i < 500 && answered.load() < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_EQ(answered.load(), 5);
+  WalStats after = (*wal)->Stats();
+  EXPECT_EQ(after.records_written - before.records_written, 5u);
+  EXPECT_EQ(after.syncs - before.syncs, 1u) << "the five records share one sync";
+
+  // A deferred round still queued when the log is destroyed finds it gone.
+  {
+    EndOfTurnScope turn(post);
+    end_of_turn.clear();
+    std::promise<Status> late;
+    (*wal)->Append(Record("late"), [&](Status status, RecordLocation) { late.set_value(status); });
+    ASSERT_EQ(end_of_turn.size(), 1u);
+    wal->reset();  // Close drains the queue: the record is written and answered
+    EXPECT_EQ(late.get_future().wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  }
+  end_of_turn[0]();  // runs after the log is gone: nothing happens
+  std::vector<std::string> replayed = ReplayAll(options);
+  ASSERT_EQ(replayed.size(), 7u);
+  EXPECT_EQ(replayed[1], "in one turn 0");
+  EXPECT_EQ(replayed[5], "in one turn 4");
+
+  // kNone: the appending thread writes its round before Append returns, in a turn too.
+  FaultInjectionEnv unsynced_env;
+  auto unsynced = WriteAheadLog::Open(InEnv(unsynced_env, FsyncMode::kNone));
+  ASSERT_TRUE(unsynced.ok());
+  ASSERT_TRUE((*unsynced)->Replay([](RecordLocation, std::string_view) {}, nullptr).ok());
+  end_of_turn.clear();
+  bool written = false;
+  {
+    EndOfTurnScope turn(post);
+    (*unsynced)->Append(Record("at once"), [&](Status status, RecordLocation) { written = status.ok(); });
+  }
+  EXPECT_TRUE(written);
+  EXPECT_TRUE(end_of_turn.empty());
 }
 
 TEST(WalTest, RotateSealsAndSealedSegmentsCanBeRemoved) {

@@ -2,13 +2,15 @@
 // http2 module against the real binary. Each framing error gets its documented status
 // (docs/api.md, OTLP/gRPC): INVALID_ARGUMENT for a body that is not exactly one well-formed
 // message, UNIMPLEMENTED for a codec or encoding not served, HTTP 415 for a request that is
-// not gRPC at all; nothing of a refused call is stored, and the connection keeps serving.
+// not gRPC at all; nothing of a refused call is stored, and the connection keeps serving. A
+// client that opens and resets streams faster than allowed ("rapid reset") gets
+// GOAWAY(ENHANCE_YOUR_CALM), is counted on /metrics, and the other connections keep serving.
 
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { gzipSync } from 'node:zlib';
-import { startServer, reportServerOnFailure } from './harness.mjs';
+import { startServer, reportServerOnFailure, httpRequest, sleep } from './harness.mjs';
 import { encodeExportRequest } from './protowire.mjs';
 import { readTraceJson } from './otlp.mjs';
 import { randomSpanId, randomTraceId } from './scenarios.mjs';
@@ -140,5 +142,40 @@ describe('gRPC framing errors at the OTLP/gRPC receiver', () => {
     const read = await readTraceJson(server, traceId);
     assert.equal(read.status, 200);
     assert.equal(read.spans.length, 1);
+  });
+
+  it('closes a connection that resets streams too fast with GOAWAY(ENHANCE_YOUR_CALM) and counts it on /metrics', async () => {
+    const metric = async () => {
+      const response = await httpRequest(`${server.httpUrl}/metrics`);
+      assert.equal(response.status, 200);
+      const line = response.text().split('\n').find((entry) => entry.startsWith('tracery_grpc_connections_reset_flooding '));
+      assert.ok(line, '/metrics has tracery_grpc_connections_reset_flooding');
+      return Number(line.split(' ').pop());
+    };
+    assert.equal(await metric(), 0, 'no connection closed for resets yet');
+
+    const flooder = http2.connect(`http://${server.grpcAddr}`);
+    flooder.on('error', () => {});
+    const goaway = new Promise((resolve) => flooder.on('goaway', (code) => resolve(code)));
+    await new Promise((resolve) => flooder.once('connect', resolve));
+    // Each stream opened and reset at once: HEADERS then RST_STREAM(CANCEL), 1 000 of them in
+    // about as many milliseconds, against a budget of 400 at once and 100 a second.
+    let sent = 0;
+    for (; sent < 1000 && !flooder.closed && !flooder.destroyed; sent += 1) {
+      const stream = flooder.request({ ':method': 'POST', ':path': EXPORT_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+      stream.on('error', () => {});
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      if (sent % 50 === 49) await new Promise((resolve) => setImmediate(resolve));
+    }
+    const code = await Promise.race([goaway, sleep(10_000).then(() => 'no GOAWAY within 10 s')]);
+    flooder.destroy();
+    assert.equal(code, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, `after ${sent} resets: GOAWAY ${code}`);
+    assert.equal(await metric(), 1, 'the closed connection is counted');
+
+    // The other connection was not touched.
+    const { bytes, traceId } = oneSpanExport();
+    const result = await call(session, frame(bytes));
+    assert.equal(result.grpcStatus, '0', `export after the flood: ${result.grpcStatus} ${result.grpcMessage}`);
+    assert.equal((await readTraceJson(server, traceId)).spans.length, 1);
   });
 });

@@ -22,7 +22,7 @@ import {
 } from './harness.mjs';
 import { bytesField, encodeExportRequest } from './protowire.mjs';
 import { exportRawOverGrpc } from './rawgrpc.mjs';
-import { residentMemory } from './load.mjs';
+import { rejectedSpanCount, residentMemory } from './load.mjs';
 import { randomSpanId, randomTraceId } from './scenarios.mjs';
 
 const execFile = promisify(execFileCallback);
@@ -797,5 +797,60 @@ describe('a flush of many tenants runs off the query threads', () => {
       assert.equal(read.status, 200, `tenant ${tenant}'s trace after the flush: ${read.status} ${read.text}`);
       assert.deepEqual(sortedSpanIds(read), spanIdsOf(sent.request));
     }
+  });
+});
+
+describe('max_bytes_per_trace holds for a trace sent in many small requests across block cuts', () => {
+  const limit = 20_000;
+  let server;
+  before(async () => {
+    server = await startServer({
+      configOverrides: {
+        ingester: { trace_idle_period: '1s', max_block_duration: '2s' },
+        overrides: { defaults: { global: { max_bytes_per_trace: limit } } },
+      },
+    });
+  });
+  reportServerOnFailure(() => server, { afterEach, after });
+
+  it('refuses spans past the limit once the trace has left memory for blocks, and stores no more than the limit', async () => {
+    // One trace, one span a request (about 1 KB each, as a small SDK batch), 8 requests a
+    // round: each round is well under the limit, and a flush between rounds moves the trace
+    // into a block, so only the size kept for it across cuts can stop it.
+    const traceId = randomTraceId();
+    const padding = 'p'.repeat(900);
+    const accepted = [];
+    let acceptedBytes = 0;
+    let refusedRequests = 0;
+    let firstRefusalAfter = null;
+    for (let round = 0; round < 6; round += 1) {
+      for (let i = 0; i < 8; i += 1) {
+        const sent = traceRequest({ traceId, spans: [{ name: `round-${round}-${i}`, attributes: [{ key: 'padding', value: { stringValue: padding } }] }] });
+        const body = Buffer.from(encodeExportRequest(sent.request));
+        const response = await postTraces(server, body);
+        assert.equal(response.status, 200, `round ${round} request ${i}: ${response.status} ${response.text().slice(0, 200)}`);
+        const rejected = rejectedSpanCount(response.body);
+        if (rejected === 0) {
+          accepted.push(spansOf(sent.request)[0].spanId);
+          acceptedBytes += body.length;
+        } else {
+          assert.equal(rejected, 1, 'the one span of the request is reported rejected');
+          firstRefusalAfter ??= acceptedBytes;
+          refusedRequests += 1;
+        }
+      }
+      const flush = await httpRequest(`${server.httpUrl}/flush`, { method: 'POST', timeoutMs: 30_000 });
+      assert.equal(flush.status, 204, `POST /flush after round ${round}`);
+    }
+    console.log(`one trace in 48 requests over 6 block cuts: ${accepted.length} accepted (${acceptedBytes} bytes as sent), `
+      + `${refusedRequests} refused as partial success`);
+    assert.ok(refusedRequests > 0, `no request refused: ${acceptedBytes} bytes accepted for one trace under a limit of ${limit}`);
+    assert.ok(acceptedBytes <= limit, `${acceptedBytes} bytes accepted for one trace, past max_bytes_per_trace ${limit}`);
+    // Not refused early: the first refusal came when one more request would have passed the limit.
+    assert.ok(firstRefusalAfter > limit - 2 * 1100, `the first refusal came after only ${firstRefusalAfter} bytes`);
+
+    const read = await readTrace(server, traceId);
+    assert.equal(read.status, 200, `the trace after the flushes: ${read.status} ${read.text}`);
+    assert.deepEqual(sortedSpanIds(read), [...accepted].sort(), 'the stored trace holds exactly the accepted spans');
   });
 });
