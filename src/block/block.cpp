@@ -509,26 +509,15 @@ Result<std::optional<otlp::TracesData>> BlockReader::FindTrace(const TraceId& id
 Status BlockReader::ScanRowGroupProjected(uint32_t row_group, const SpanFilter& filter, const Projection& projection,
                                           const DecodedTraceVisit& visit, uint64_t* spans_checked,
                                           const TraceSkip& skip) const {
-  auto loaded = Index();
-  if (!loaded.ok()) return loaded.status();
-  if (row_group >= (*loaded)->row_groups.size())
-    return Status::InvalidArgument(ObjectName("data") + ": no row group " + std::to_string(row_group));
-  const RowGroupStats& rg = (*loaded)->row_groups[row_group];
-  Result<std::string> bytes = store_.ReadRange(ObjectName("data"), rg.offset, rg.size);
+  Result<std::string> bytes = ReadRowGroupBytes(row_group);
   if (!bytes.ok()) return bytes.status();
-  if (bytes->size() != rg.size) return Status::Corruption(ObjectName("data") + ": short row group");
   Status status = block::ScanRowGroupProjected(*bytes, filter, projection, visit, spans_checked, skip);
   if (!status.ok()) return Status::Corruption(ObjectName("data") + ": " + status.message());
   return Status::Ok();
 }
 
 Result<std::vector<TraceEntry>> BlockReader::ListTraces(uint32_t row_group) const {
-  auto loaded = Index();
-  if (!loaded.ok()) return loaded.status();
-  if (row_group >= (*loaded)->row_groups.size())
-    return Status::InvalidArgument(ObjectName("data") + ": no row group " + std::to_string(row_group));
-  const RowGroupStats& rg = (*loaded)->row_groups[row_group];
-  Result<std::string> bytes = store_.ReadRange(ObjectName("data"), rg.offset, rg.size);
+  Result<std::string> bytes = ReadRowGroupBytes(row_group);
   if (!bytes.ok()) return bytes.status();
   std::vector<TraceEntry> entries;
   Status status = ListTracesInRowGroup(*bytes, entries);
@@ -539,14 +528,10 @@ Result<std::vector<TraceEntry>> BlockReader::ListTraces(uint32_t row_group) cons
 Result<std::vector<DecodedTrace>> BlockReader::ReadRowGroup(uint32_t row_group) const {
   auto loaded = Index();
   if (!loaded.ok()) return loaded.status();
-  if (row_group >= (*loaded)->row_groups.size())
-    return Status::InvalidArgument(ObjectName("data") + ": no row group " + std::to_string(row_group));
-  const RowGroupStats& rg = (*loaded)->row_groups[row_group];
-  Result<std::string> bytes = store_.ReadRange(ObjectName("data"), rg.offset, rg.size);
+  Result<std::string> bytes = ReadRowGroupBytes(row_group);
   if (!bytes.ok()) return bytes.status();
-  if (bytes->size() != rg.size) return Status::Corruption(ObjectName("data") + ": short row group");
   std::vector<DecodedTrace> traces;
-  Status status = ReadTracesFromRowGroup(*bytes, rg.trace_count, traces);
+  Status status = ReadTracesFromRowGroup(*bytes, (*loaded)->row_groups[row_group].trace_count, traces);
   if (!status.ok()) return Status::Corruption(ObjectName("data") + ": " + status.message());
   return traces;
 }

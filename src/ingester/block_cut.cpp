@@ -109,6 +109,18 @@ bool Ingester::FragmentsBeingCut(const Tenant& tenant, const TraceId& id, std::v
   return true;
 }
 
+bool Ingester::ReadTraceBeingCut(const Tenant& tenant, const TraceId& id, std::vector<FragmentLocation>& fragments,
+                                 std::string& out, Status& unread, size_t* tier, uint32_t* spans) {
+  if (!FragmentsBeingCut(tenant, id, fragments, tier, spans)) return false;
+  Status read = ReadFragments(fragments, out);
+  if (read.ok()) return true;
+  // This trace waits for the next cut; the others go on.
+  if (unread.ok()) unread = read;
+  fragment_read_failures_.Add();
+  spdlog::error("ingester: cannot read trace {} of tenant {} from the WAL: {}", id.Hex(), tenant.name, read.ToString());
+  return false;
+}
+
 Status Ingester::WriteBlock(Tenant& tenant, const std::vector<TraceId>& plan, std::vector<bool>& written) {
   if (options_.sink) return DeliverToSink(tenant, plan, written);
   // One block per retention tier present in the plan, written side by side in ID order.
@@ -121,16 +133,7 @@ Status Ingester::WriteBlock(Tenant& tenant, const std::vector<TraceId>& plan, st
   for (size_t i = 0; i < plan.size(); ++i) {
     bytes.clear();
     size_t t = 0;
-    if (!FragmentsBeingCut(tenant, plan[i], fragments, &t)) continue;
-    Status read = ReadFragments(fragments, bytes);
-    if (!read.ok()) {
-      // This trace waits for the next cut; the others go on.
-      if (unread.ok()) unread = read;
-      fragment_read_failures_.Add();
-      spdlog::error("ingester: cannot read trace {} of tenant {} from the WAL: {}", plan[i].Hex(), tenant.name,
-                    read.ToString());
-      continue;
-    }
+    if (!ReadTraceBeingCut(tenant, plan[i], fragments, bytes, unread, &t)) continue;
     if (bytes.empty()) {  // only decision records: nothing to store
       written[i] = true;
       continue;
@@ -194,15 +197,7 @@ Status Ingester::DeliverToSink(Tenant& tenant, const std::vector<TraceId>& plan,
     KeptTrace trace;
     trace.id = plan[i];
     size_t tier = 0;
-    if (!FragmentsBeingCut(tenant, plan[i], fragments, &tier, &trace.span_count)) continue;
-    Status read = ReadFragments(fragments, trace.bytes);
-    if (!read.ok()) {
-      if (unread.ok()) unread = read;
-      fragment_read_failures_.Add();
-      spdlog::error("ingester: cannot read trace {} of tenant {} from the WAL: {}", plan[i].Hex(), tenant.name,
-                    read.ToString());
-      continue;
-    }
+    if (!ReadTraceBeingCut(tenant, plan[i], fragments, trace.bytes, unread, &tier, &trace.span_count)) continue;
     if (trace.bytes.empty()) {
       written[i] = true;
       continue;

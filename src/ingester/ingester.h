@@ -248,6 +248,11 @@ class Ingester final : public storage::TraceSource, public storage::LiveTraceLis
   // The fragments of a trace that a cut took; false when it is not being cut.
   bool FragmentsBeingCut(const Tenant& tenant, const TraceId& id, std::vector<FragmentLocation>& out,
                          size_t* tier = nullptr, uint32_t* spans = nullptr);
+  // FragmentsBeingCut and their bytes read from the WAL into `out`; false when the trace is not
+  // being cut or cannot be read (then it waits for the next cut: counted, logged, and the
+  // first such failure kept in `unread`).
+  bool ReadTraceBeingCut(const Tenant& tenant, const TraceId& id, std::vector<FragmentLocation>& fragments,
+                         std::string& out, Status& unread, size_t* tier, uint32_t* spans = nullptr);
   Status DeliverToSink(Tenant& tenant, const std::vector<TraceId>& plan, std::vector<bool>& written);
   Status Quarantine(const std::string& tenant, const std::string& what, std::string_view bytes);
   Status ReadFragments(const std::vector<FragmentLocation>& fragments, std::string& out);
