@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -22,7 +23,7 @@ Status Errno(const std::string& what, const std::string& path, int error) {
 
 class PosixWritableFile final : public WritableFile {
  public:
-  PosixWritableFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  PosixWritableFile(std::string path, int fd, uint64_t position) : path_(std::move(path)), fd_(fd), position_(position) {}
   ~PosixWritableFile() override {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -41,12 +42,13 @@ class PosixWritableFile final : public WritableFile {
         used++;
       }
       if (used == 0) break;
-      ssize_t n = ::writev(fd_, vectors, used);
+      ssize_t n = ::pwritev(fd_, vectors, used, off_t(position_));
       if (n < 0) {
         if (errno == EINTR) continue;
         return Errno("write", path_, errno);
       }
       size_t written = size_t(n);
+      position_ += written;
       while (next < count && written >= parts[next].size() - skip) {
         written -= parts[next].size() - skip;
         skip = 0;
@@ -62,8 +64,19 @@ class PosixWritableFile final : public WritableFile {
     return Status::Ok();
   }
 
+  Status Reserve(uint64_t size) override {
+    if (size <= position_) return Status::Ok();
+    int rc;
+    do {
+      rc = ::fallocate(fd_, 0, off_t(position_), off_t(size - position_));
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) return Errno("reserve space in", path_, errno);
+    return Status::Ok();
+  }
+
   Status Truncate(uint64_t size) override {
     if (::ftruncate(fd_, off_t(size)) != 0) return Errno("truncate", path_, errno);
+    position_ = std::min(position_, size);
     return Status::Ok();
   }
 
@@ -78,6 +91,7 @@ class PosixWritableFile final : public WritableFile {
  private:
   std::string path_;
   int fd_;
+  uint64_t position_;  // where the next Append writes (no O_APPEND: reserved space lies past it)
 };
 
 class PosixRandomAccessFile final : public RandomAccessFile {
@@ -115,7 +129,7 @@ class PosixRandomAccessFile final : public RandomAccessFile {
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<WritableFile>> OpenAppendable(const std::string& path) override {
-    return OpenForWrite(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC);
+    return OpenForWrite(path, O_WRONLY | O_CREAT | O_CLOEXEC);
   }
   Result<std::unique_ptr<WritableFile>> CreateWritable(const std::string& path) override {
     return OpenForWrite(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC);
@@ -183,10 +197,17 @@ class PosixEnv final : public Env {
   }
 
  private:
+  // Appends start at the file's end as found.
   static Result<std::unique_ptr<WritableFile>> OpenForWrite(const std::string& path, int flags) {
     int fd = ::open(path.c_str(), flags, 0644);
     if (fd < 0) return Errno("open", path, errno);
-    return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      Status status = Errno("stat", path, errno);
+      ::close(fd);
+      return status;
+    }
+    return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd, uint64_t(st.st_size)));
   }
 };
 

@@ -21,17 +21,27 @@
 
 namespace tracery {
 
-// A file open for writing at its end. One thread at a time.
+// A file open for writing at its append position: the end of what was appended (the file's
+// end when opened). The file may extend past it with zeros reserved by Reserve. One thread at
+// a time.
 class WritableFile {
  public:
   virtual ~WritableFile() = default;
-  // Appends every part, in order, at the end of the file. On failure an unknown prefix of
-  // the parts may have reached the file: callers that must not leave it there Truncate.
+  // Writes every part, in order, at the append position and moves it past them; bytes
+  // reserved there are overwritten. On failure an unknown prefix of the parts may have reached
+  // the file: callers that must not leave it there Truncate.
   virtual Status Append(const std::string_view* parts, size_t count) = 0;
   Status Append(std::string_view data) { return Append(&data, 1); }
-  // Makes the file's data durable (fdatasync).
+  // Makes the file's data durable (fdatasync), and its size.
   virtual Status Sync() = 0;
-  // Cuts the file to `size` bytes (only ever used to shrink it).
+  // Extends the file with zeros to `size` bytes, their space allocated (fallocate); the
+  // append position stays. Appends then fill space the file already has, so the sync after
+  // them writes data only, not a new size. Fails (IoError) where the file system cannot
+  // (EOPNOTSUPP) or is full; after a failure the file may extend past the append position
+  // with zeros all the same.
+  virtual Status Reserve(uint64_t size) = 0;
+  // Cuts the file to `size` bytes (only ever used to shrink it); the append position moves
+  // back to `size` when it was past it.
   virtual Status Truncate(uint64_t size) = 0;
   virtual Status Close() = 0;
 };

@@ -19,12 +19,16 @@ class FaultInjectionState {
     explicit Inode(bool directory) : is_directory(directory) {}
     const bool is_directory;
 
-    // Files. `data` is what reads see (the page cache). While the file has only grown since its
-    // last Sync, its durable data is the first `durable_size` bytes of `data`, so appending and
-    // syncing never copy the file; a Truncate below that size first moves the durable bytes
-    // into `durable_copy`, which then holds them until the next Sync.
+    // Files. `data` is what reads see (the page cache). Its durable data (as of the last Sync)
+    // is the first `durable_size` bytes of `data`, except that the bytes from `rewritten_from`
+    // on were rewritten since (appends over reserved zeros) and their durable bytes are kept
+    // in `rewritten`: appending and syncing never copy the file. A Truncate below the durable
+    // size first moves the durable bytes into `durable_copy`, which then holds them until the
+    // next Sync.
     std::string data;
     uint64_t durable_size = 0;
+    uint64_t rewritten_from = 0;  // meaningful while `rewritten` is set
+    std::optional<std::string> rewritten;  // durable bytes [rewritten_from, durable_size)
     std::optional<std::string> durable_copy;
     // Current directory entries naming this file: its bytes count as used space while > 0.
     uint64_t links = 0;
@@ -165,53 +169,85 @@ class FaultInjectionState {
     if (!inode.is_directory && --inode.links == 0) used_bytes -= inode.data.size();
   }
 
-  void AppendBytes(Inode& file, const std::string_view* parts, size_t count, uint64_t limit) {
+  // Writes the parts at `position` (at most `limit` bytes; what passes the end extends the
+  // file) and returns the bytes written.
+  uint64_t WriteBytes(Inode& file, uint64_t position, const std::string_view* parts, size_t count, uint64_t limit) {
     uint64_t before = file.data.size();
-    for (size_t i = 0; i < count && limit > 0; ++i) {
-      size_t take = size_t(std::min<uint64_t>(parts[i].size(), limit));
-      file.data.append(parts[i].data(), take);
-      limit -= take;
+    uint64_t total = 0;
+    for (size_t i = 0; i < count; ++i) total += parts[i].size();
+    total = std::min(total, limit);
+    if (position < file.durable_size && !file.durable_copy && total > 0) KeepRewritten(file, position);
+    if (file.data.size() < position + total) file.data.resize(size_t(position + total), '\0');
+    uint64_t at = position;
+    for (size_t i = 0; i < count && at < position + total; ++i) {
+      size_t take = size_t(std::min<uint64_t>(parts[i].size(), position + total - at));
+      std::memcpy(file.data.data() + at, parts[i].data(), take);
+      at += take;
     }
     if (file.links > 0) used_bytes += file.data.size() - before;
+    return total;
+  }
+
+  // Before bytes from `position` on are rewritten: keeps their durable bytes (those not kept yet).
+  static void KeepRewritten(Inode& file, uint64_t position) {
+    if (file.rewritten && file.rewritten_from <= position) return;
+    uint64_t end = file.rewritten ? file.rewritten_from : file.durable_size;
+    std::string kept = file.data.substr(size_t(position), size_t(end - position));
+    if (file.rewritten) kept += *file.rewritten;
+    file.rewritten = std::move(kept);
+    file.rewritten_from = position;
+  }
+
+  // The file's durable bytes (see Inode) and where the bytes written since the last Sync begin.
+  static std::string DurableBytes(const Inode& file, uint64_t& unsynced_from) {
+    if (file.durable_copy) {
+      unsynced_from = file.durable_copy->size();
+      return *file.durable_copy;
+    }
+    std::string durable = file.data.substr(0, size_t(file.durable_size));
+    unsynced_from = file.durable_size;
+    if (file.rewritten) {
+      durable.replace(size_t(file.rewritten_from), std::string::npos, *file.rewritten);
+      unsynced_from = file.rewritten_from;
+    }
+    return durable;
   }
 
   void Resize(Inode& file, uint64_t size) {
     if (file.links > 0) used_bytes = used_bytes - file.data.size() + size;
     if (size < file.durable_size && !file.durable_copy) {
-      // Keep the durable bytes by moving the whole string; only the part kept is copied.
-      std::string kept = file.data.substr(0, size_t(size));
-      file.data.resize(size_t(file.durable_size));
-      file.durable_copy = std::move(file.data);
-      file.data = std::move(kept);
+      uint64_t unused;
+      file.durable_copy = DurableBytes(file, unused);
+      file.rewritten.reset();
     }
     file.data.resize(size_t(size), '\0');
   }
 
   static void MakeDurable(Inode& file) {
     file.durable_copy.reset();
+    file.rewritten.reset();
     file.durable_size = file.data.size();
   }
 
-  // Reverts a file to its durable data; with `torn`, a prefix of unsynced appended data stays.
+  // Reverts a file to its durable data; with `torn`, a prefix of the data written since the
+  // last Sync stays.
   static void RevertFile(Inode& file, bool torn, std::mt19937_64& random) {
-    uint64_t durable = file.durable_size;
-    if (file.durable_copy) {
-      // Appends after the Truncate extend the durable data again when they rewrote nothing of it.
-      const std::string& copy = *file.durable_copy;
-      durable = copy.size();
-      bool extends = file.data.size() > copy.size() && file.data.compare(0, copy.size(), copy) == 0;
-      if (!extends) file.data = std::move(*file.durable_copy);
-      file.durable_copy.reset();
-    }
+    uint64_t unsynced_from = 0;
+    std::string durable = DurableBytes(file, unsynced_from);
+    // After a Truncate, appends extend the durable data again when they rewrote nothing of it.
+    bool extends = !file.durable_copy || (file.data.size() > durable.size() &&
+                                          file.data.compare(0, durable.size(), durable) == 0);
     uint64_t kept = 0;
-    if (torn && file.data.size() > durable) {
-      kept = std::uniform_int_distribution<uint64_t>(0, file.data.size() - durable)(random);
+    if (torn && extends && file.data.size() > unsynced_from) {
+      kept = std::uniform_int_distribution<uint64_t>(0, file.data.size() - unsynced_from)(random);
     }
-    file.data.resize(size_t(durable + kept));
+    if (durable.size() < unsynced_from + kept) durable.resize(size_t(unsynced_from + kept), '\0');
+    std::memcpy(durable.data() + unsynced_from, file.data.data() + unsynced_from, size_t(kept));
     if (kept > 0 && random() % 2 == 0) {
       uint64_t zeros = std::uniform_int_distribution<uint64_t>(1, std::min<uint64_t>(kept, 512))(random);
-      std::fill(file.data.end() - ptrdiff_t(zeros), file.data.end(), '\0');
+      std::fill_n(durable.begin() + ptrdiff_t(unsynced_from + kept - zeros), zeros, '\0');
     }
+    file.data = std::move(durable);
     MakeDurable(file);  // what the restarted machine finds is on disk
   }
 
@@ -260,13 +296,30 @@ class FaultWritableFile final : public WritableFile {
     for (size_t i = 0; i < count; ++i) total += parts[i].size();
     auto injection = state_->MatchFault(FaultOp::kWrite, path_);
     uint64_t allowed = injection ? (injection->partial ? total / 2 : 0) : total;
+    // Bytes over space the file has (reserved, or a Truncate's gap) need no room.
+    uint64_t inside = std::min<uint64_t>(allowed, file_->data.size() - std::min<uint64_t>(position_, file_->data.size()));
     uint64_t room = state_->Room(*file_);
-    bool disk_full = allowed > room;
-    state_->AppendBytes(*file_, parts, count, std::min(allowed, room));
+    bool disk_full = allowed - inside > room;
+    position_ += state_->WriteBytes(*file_, position_, parts, count, inside + std::min(allowed - inside, room));
     if (injection) return state_->Injected("write", path_, injection->error);
     if (!disk_full) return Status::Ok();
     state_->failed_operations++;
     return FaultInjectionState::Error("write", path_, ENOSPC);
+  }
+
+  Status Reserve(uint64_t size) override {
+    std::lock_guard lock(state_->mutex);
+    TRACERY_RETURN_IF_ERROR(Check("reserve"));
+    if (auto injection = state_->MatchFault(FaultOp::kReserve, path_)) {
+      return state_->Injected("reserve space in", path_, injection->error);
+    }
+    if (size <= file_->data.size()) return Status::Ok();
+    if (size - file_->data.size() > state_->Room(*file_)) {
+      state_->failed_operations++;
+      return FaultInjectionState::Error("reserve space in", path_, ENOSPC);
+    }
+    state_->Resize(*file_, size);
+    return Status::Ok();
   }
 
   Status Sync() override {
@@ -290,6 +343,7 @@ class FaultWritableFile final : public WritableFile {
       return FaultInjectionState::Error("truncate", path_, ENOSPC);
     }
     state_->Resize(*file_, size);
+    position_ = std::min(position_, size);
     return Status::Ok();
   }
 
@@ -315,6 +369,7 @@ class FaultWritableFile final : public WritableFile {
   const std::string path_;
   const InodePtr file_;
   const uint64_t epoch_;
+  uint64_t position_ = file_->data.size();  // where the next Append writes: the end when opened
   bool closed_ = false;
 };
 

@@ -37,6 +37,7 @@ enum class FaultOp {
   kSync,       // WritableFile::Sync
   kRead,       // RandomAccessFile::Read and Size
   kTruncate,   // WritableFile::Truncate
+  kReserve,    // WritableFile::Reserve
   kRename,
   kRemove,     // RemoveFile
   kCreateDir,
@@ -90,8 +91,9 @@ class FaultInjectionEnv final : public Env {
   void AddFault(FaultRule rule);
   void ClearFaults();
   // Total bytes of all files' current data may not pass `bytes` (0: no limit). An Append that
-  // would pass it writes what fits and fails with ENOSPC; removing or truncating files frees
-  // room. Files already over the limit keep their data.
+  // would pass it writes what fits and fails with ENOSPC (one into space a Reserve made needs
+  // no more room), a Reserve that would pass it fails with ENOSPC and reserves nothing;
+  // removing or truncating files frees room. Files already over the limit keep their data.
   void SetSpaceLimit(uint64_t bytes);
   uint64_t UsedBytes() const;
 

@@ -264,6 +264,149 @@ TEST(FaultEnvTest, SameSeedTearsTheSameWay) {
   EXPECT_NE(tear(7), tear(8));
 }
 
+// ---- reserved space ---------------------------------------------------------------------------
+
+TEST(FaultEnvTest, ReserveExtendsWithZerosAndAppendsOverwriteThem) {
+  FaultInjectionEnv env;
+  auto file = Append(env, "/wal");
+  ASSERT_TRUE(file->Append("abc").ok());
+  ASSERT_TRUE(file->Reserve(16).ok());
+  EXPECT_EQ(Contents(env, "/wal"), "abc" + std::string(13, '\0'));
+  ASSERT_TRUE(file->Reserve(8).ok());  // smaller than the file: nothing changes
+  ASSERT_TRUE(file->Append("def").ok());
+  EXPECT_EQ(Contents(env, "/wal"), "abcdef" + std::string(10, '\0'));
+  ASSERT_TRUE(file->Append(std::string(12, 'g')).ok());  // past the reserved end: the file grows
+  EXPECT_EQ(Contents(env, "/wal"), "abcdef" + std::string(12, 'g'));
+  // A file opened again appends at its end, past any zeros it has.
+  ASSERT_TRUE(file->Reserve(20).ok());
+  file = Append(env, "/wal");
+  ASSERT_TRUE(file->Append("h").ok());
+  EXPECT_EQ(Contents(env, "/wal"), "abcdef" + std::string(12, 'g') + std::string(2, '\0') + "h");
+}
+
+TEST(FaultEnvTest, CrashRevertsBytesWrittenOverSyncedReservedZeros) {
+  FaultInjectionEnv env;
+  auto file = Append(env, "/wal");
+  ASSERT_TRUE(env.SyncDir("/").ok());
+  ASSERT_TRUE(file->Append("abc").ok());
+  ASSERT_TRUE(file->Reserve(64).ok());
+  ASSERT_TRUE(file->Sync().ok());  // the reserved size is durable now
+  ASSERT_TRUE(file->Append("XYZ").ok());
+  ASSERT_TRUE(file->Append("123").ok());
+  env.Crash();
+  EXPECT_EQ(Contents(env, "/wal"), "abc" + std::string(61, '\0'));
+
+  // Synced, the rewritten bytes stay; written again and not synced, they go back to what was synced.
+  file = Append(env, "/wal");  // appends at the end: past the zeros
+  ASSERT_TRUE(file->Truncate(3).ok());
+  ASSERT_TRUE(file->Reserve(64).ok());
+  ASSERT_TRUE(file->Append("XYZ").ok());
+  ASSERT_TRUE(file->Sync().ok());
+  ASSERT_TRUE(file->Append("123").ok());
+  ASSERT_TRUE(file->Truncate(5).ok());  // below the synced size: the durable bytes are kept aside
+  env.Crash(CrashOptions{.torn = true, .seed = 5});
+  EXPECT_EQ(Contents(env, "/wal"), "abcXYZ" + std::string(58, '\0'));
+}
+
+TEST(FaultEnvTest, TornCrashKeepsAPrefixOfBytesWrittenOverReservedZeros) {
+  std::string unsynced;
+  for (int i = 0; i < 3000; ++i) unsynced += char('a' + i % 26);
+  bool saw_partial = false, saw_whole = false;
+  for (uint64_t seed = 1; seed <= 30; ++seed) {
+    FaultInjectionEnv env;
+    auto file = Append(env, "/wal");
+    ASSERT_TRUE(env.SyncDir("/").ok());
+    ASSERT_TRUE(file->Append("head").ok());
+    ASSERT_TRUE(file->Reserve(8192).ok());
+    ASSERT_TRUE(file->Sync().ok());
+    ASSERT_TRUE(file->Append(unsynced).ok());
+    env.Crash(CrashOptions{.torn = true, .seed = seed});
+    std::string after = Contents(env, "/wal");
+    ASSERT_EQ(after.size(), 8192u) << "seed " << seed;  // the synced size
+    ASSERT_EQ(after.substr(0, 4), "head");
+    size_t written = after.find_last_not_of('\0');
+    size_t kept = written == std::string::npos || written < 4 ? 0 : written + 1 - 4;
+    // What stays is a prefix of the bytes written (its tail maybe zeroed), then the zeros.
+    ASSERT_LE(kept, unsynced.size()) << "seed " << seed;
+    ASSERT_EQ(after.substr(4, kept), unsynced.substr(0, kept)) << "seed " << seed;
+    saw_partial |= kept > 0 && kept < unsynced.size();
+    saw_whole |= kept == unsynced.size();
+  }
+  EXPECT_TRUE(saw_partial);
+  EXPECT_TRUE(saw_whole);
+}
+
+TEST(FaultEnvTest, ReservedSpaceCountsAgainstTheLimitAndAppendsIntoItNeedNoRoom) {
+  FaultInjectionEnv env;
+  env.SetSpaceLimit(100);
+  auto file = Append(env, "/wal");
+  ASSERT_TRUE(file->Append(std::string(10, 'a')).ok());
+  ASSERT_TRUE(file->Reserve(60).ok());
+  EXPECT_EQ(env.UsedBytes(), 60u);
+  Status too_big = file->Reserve(200);
+  EXPECT_EQ(too_big.code(), StatusCode::kIoError);
+  EXPECT_NE(too_big.message().find("no space left on device"), std::string::npos) << too_big.ToString();
+  EXPECT_EQ(*env.FileSize("/wal"), 60u);  // nothing reserved
+  // Another file fills the disk; appends into the reserved space still succeed.
+  ASSERT_TRUE(env.WriteWholeFile("/other", std::string(40, 'o'), false).ok());
+  EXPECT_EQ(env.UsedBytes(), 100u);
+  ASSERT_TRUE(file->Append(std::string(50, 'b')).ok());
+  Status full = file->Append("c");
+  EXPECT_NE(full.message().find("no space left on device"), std::string::npos) << full.ToString();
+  EXPECT_EQ(Contents(env, "/wal"), std::string(10, 'a') + std::string(50, 'b'));
+  // Straddling the reserved end: what fits in the reservation is written.
+  ASSERT_TRUE(file->Truncate(55).ok());
+  EXPECT_FALSE(file->Append(std::string(10, 'd')).ok());
+  EXPECT_EQ(Contents(env, "/wal"), std::string(10, 'a') + std::string(45, 'b') + std::string(5, 'd'));
+}
+
+TEST(FaultEnvTest, ReserveFaultsAreInjectedAndCounted) {
+  FaultInjectionEnv env;
+  env.AddFault({.op = FaultOp::kReserve, .path_contains = "wal", .times = 1, .error = EIO});
+  auto file = Append(env, "/wal");
+  Status failed = file->Reserve(100);
+  EXPECT_EQ(failed.code(), StatusCode::kIoError);
+  EXPECT_NE(failed.message().find("injected"), std::string::npos) << failed.ToString();
+  EXPECT_EQ(*env.FileSize("/wal"), 0u);
+  ASSERT_TRUE(file->Reserve(100).ok());
+  EXPECT_EQ(*env.FileSize("/wal"), 100u);
+  EXPECT_EQ(env.FailedOperations(), 1u);
+}
+
+TEST(PosixEnvTest, ReserveAllocatesZerosThatAppendsOverwrite) {
+  char pattern[] = "/tmp/tracery-env-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  std::string directory = pattern, path = directory + "/segment";
+  Env& env = DefaultEnv();
+  {
+    auto file = env.OpenAppendable(path);
+    ASSERT_TRUE(file.ok()) << file.status().ToString();
+    ASSERT_TRUE((*file)->Append("abc").ok());
+    ASSERT_TRUE((*file)->Reserve(1 << 16).ok());
+    EXPECT_EQ(*env.FileSize(path), uint64_t(1 << 16));
+    ASSERT_TRUE((*file)->Append("def").ok());
+    ASSERT_TRUE((*file)->Sync().ok());
+    EXPECT_EQ(*env.FileSize(path), uint64_t(1 << 16));  // the appends filled reserved space
+    ASSERT_TRUE((*file)->Truncate(6).ok());
+    ASSERT_TRUE((*file)->Append("g").ok());
+    ASSERT_TRUE((*file)->Close().ok());
+  }
+  {
+    auto file = env.OpenAppendable(path);  // appends go on at the end
+    ASSERT_TRUE(file.ok());
+    ASSERT_TRUE((*file)->Append("h").ok());
+    ASSERT_TRUE((*file)->Close().ok());
+  }
+  auto reader = env.OpenReadable(path);
+  ASSERT_TRUE(reader.ok());
+  std::string data(8, '\0');
+  ASSERT_TRUE((*reader)->Read(0, 8, data.data()).ok());
+  EXPECT_EQ(data, "abcdefgh");
+  EXPECT_EQ(*(*reader)->Size(), 8u);
+  ASSERT_TRUE(env.RemoveFile(path).ok());
+  ASSERT_TRUE(env.RemoveDir(directory).ok());
+}
+
 // ---- injected faults --------------------------------------------------------------------------
 
 TEST(FaultEnvTest, SpaceLimitMakesAPartialWriteThenRoomComesBack) {

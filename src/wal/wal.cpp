@@ -34,6 +34,26 @@ bool ParseSegmentName(const std::string& name, uint64_t& segment) {
 
 void StoreFixed32(char* at, uint32_t value) { std::memcpy(at, &value, 4); }
 
+// Whether bytes [from, to) of a file are all zeros.
+Status AllZeros(const RandomAccessFile& file, uint64_t from, uint64_t to, bool& zeros) {
+  std::string chunk;
+  for (uint64_t at = from; at < to;) {
+    chunk.resize(size_t(std::min<uint64_t>(to - at, 1 << 16)));
+    TRACERY_RETURN_IF_ERROR(file.Read(at, chunk.size(), chunk.data()));
+    if (chunk.find_first_not_of('\0') != std::string::npos) {
+      zeros = false;
+      return Status::Ok();
+    }
+    at += chunk.size();
+  }
+  zeros = true;
+  return Status::Ok();
+}
+
+// Reserved space grows by doubling between these steps (WriteAheadLog::ReserveAhead).
+constexpr uint64_t kFirstReserveBytes = 64 << 10;
+constexpr uint64_t kMaxReserveStepBytes = 4 << 20;
+
 }  // namespace
 
 Result<std::unique_ptr<WriteAheadLog>> WriteAheadLog::Open(const Options& options) {
@@ -109,8 +129,18 @@ Status WriteAheadLog::Replay(const ReplayVisitor& visitor, ReplayReport* report)
     local.segments++;
     if (offset < *size) {
       uint64_t cut = *size - offset;
-      spdlog::warn("wal: {} has a torn or corrupt tail: cutting {} bytes at offset {}", path, cut, offset);
-      local.torn_bytes_cut += cut;
+      bool zeros = false;
+      Status read = AllZeros(**file, offset, *size, zeros);
+      if (!read.ok())
+        return Status::IoError("wal: cannot read " + path + " at offset " + std::to_string(offset) + " (" + read.message() +
+                               "); not starting, and nothing was cut");
+      if (zeros) {
+        spdlog::info("wal: {}: cutting {} bytes of zeros (space reserved ahead) at offset {}", path, cut, offset);
+        local.zero_bytes_cut += cut;
+      } else {
+        spdlog::warn("wal: {} has a torn or corrupt tail: cutting {} bytes at offset {}", path, cut, offset);
+        local.torn_bytes_cut += cut;
+      }
       // The segment is sealed: nothing is appended to it, so a cut that fails only leaves the
       // same tail to be found again at the next start.
       auto writable = env_.OpenAppendable(path);
@@ -211,6 +241,7 @@ void WriteAheadLog::WriterLoop() {
   }
   // Closing, and no round is being written (none can start once closing_ is set).
   if (file_ && !tail_dirty_) {
+    CutReservedTail();
     Status closed = file_->Close();
     if (!closed.ok()) spdlog::warn("wal: {}", closed.ToString());
   }
@@ -247,7 +278,12 @@ void WriteAheadLog::WriteRound(std::deque<Pending>& batch) {
 Status WriteAheadLog::WriteRun(std::deque<Pending>& batch, size_t first, size_t last) {
   std::vector<std::string_view> parts;
   parts.reserve(last - first);
-  for (size_t k = first; k < last; ++k) parts.emplace_back(batch[k].frame);
+  uint64_t run_bytes = 0;
+  for (size_t k = first; k < last; ++k) {
+    parts.emplace_back(batch[k].frame);
+    run_bytes += batch[k].frame.size();
+  }
+  ReserveAhead(good_bytes_ + run_bytes);
   Status status = file_->Append(parts.data(), parts.size());
   bool synced = false;
   if (status.ok() && options_.fsync == FsyncMode::kBatch) {
@@ -284,6 +320,7 @@ void WriteAheadLog::TakeBackFailedTail(const Status& cause) {
   // segment, in case the error belongs to this file. Until the cut succeeds nothing more is
   // written, so no acknowledged record ever follows bytes that were refused.
   Status status = file_->Truncate(good_bytes_);
+  if (status.ok()) reserved_bytes_ = good_bytes_;
   if (status.ok()) status = file_->Sync();
   if (!status.ok()) {
     std::lock_guard lock(mutex_);
@@ -316,11 +353,37 @@ Status WriteAheadLog::OpenNextSegment() {
   file_ = std::move(file).value();
   open_segment_ = segment;
   good_bytes_ = 0;
+  reserved_bytes_ = 0;
+  reserve_failed_ = false;
   return Status::Ok();
+}
+
+void WriteAheadLog::ReserveAhead(uint64_t end) {
+  if (end <= reserved_bytes_ || reserve_failed_) return;
+  uint64_t step = std::clamp(reserved_bytes_, kFirstReserveBytes, kMaxReserveStepBytes);
+  uint64_t size = std::max(end, std::min(reserved_bytes_ + step, options_.segment_bytes));
+  Status reserved = file_->Reserve(size);
+  if (reserved.ok()) {
+    reserved_bytes_ = size;
+    return;
+  }
+  // Appends work without it (a full disk refuses them itself); the next segment tries again.
+  spdlog::debug("wal: segment {}: {}", open_segment_, reserved.ToString());
+  reserve_failed_ = true;
+}
+
+void WriteAheadLog::CutReservedTail() {
+  // A failed reservation may have extended the file all the same.
+  if (reserved_bytes_ <= good_bytes_ && !reserve_failed_) return;
+  Status cut = file_->Truncate(good_bytes_);
+  if (cut.ok()) reserved_bytes_ = good_bytes_;
+  // The zeros left are cut at the next start.
+  else spdlog::warn("wal: segment {}: cannot cut its reserved space: {}", open_segment_, cut.ToString());
 }
 
 void WriteAheadLog::SealOpenSegment() {
   if (!file_) return;
+  if (good_bytes_ > 0) CutReservedTail();
   Status closed = file_->Close();
   if (!closed.ok()) spdlog::warn("wal: {}", closed.ToString());
   file_.reset();
