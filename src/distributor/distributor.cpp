@@ -21,6 +21,42 @@ Distributor::Distributor(Options options, ingester::Ingester& ingester, generato
       bytes_received_(metrics.GetCounter("tracery_distributor_bytes_received_total", "Uncompressed bytes of requests received.")) {
   metrics.AddCallbackGauge("tracery_distributor_inflight_bytes", "Bytes of requests received and not yet acknowledged.",
                            [this] { return double(inflight_bytes_.load()); });
+  if (options_.route) {
+    forwarded_requests_received_ = &metrics.GetCounter("tracery_gateway_forwarded_requests_received_total",
+                                                       "Requests forwarded here by peer gateways (stored here, never routed again).");
+    forwarded_spans_received_ = &metrics.GetCounter("tracery_gateway_forwarded_spans_received_total",
+                                                    "Spans in requests forwarded here by peer gateways.");
+    misrouted_spans_received_ = &metrics.GetCounter(
+        "tracery_gateway_misrouted_spans_received_total",
+        "Spans forwarded here by peer gateways for traces another gateway owns by this one's peer list (the lists disagree).");
+  }
+}
+
+// A peer gateway sent these spans here because its peer list says this gateway owns their
+// traces. They are stored here whatever this gateway's list says: forwarding them on could
+// send them back, and the two gateways would pass them to and fro until the client gave up.
+void Distributor::CountFromPeer(const otlp::SplitRequest& split) {
+  forwarded_requests_received_->Add();
+  forwarded_spans_received_->Add(split.span_count);
+  if (!options_.remote_owner) return;
+  uint64_t misrouted_spans = 0;
+  size_t example = 0;
+  for (size_t i = 0; i < split.fragments.size(); ++i) {
+    if (options_.remote_owner(split.fragments[i].trace_id).empty()) continue;
+    if (misrouted_spans == 0) example = i;
+    misrouted_spans += split.fragments[i].span_count;
+  }
+  if (misrouted_spans == 0) return;
+  misrouted_spans_received_->Add(misrouted_spans);
+  int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  int64_t next = next_misrouted_warning_.load();
+  if (now < next || !next_misrouted_warning_.compare_exchange_strong(next, now + int64_t(60'000'000'000))) return;
+  const TraceId& trace_id = split.fragments[example].trace_id;
+  spdlog::warn("gateway: a peer forwarded {} spans of traces this gateway does not own by its own peer list (trace {} "
+               "is {}'s by it): the gateways' tracery.peers lists disagree (a config change rolling out, or a peer "
+               "written differently on some gateway). The spans are kept here, so a trace may be decided in parts. "
+               "At most one such warning a minute; tracery_gateway_misrouted_spans_received_total counts them all",
+               misrouted_spans, trace_id.Hex(), options_.remote_owner(trace_id));
 }
 
 void Distributor::CountRefused(const std::string& reason, uint64_t bytes) {
@@ -58,7 +94,7 @@ bool Distributor::TakeTokens(const std::string& tenant, uint64_t bytes, double r
 }
 
 void Distributor::Push(const std::string& tenant, std::string_view body, Encoding encoding,
-                       std::function<void(PushReply)> done) {
+                       std::function<void(PushReply)> done, Sender sender) {
   requests_received_.Add();
   bytes_received_.Add(body.size());
   auto refuse = [&](const std::string& reason, Status status, std::chrono::seconds retry_after = {}) {
@@ -117,7 +153,11 @@ void Distributor::Push(const std::string& tenant, std::string_view body, Encodin
     return refuse("invalid", status);
   }
   spans_received_.Add(split.span_count);
-  if (options_.route) {
+  // Only a gateway trusts the marker, and all it does is skip a forward: every span of the
+  // request is stored here, as a gateway without peers would store it.
+  bool from_peer = options_.route && sender == Sender::kPeerGateway;
+  if (from_peer) CountFromPeer(split);
+  if (options_.route && !from_peer) {
     // A gateway: traces owned by another gateway go there first; the answer waits for them.
     struct Routed {
       otlp::SplitRequest split;

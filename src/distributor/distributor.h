@@ -23,6 +23,10 @@ namespace tracery::distributor {
 
 enum class Encoding { kProtobuf, kJson };
 
+// Who sent a request: a client, or a peer gateway passing on the spans of traces it takes this
+// gateway to own (its request carries exporter::kForwardedHeader; the receivers read it).
+enum class Sender { kClient, kPeerGateway };
+
 struct Options {
   bool multitenancy_enabled = false;
   uint64_t max_request_bytes = 16ull << 20;
@@ -43,6 +47,11 @@ struct Options {
   std::function<void(const std::string& tenant, const otlp::SplitRequest& split, std::vector<bool>& local,
                      std::function<void(Status)> done)>
       route;
+  // Gateways, with `route`: the peer that owns a trace by this gateway's own list, empty when
+  // it is this gateway. A request from a peer gateway is never routed again (its fragments
+  // are all local, so spans cannot bounce between gateways whose lists disagree); its
+  // fragments owned elsewhere by this list are counted as misrouted, with a warning.
+  std::function<std::string_view(const TraceId& trace_id)> remote_owner;
 };
 
 struct PushReply {
@@ -63,7 +72,9 @@ class Distributor {
   }
 
   // Takes an uncompressed request body. `done` runs exactly once, possibly on another thread.
-  void Push(const std::string& tenant, std::string_view body, Encoding encoding, std::function<void(PushReply)> done);
+  // `sender` matters only with Options::route: a peer gateway's request is stored here whole.
+  void Push(const std::string& tenant, std::string_view body, Encoding encoding, std::function<void(PushReply)> done,
+            Sender sender = Sender::kClient);
   // The fragments of `split` that `local` marks, with their spans re-indexed (gateways).
   static otlp::SplitRequest LocalPart(const otlp::SplitRequest& split, const std::vector<bool>& local);
 
@@ -78,6 +89,7 @@ class Distributor {
   bool TakeTokens(const std::string& tenant, uint64_t bytes, double rate, double burst, std::chrono::seconds& retry_after);
   void LogSpans(const Options::SpanLog& log, const char* message, const std::string& tenant,
                 const otlp::SplitRequest& split, const std::vector<bool>* accepted_fragments, bool discarded);
+  void CountFromPeer(const otlp::SplitRequest& split);
   std::atomic<int64_t> log_second_{0};
   std::atomic<uint32_t> log_lines_this_second_{0};
 
@@ -92,6 +104,12 @@ class Distributor {
   Counter& requests_received_;
   Counter& spans_received_;
   Counter& bytes_received_;
+  // Gateways only (Options::route set): requests and spans forwarded by peers, and those of
+  // traces another gateway owns by this one's list.
+  Counter* forwarded_requests_received_ = nullptr;
+  Counter* forwarded_spans_received_ = nullptr;
+  Counter* misrouted_spans_received_ = nullptr;
+  std::atomic<int64_t> next_misrouted_warning_{0};  // steady_clock nanoseconds
 };
 
 }  // namespace tracery::distributor

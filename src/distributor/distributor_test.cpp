@@ -58,5 +58,55 @@ TEST(DistributorTest, TenantsAreRequiredAndValidatedWithMultitenancy) {
   EXPECT_EQ(*pipeline.distributor().ResolveTenant("team-a"), "team-a");
 }
 
+// A gateway's distributor (Options::route set) whose peer list gives trace 'p' to another
+// gateway and every other trace to itself.
+struct GatewayOptions {
+  std::atomic<int> routed{0};
+  Options options;
+  GatewayOptions() {
+    options.route = [this](const std::string&, const otlp::SplitRequest& split, std::vector<bool>& local,
+                           std::function<void(Status)> done) {
+      ++routed;
+      local.assign(split.fragments.size(), false);  // as if all went to their owner
+      done(Status::Ok());
+    };
+    options.remote_owner = [](const TraceId& trace_id) {
+      return trace_id.bytes[0] == 'p' ? std::string_view("gw-b:4317") : std::string_view();
+    };
+  }
+};
+
+size_t SpansStored(Pipeline& pipeline, char trace_byte) {
+  auto trace = pipeline.reader().FindTrace(kSingleTenant, TraceId::FromBytes(std::string(16, trace_byte)));
+  return trace.ok() && trace->has_value() ? (*trace)->SpanCount() : 0;
+}
+
+TEST(DistributorTest, APeerGatewaysRequestIsStoredWholeAndNeverRoutedAgain) {
+  GatewayOptions gateway;
+  Pipeline pipeline(gateway.options);
+  ASSERT_TRUE(pipeline.Push(Pipeline::Request('c', {1})).status.ok());
+  EXPECT_EQ(gateway.routed, 1) << "a client's request is routed";
+  EXPECT_EQ(SpansStored(pipeline, 'c'), 0u);
+
+  // Two requests' bytes concatenated are one request of both traces.
+  std::string forwarded = Pipeline::Request('p', {1, 2}) + Pipeline::Request('q', {3});
+  PushReply reply = pipeline.Push(forwarded, Encoding::kProtobuf, kSingleTenant, Sender::kPeerGateway);
+  ASSERT_TRUE(reply.status.ok()) << reply.status.ToString();
+  EXPECT_EQ(gateway.routed, 1) << "a peer's request is not routed again";
+  EXPECT_EQ(SpansStored(pipeline, 'p'), 2u) << "kept here although this gateway's list says gw-b owns it";
+  EXPECT_EQ(SpansStored(pipeline, 'q'), 1u);
+  std::string metrics = pipeline.metrics().Render();
+  EXPECT_NE(metrics.find("tracery_gateway_forwarded_requests_received_total 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tracery_gateway_forwarded_spans_received_total 3\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tracery_gateway_misrouted_spans_received_total 2\n"), std::string::npos) << metrics;
+}
+
+TEST(DistributorTest, TheForwardedMarkerMeansNothingWithoutPeers) {
+  Pipeline pipeline;  // a plain server: no routing to skip
+  ASSERT_TRUE(pipeline.Push(Pipeline::Request('p', {1}), Encoding::kProtobuf, kSingleTenant, Sender::kPeerGateway).status.ok());
+  EXPECT_EQ(SpansStored(pipeline, 'p'), 1u);
+  EXPECT_EQ(pipeline.metrics().Render().find("tracery_gateway_"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace tracery::distributor

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/grpc_h2_server.h"
+#include "exporter/peer_router.h"
 #include "otlp/wire.h"
 #include "receiver/receivers.h"
 
@@ -67,11 +68,18 @@ GrpcUnaryHandler MakeExportHandler(distributor::Distributor& distributor) {
       respond(GrpcResponse::Error(GrpcCodeFor(tenant.status()), tenant.status().message()));
       return;
     }
+    // A peer gateway's forward: a look among the few metadata entries, nothing allocated.
+    const std::string* forwarded = request.FindMetadata(exporter::kForwardedHeader);
+    auto sender = forwarded && *forwarded == exporter::kForwardedValue ? distributor::Sender::kPeerGateway
+                                                                      : distributor::Sender::kClient;
     // Push reads the bytes before it returns; the answer may come from the WAL's thread.
-    distributor.Push(*tenant, request.message, distributor::Encoding::kProtobuf, [respond = std::move(respond)](distributor::PushReply reply) {
-      if (!reply.status.ok()) return respond(ErrorStatus(reply.status, reply.retry_after));
-      respond(GrpcResponse::Ok(EncodeExportResponse(reply.rejected_spans, reply.rejected_reason)));
-    });
+    distributor.Push(
+        *tenant, request.message, distributor::Encoding::kProtobuf,
+        [respond = std::move(respond)](distributor::PushReply reply) {
+          if (!reply.status.ok()) return respond(ErrorStatus(reply.status, reply.retry_after));
+          respond(GrpcResponse::Ok(EncodeExportResponse(reply.rejected_spans, reply.rejected_reason)));
+        },
+        sender);
   };
 }
 

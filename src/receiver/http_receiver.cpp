@@ -1,3 +1,4 @@
+#include "exporter/peer_router.h"
 #include "otlp/json.h"
 #include "otlp/wire.h"
 #include "receiver/http_body.h"
@@ -76,6 +77,9 @@ HttpHandler MakeOtlpHttpHandler(distributor::Distributor& distributor, uint64_t 
       respond(ErrorResponse(decoded, json));
       return;
     }
+    // Header names compare case-insensitively in place: nothing allocated.
+    auto sender = request[exporter::kForwardedHeader] == exporter::kForwardedValue ? distributor::Sender::kPeerGateway
+                                                                                  : distributor::Sender::kClient;
     distributor.Push(*tenant, *body, json ? distributor::Encoding::kJson : distributor::Encoding::kProtobuf,
                      [respond, json, body](distributor::PushReply reply) {
                        if (!reply.status.ok()) {
@@ -101,7 +105,8 @@ HttpHandler MakeOtlpHttpHandler(distributor::Distributor& distributor, uint64_t 
                          response.body = EncodeExportResponse(reply.rejected_spans, reply.rejected_reason);
                        }
                        respond(std::move(response));
-                     });
+                     },
+                     sender);
   };
 }
 

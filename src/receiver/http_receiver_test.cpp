@@ -69,5 +69,37 @@ TEST(OtlpHttpHandlerTest, PartialSuccessEncodesAsOtlpSays) {
   EXPECT_TRUE(EncodeExportResponse(0, "").empty());
 }
 
+// On a gateway (the distributor routes), a request marked forwarded by a peer gateway is
+// stored here; the header's name may come in any case, and only the value "1" marks it.
+TEST(OtlpHttpHandlerTest, APeerGatewaysForwardIsStoredHereNotRoutedAgain) {
+  int routed = 0;
+  distributor::Options options;
+  options.route = [&](const std::string&, const otlp::SplitRequest& split, std::vector<bool>& local,
+                      std::function<void(Status)> done) {
+    ++routed;
+    local.assign(split.fragments.size(), false);  // as if every trace were another gateway's
+    done(Status::Ok());
+  };
+  Pipeline pipeline(options);
+  HttpHandler handler = MakeOtlpHttpHandler(pipeline.distributor(), 1 << 20);
+  auto post = [&](char trace_byte, const char* name, const char* value) {
+    HttpRequest request(http::verb::post, "/v1/traces", 11);
+    request.set(http::field::content_type, "application/x-protobuf");
+    if (name) request.set(name, value);
+    request.body() = Pipeline::Request(trace_byte, {1});
+    std::promise<HttpResponse> answer;
+    handler(std::move(request), [&](HttpResponse r) { answer.set_value(std::move(r)); });
+    EXPECT_EQ(answer.get_future().get().status, 200u);
+    return pipeline.reader().FindTrace(kSingleTenant, TraceId::FromBytes(std::string(16, trace_byte)))->has_value();
+  };
+  EXPECT_FALSE(post('a', nullptr, nullptr));
+  EXPECT_EQ(routed, 1);
+  EXPECT_TRUE(post('b', "X-Tracery-Forwarded", "1"));
+  EXPECT_TRUE(post('c', "x-tracery-forwarded", "1"));
+  EXPECT_EQ(routed, 1);
+  EXPECT_FALSE(post('d', "X-Tracery-Forwarded", "yes"));
+  EXPECT_EQ(routed, 2);
+}
+
 }  // namespace
 }  // namespace tracery::receiver

@@ -91,6 +91,10 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayConfig& config) {
     exporter::PeerRouter* raw = g.router_.get();
     distributor_options.route = [raw](const std::string& tenant, const otlp::SplitRequest& split, std::vector<bool>& local,
                                       std::function<void(Status)> done) { raw->Route(tenant, split, local, std::move(done)); };
+    distributor_options.remote_owner = [raw](const TraceId& trace_id) {
+      size_t owner = raw->Owner(trace_id);
+      return owner == raw->self_index() ? std::string_view() : std::string_view(raw->peers()[owner]);
+    };
     spdlog::info("gateway: {} of {} peers; traces are decided by their owner (by trace ID)", config.self,
                  config.peers.size());
   }

@@ -36,9 +36,10 @@ class Pipeline {
 
   // Pushes a body and waits for the distributor's answer.
   distributor::PushReply Push(const std::string& body, distributor::Encoding encoding = distributor::Encoding::kProtobuf,
-                              const std::string& tenant = kSingleTenant) {
+                              const std::string& tenant = kSingleTenant,
+                              distributor::Sender sender = distributor::Sender::kClient) {
     std::promise<distributor::PushReply> reply;
-    distributor_->Push(tenant, body, encoding, [&](distributor::PushReply r) { reply.set_value(std::move(r)); });
+    distributor_->Push(tenant, body, encoding, [&](distributor::PushReply r) { reply.set_value(std::move(r)); }, sender);
     return reply.get_future().get();
   }
 

@@ -4,7 +4,8 @@
 // every trace is decided once and kept traces reach the backend whole; a gateway whose backend
 // is down keeps the kept traces in its WAL and its retries deliver them once the backend is up;
 // bad Collector configs are refused with exit code 2 and <file>:<line>; kept traces go out soon
-// after their decision without a flush.
+// after their decision without a flush; two gateways whose peer lists disagree keep forwarded
+// spans where they land instead of passing them back and forth.
 //
 // The backend is a plain tracery (harness) without sampling, so it stores whatever the
 // gateways forward. The probabilistic policy is predicted trace by trace with the independent
@@ -593,5 +594,80 @@ service:
       }
     }, { timeoutMs: 12_000, intervalMs: 250, what: 'kept traces forwarded without a flush' });
     console.error(`test 5: kept traces in the backend ${Date.now() - sentAt} ms after they were sent`);
+  });
+
+  it('6: two gateways whose peer lists disagree: forwarded spans are kept where they land, not sent back', async () => {
+    // docs/gateway.md ("Routing between peers"): a request carrying x-tracery-forwarded is taken
+    // as local whole. Gateway B writes A as `localhost:<port>`, A writes it as `127.0.0.1:<port>`:
+    // owners are computed from the peer strings, so about a sixth of trace IDs are B's by A's
+    // list and A's by B's list. Without the marker honoured, A forwards those to B, B forwards
+    // them back to A, and so on until the client's request fails.
+    const backend = await startBackend();
+    const [grpcA, grpcB, httpA, httpB, telemetryA, telemetryB] = await distinctPorts(6);
+    const peersA = [`127.0.0.1:${grpcA}`, `127.0.0.1:${grpcB}`];
+    const peersB = [`localhost:${grpcA}`, `127.0.0.1:${grpcB}`];
+    const files = (grpcPort, httpPort, telemetryPort, peers, self) => (root) => [{
+      name: 'gateway.yaml',
+      text: gatewayYaml({
+        grpcPort, httpPort, telemetryPort, backendGrpcPort: backend.grpcPort, decisionWait: '1s',
+        peers, self, walPath: path.join(root, 'wal'),
+      }),
+    }];
+    const [gatewayA, gatewayB] = await Promise.all([
+      startGateway({ name: 'gateway A', grpcPort: grpcA, httpPort: httpA, telemetryPort: telemetryA,
+        files: files(grpcA, httpA, telemetryA, peersA, peersA[0]) }),
+      startGateway({ name: 'gateway B', grpcPort: grpcB, httpPort: httpB, telemetryPort: telemetryB,
+        files: files(grpcB, httpB, telemetryB, peersB, peersB[1]) }),
+    ]);
+
+    // Error traces: every one is kept, so every span must reach the backend exactly once.
+    // 120 traces: the chance that none is owned crosswise is (5/6)^120, about 3e-10.
+    const TRACES = 120;
+    const traces = Array.from({ length: TRACES }, () => buildTrace({ error: true }));
+    const sentAt = Date.now();
+    const answer = await exportRawOverGrpc(gatewayA.grpcAddr, encodeExportRequest(otlpJsonRequest(
+      traces.flatMap((trace) => trace.spans), 'gw-disagree')), { timeoutMs: 20_000 });
+    const answerMs = Date.now() - sentAt;
+    assert.equal(answer.name, 'OK', `OTLP/gRPC export to gateway A after ${answerMs} ms: ${answer.name} ${answer.details}`);
+
+    // The marker over OTLP/HTTP too (header names are case-insensitive): B keeps all of these,
+    // although its list gives about half of them to A.
+    const HTTP_TRACES = 30;
+    const httpTraces = Array.from({ length: HTTP_TRACES }, () => buildTrace({ error: true }));
+    const posted = await postProtobuf(`${gatewayB.otlpHttpUrl}/v1/traces`,
+      encodeExportRequest(otlpJsonRequest(httpTraces.flatMap((trace) => trace.spans), 'gw-disagree-http')),
+      { headers: { 'X-Tracery-Forwarded': '1' }, timeoutMs: 20_000 });
+    assert.equal(posted.status, 200, `OTLP/HTTP export to gateway B: ${posted.status} ${posted.text ?? posted.error}`);
+
+    await sleep(1_700); // past decision_wait (1 s) and one sweep
+    await Promise.all([flush(gatewayA), flush(gatewayB)]);
+    await flush(backend);
+    const all = [...traces, ...httpTraces];
+    const { problems } = await checkTraces(backend, all.map(({ traceId, spanIds }) => ({ traceId, spanIds, expectKept: true })));
+    assert.deepEqual(problems, [], `backend:\n  ${sample(problems, 15)}`);
+
+    const [metricsA, metricsB] = await Promise.all([scrape(gatewayA), scrape(gatewayB)]);
+    const describeBoth = () => ['tracery_gateway', 'tracery_exporter', 'tracery_sampler_traces']
+      .map((prefix) => `A:\n${metricsA.describe(prefix)}\nB:\n${metricsB.describe(prefix)}`).join('\n');
+    const sum = (name, labels) => metricsA.value(name, labels) + metricsB.value(name, labels);
+    assert.equal(sum('tracery_sampler_traces_total', { decision: 'kept' }), all.length, `each trace decided once\n${describeBoth()}`);
+    assert.equal(exporterSpans(metricsA, 'otlp/tempo', 'sent') + exporterSpans(metricsB, 'otlp/tempo', 'sent'), 4 * all.length,
+      `every span exported to the backend once\n${describeBoth()}`);
+
+    // A forwarded to B what A's list gives B; B sent nothing back, and counted what its own
+    // list gives A as misrouted.
+    const forwardedToB = exporterSpans(metricsA, `peer/${peersA[1]}`, 'sent');
+    assert.ok(forwardedToB > 0, `A forwarded spans to B\n${describeBoth()}`);
+    assert.equal(metricsB.value('tracery_exporter_spans_total', { exporter: `peer/${peersB[0]}` }), 0,
+      `B forwarded nothing to A\n${describeBoth()}`);
+    assert.equal(metricsB.value('tracery_gateway_forwarded_spans_received_total'), forwardedToB + 4 * HTTP_TRACES, describeBoth());
+    assert.equal(metricsB.value('tracery_gateway_forwarded_requests_received_total'), 2, describeBoth());
+    const misrouted = metricsB.value('tracery_gateway_misrouted_spans_received_total');
+    assert.ok(misrouted > 0 && misrouted % 4 === 0 && misrouted <= forwardedToB + 4 * HTTP_TRACES,
+      `B counts the spans its own list gives A: ${misrouted}\n${describeBoth()}`);
+    assert.equal(metricsA.value('tracery_gateway_forwarded_spans_received_total'), 0, describeBoth());
+    assert.match(gatewayB.stderr, /tracery\.peers lists disagree/, 'B warns that the peer lists disagree');
+    console.error(`test 6: gateway A answered in ${answerMs} ms; A forwarded ${forwardedToB} spans to B, `
+      + `${misrouted} of B's forwarded spans are A's by B's list`);
   });
 });
