@@ -11,7 +11,7 @@ debian_packages=(
   libzstd-dev libsnappy-dev zlib1g-dev libnghttp2-dev libcurl4-openssl-dev libssl-dev
   libyaml-cpp-dev rapidjson-dev libsimdjson-dev libcli11-dev libfmt-dev libspdlog-dev
   libxxhash-dev libre2-dev libgtest-dev libgmock-dev libbenchmark-dev
-  prometheus procps
+  prometheus procps nghttp2-client
 )
 # Node.js runs the end-to-end tests; a machine that already has node and npm keeps its own.
 command -v node >/dev/null && command -v npm >/dev/null || debian_packages+=(nodejs npm)
