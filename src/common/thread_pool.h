@@ -37,4 +37,8 @@ class ThreadPool {
   std::vector<std::thread> threads_;
 };
 
+// The CPUs this process may run on (its affinity mask, as taskset or a cpuset sets it), at
+// least 1. Event-loop threads are sized by it: a second loop on one CPU only adds switches.
+size_t UsableCpus();
+
 }  // namespace tracery

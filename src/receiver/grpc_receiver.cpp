@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/grpc_h2_server.h"
+#include "common/thread_pool.h"
 #include "exporter/peer_router.h"
 #include "otlp/wire.h"
 #include "receiver/receivers.h"
@@ -95,10 +96,11 @@ std::string EncodeExportResponse(uint64_t rejected_spans, const std::string& mes
   return out;
 }
 
-// The receiver's own io threads: two contexts of one thread each, connections spread over
-// them. A call costs no thread of its own; one thread per context means no lock is shared
-// between them and no strand is needed (two threads on one context cost about 10 µs more per
-// one-span request, in scheduler lock hand-offs: bench/requests/request_cost.mjs).
+// The receiver's own io threads: two contexts of one thread each (one when the process has
+// one CPU: a second would only add switches), connections spread over them. A call costs no
+// thread of its own; one thread per context means no lock is shared between them and no
+// strand is needed (two threads on one context cost about 10 µs more per one-span request, in
+// scheduler lock hand-offs: bench/requests/request_cost.mjs).
 struct GrpcReceiver::Impl {
   static constexpr int kThreads = 2;
   std::array<boost::asio::io_context, kThreads> io{boost::asio::io_context(1), boost::asio::io_context(1)};
@@ -136,15 +138,16 @@ Result<std::unique_ptr<GrpcReceiver>> GrpcReceiver::Start(const std::string& end
   };
   auto receiver = std::unique_ptr<GrpcReceiver>(new GrpcReceiver());
   receiver->impl_ = std::make_unique<Impl>();
-  for (auto& context : receiver->impl_->io) options.connection_contexts.push_back(&context);
+  const size_t threads = std::min<size_t>(Impl::kThreads, UsableCpus());
+  for (size_t i = 0; i < threads; ++i) options.connection_contexts.push_back(&receiver->impl_->io[i]);
   auto server = GrpcH2Server::Bind(receiver->impl_->io[0], host, port, std::move(options),
                                    {{kExportMethod, MakeExportHandler(distributor)}});
   if (!server.ok()) return Status(server.status().code(), "OTLP/gRPC receiver: " + server.status().message());
   receiver->impl_->server = std::move(server).value();
   receiver->port_ = receiver->impl_->server->port();
   receiver->impl_->server->Start();
-  for (auto& context : receiver->impl_->io) {
-    receiver->impl_->threads.emplace_back([io = &context] {
+  for (size_t i = 0; i < threads; ++i) {
+    receiver->impl_->threads.emplace_back([io = &receiver->impl_->io[i]] {
       pthread_setname_np(pthread_self(), "otlp-grpc-io");
       auto guard = boost::asio::make_work_guard(*io);
       io->run();

@@ -24,8 +24,10 @@ Result<std::shared_ptr<TlsContextSource>> ListenerTls(const TlsSettings& setting
 }
 
 // For HttpServerOptions::connection_contexts.
-std::vector<boost::asio::io_context*> Pointers(std::array<boost::asio::io_context, 2>& contexts) {
-  return {&contexts[0], &contexts[1]};
+std::vector<boost::asio::io_context*> Pointers(std::array<boost::asio::io_context, 2>& contexts, size_t used) {
+  std::vector<boost::asio::io_context*> pointers;
+  for (size_t i = 0; i < std::min(used, contexts.size()); ++i) pointers.push_back(&contexts[i]);
+  return pointers;
 }
 
 // An ingest HTTP listener (OTLP/HTTP, Zipkin, Jaeger thrift_http) on `endpoint`: OTLP/HTTP's
@@ -90,6 +92,7 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   // traces stays fast during a cut); memory pressure still makes them happen (429 past the
   // limit gives them the CPU).
   app->background_ = std::make_unique<ThreadPool>(2, 5);
+  app->ingest_connection_threads_ = std::min<size_t>(app->ingest_connection_io_.size(), UsableCpus());
   app->store_ = backend::NewLocalObjectStore(config.local_path, env);
   app->blocks_ = std::make_unique<storage::BlockList>(*app->store_, storage::BlockListOptions{});
   TRACERY_RETURN_IF_ERROR(app->blocks_->Open());
@@ -276,7 +279,7 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   if (config.otlp_http_enabled) {
     auto server = BindIngestHttp(app->ingest_io_, config, config.otlp_http_endpoint, config.otlp_http_tls,
                                  "distributor.receivers.otlp.protocols.http.tls", std::max<uint64_t>(16, descriptors / 2),
-                                 Pointers(app->ingest_connection_io_),
+                                 Pointers(app->ingest_connection_io_, app->ingest_connection_threads_),
                                  receiver::MakeOtlpHttpHandler(*app->distributor_, config.max_request_bytes));
     if (!server.ok()) return server.status();
     app->otlp_http_server_ = std::move(server).value();
@@ -292,7 +295,7 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
   if (config.zipkin_enabled) {
     auto server = BindIngestHttp(app->ingest_io_, config, config.zipkin_endpoint, config.zipkin_tls,
                                  "distributor.receivers.zipkin.tls", std::max<uint64_t>(16, descriptors / 4),
-                                 Pointers(app->ingest_connection_io_),
+                                 Pointers(app->ingest_connection_io_, app->ingest_connection_threads_),
                                  receiver::MakeZipkinHttpHandler(*app->distributor_, config.max_request_bytes,
                                                                  {config.zipkin_parse_string_tags}));
     if (!server.ok())
@@ -345,8 +348,8 @@ Result<std::unique_ptr<App>> App::Start(const Config& config) {
       });
     }
   }
-  for (auto& io : app->ingest_connection_io_) {
-    app->threads_.emplace_back([io = &io] {
+  for (size_t i = 0; i < app->ingest_connection_threads_; ++i) {
+    app->threads_.emplace_back([io = &app->ingest_connection_io_[i]] {
       pthread_setname_np(pthread_self(), "ingest-http-io");
       auto guard = boost::asio::make_work_guard(*io);
       io->run();
@@ -372,7 +375,7 @@ Status App::StartJaegerReceivers(uint64_t max_connections) {
   if (config.jaeger_thrift_http_enabled) {
     auto server = BindIngestHttp(ingest_io_, config, config.jaeger_thrift_http_endpoint, config.jaeger_thrift_http_tls,
                                  "distributor.receivers.jaeger.protocols.thrift_http.tls", max_connections,
-                                 Pointers(ingest_connection_io_),
+                                 Pointers(ingest_connection_io_, ingest_connection_threads_),
                                  receiver::MakeJaegerThriftHttpHandler(*distributor_, config.max_request_bytes));
     if (!server.ok()) return failed("thrift_http", server.status());
     jaeger_http_server_ = std::move(server).value();

@@ -63,8 +63,10 @@ class App {
   std::unique_ptr<distributor::Distributor> distributor_;
   std::unique_ptr<receiver::GrpcReceiver> grpc_receiver_;
   boost::asio::io_context ingest_io_{2}, query_io_{2};
-  // Ingest HTTP connections (OTLP/HTTP, Zipkin, Jaeger thrift_http): one thread each.
+  // Ingest HTTP connections (OTLP/HTTP, Zipkin, Jaeger thrift_http): one thread each, the
+  // first ingest_connection_threads_ of them (one when the process has one CPU).
   std::array<boost::asio::io_context, 2> ingest_connection_io_{boost::asio::io_context(1), boost::asio::io_context(1)};
+  size_t ingest_connection_threads_ = 2;
   std::unique_ptr<HttpServer> otlp_http_server_, query_server_;
   std::unique_ptr<HttpServer> zipkin_server_;  // distributor.receivers.zipkin, when listed
   // distributor.receivers.jaeger.protocols.*, each when listed (jaeger.h)
