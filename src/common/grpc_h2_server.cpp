@@ -22,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/end_of_turn.h"
+#include "common/tcp_acceptor.h"
 
 namespace tracery {
 namespace asio = boost::asio;
@@ -728,45 +729,21 @@ class TlsConnection final : public Connection {
 }  // namespace
 
 struct GrpcH2Server::Impl {
-  Impl(asio::io_context& io_context, std::shared_ptr<Listener> l)
-      : io(io_context), acceptor(asio::make_strand(io_context)), backoff(acceptor.get_executor()), listener(std::move(l)) {}
+  Impl(asio::io_context& io_context, std::shared_ptr<Listener> l) : io(io_context), listener(std::move(l)) {}
 
-  // A new connection's executor: the next single-threaded context, or a strand.
-  asio::any_io_executor NextExecutor() {
-    const auto& contexts = listener->options.connection_contexts;
-    if (contexts.empty()) return asio::make_strand(io);
-    return contexts[next_context++ % contexts.size()]->get_executor();
-  }
-
-  void Accept() {
-    acceptor.async_accept(NextExecutor(), [this](error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      if (ec) {
-        // Out of file descriptors (or another accept error): try again a little later instead
-        // of spinning; the connections already open keep being served.
-        if (!accept_failing) spdlog::warn("grpc: accept on port {} failed: {}; retrying every 100 ms", port, ec.message());
-        accept_failing = true;
-        backoff.expires_after(std::chrono::milliseconds(100));
-        backoff.async_wait([this](error_code wait_ec) {
-          if (!wait_ec) Accept();
-        });
-        return;
-      }
-      accept_failing = false;
-      if (listener->connections.load() >= listener->options.max_connections) {
-        listener->refused.fetch_add(1);
-        socket.close(ec);
-      } else {
-        socket.set_option(tcp::no_delay(true), ec);
-        std::shared_ptr<Connection> connection;
-        if (listener->options.tls)
-          connection = std::make_shared<TlsConnection>(std::move(socket), listener->options.tls->Current(), listener);
-        else
-          connection = std::make_shared<PlainConnection>(std::move(socket), listener);
-        connection->Start();
-      }
-      Accept();
-    });
+  void Accept(tcp::socket socket) {
+    if (listener->connections.load() >= listener->options.max_connections) {
+      listener->refused.fetch_add(1);
+      error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    std::shared_ptr<Connection> connection;
+    if (listener->options.tls)
+      connection = std::make_shared<TlsConnection>(std::move(socket), listener->options.tls->Current(), listener);
+    else
+      connection = std::make_shared<PlainConnection>(std::move(socket), listener);
+    connection->Start();
   }
 
   // The connections alive now, for Shutdown.
@@ -791,13 +768,9 @@ struct GrpcH2Server::Impl {
   }
 
   asio::io_context& io;
-  tcp::acceptor acceptor;
-  asio::steady_timer backoff;
+  std::unique_ptr<TcpAcceptor> acceptor;
   std::shared_ptr<Listener> listener;
-  bool accept_failing = false;
   bool shut_down = false;
-  size_t next_context = 0;
-  uint16_t port = 0;
 };
 
 GrpcH2Server::GrpcH2Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -807,27 +780,20 @@ Result<std::unique_ptr<GrpcH2Server>> GrpcH2Server::Bind(asio::io_context& io, c
                                                          GrpcServerOptions options,
                                                          std::map<std::string, GrpcUnaryHandler, std::less<>> methods) {
   auto impl = std::make_unique<Impl>(io, std::make_shared<Listener>(std::move(options), std::move(methods)));
-  error_code ec;
-  auto ip = asio::ip::make_address(address.empty() ? "0.0.0.0" : address, ec);
-  if (ec) return Status::InvalidArgument("bad listen address " + address + ": " + ec.message());
-  tcp::endpoint endpoint(ip, port);
-  impl->acceptor.open(endpoint.protocol(), ec);
-  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) impl->acceptor.bind(endpoint, ec);
-  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Status::IoError("cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
-  impl->port = impl->acceptor.local_endpoint().port();
+  auto acceptor = TcpAcceptor::Bind(io, address, port, impl->listener->options.connection_contexts, "grpc");
+  if (!acceptor.ok()) return acceptor.status();
+  impl->acceptor = std::move(acceptor).value();
   return std::unique_ptr<GrpcH2Server>(new GrpcH2Server(std::move(impl)));
 }
 
-void GrpcH2Server::Start() { impl_->Accept(); }
+void GrpcH2Server::Start() {
+  impl_->acceptor->Start([impl = impl_.get()](tcp::socket socket) { impl->Accept(std::move(socket)); });
+}
 
 void GrpcH2Server::Shutdown() {
   if (!impl_ || impl_->shut_down) return;
   impl_->shut_down = true;
-  error_code ec;
-  impl_->acceptor.close(ec);
-  impl_->backoff.cancel();
+  impl_->acceptor->Close();
   for (auto& connection : impl_->Live())
     asio::post(connection->executor(), [connection] { connection->BeginShutdown(); });
   impl_->WaitForConnections(Clock::now() + impl_->listener->options.shutdown_grace);
@@ -835,7 +801,7 @@ void GrpcH2Server::Shutdown() {
   impl_->WaitForConnections(Clock::now() + std::chrono::seconds(1));
 }
 
-uint16_t GrpcH2Server::port() const { return impl_->port; }
+uint16_t GrpcH2Server::port() const { return impl_->acceptor->port(); }
 uint64_t GrpcH2Server::connections_refused() const { return impl_->listener->refused.load(); }
 uint64_t GrpcH2Server::connections_reset_flooding() const { return impl_->listener->reset_floods.load(); }
 uint64_t GrpcH2Server::receiving_bytes() const { return impl_->listener->receiving_bytes.load(); }

@@ -24,6 +24,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/end_of_turn.h"
+#include "common/tcp_acceptor.h"
 
 namespace tracery {
 namespace asio = boost::asio;
@@ -588,55 +589,24 @@ class PrefaceSniffer : public std::enable_shared_from_this<PrefaceSniffer> {
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(asio::io_context& io, HttpServerOptions options, HttpHandler h)
-      : io(io), acceptor(asio::make_strand(io)), backoff(acceptor.get_executor()),
-        listener(std::make_shared<Listener>(options, std::move(h))) {}
-  // The executor of the next connection: the next single-thread context in turn, or a strand.
-  asio::any_io_executor NextConnectionExecutor() {
-    const auto& contexts = listener->options.connection_contexts;
-    if (contexts.empty()) return asio::make_strand(io);
-    return contexts[next_context++ % contexts.size()]->get_executor();
+  Impl(HttpServerOptions options, HttpHandler h) : listener(std::make_shared<Listener>(options, std::move(h))) {}
+  void Accept(tcp::socket socket) {
+    size_t open = listener->connections.load() + (listener->options.http2_handoff ? listener->OpenHandedOff() : 0);
+    if (open >= listener->options.max_connections) {
+      listener->refused.fetch_add(1);
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else if (listener->options.tls) {
+      // TLS: HTTP/2 is chosen by ALPN in the handshake, not by a preface.
+      std::make_shared<Session<true>>(std::move(socket), listener->options.tls->Current(), listener)->Start();
+    } else if (listener->options.http2_handoff) {
+      std::make_shared<PrefaceSniffer>(std::move(socket), listener)->Start();
+    } else {
+      std::make_shared<Session<false>>(std::move(socket), listener)->Start();
+    }
   }
-  void Accept() {
-    acceptor.async_accept(NextConnectionExecutor(), [this](beast::error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      if (ec) {
-        // Out of file descriptors (or another accept error): try again a little later instead
-        // of spinning; the connections already open keep being served.
-        if (!accept_failing) spdlog::warn("http: accept on port {} failed: {}; retrying every 100 ms", port, ec.message());
-        accept_failing = true;
-        backoff.expires_after(std::chrono::milliseconds(100));
-        backoff.async_wait([this](beast::error_code wait_ec) {
-          if (!wait_ec) Accept();
-        });
-        return;
-      }
-      accept_failing = false;
-      size_t open = listener->connections.load() + (listener->options.http2_handoff ? listener->OpenHandedOff() : 0);
-      if (open >= listener->options.max_connections) {
-        listener->refused.fetch_add(1);
-        socket.close(ec);
-      } else if (listener->options.tls) {
-        // TLS: HTTP/2 is chosen by ALPN in the handshake, not by a preface.
-        socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session<true>>(std::move(socket), listener->options.tls->Current(), listener)->Start();
-      } else if (listener->options.http2_handoff) {
-        socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<PrefaceSniffer>(std::move(socket), listener)->Start();
-      } else {
-        socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session<false>>(std::move(socket), listener)->Start();
-      }
-      Accept();
-    });
-  }
-  asio::io_context& io;
-  tcp::acceptor acceptor;
-  asio::steady_timer backoff;
+  std::unique_ptr<TcpAcceptor> acceptor;
   std::shared_ptr<Listener> listener;
-  bool accept_failing = false;
-  size_t next_context = 0;
-  uint16_t port = 0;
 };
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -644,33 +614,25 @@ HttpServer::~HttpServer() { Stop(); }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Bind(asio::io_context& io, const std::string& address, uint16_t port,
                                                      HttpServerOptions options, HttpHandler handler) {
-  auto impl = std::make_unique<Impl>(io, options, std::move(handler));
-  beast::error_code ec;
-  // "" means every interface, as in Tempo.
-  auto ip = asio::ip::make_address(address.empty() ? "0.0.0.0" : address, ec);
-  if (ec) return Status::InvalidArgument("bad listen address " + address + ": " + ec.message());
-  tcp::endpoint endpoint(ip, port);
-  impl->acceptor.open(endpoint.protocol(), ec);
-  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) impl->acceptor.bind(endpoint, ec);
-  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Status::IoError("cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
-  impl->port = impl->acceptor.local_endpoint().port();
+  auto impl = std::make_unique<Impl>(options, std::move(handler));
+  auto acceptor = TcpAcceptor::Bind(io, address, port, impl->listener->options.connection_contexts, "http");
+  if (!acceptor.ok()) return acceptor.status();
+  impl->acceptor = std::move(acceptor).value();
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
-void HttpServer::Start() { impl_->Accept(); }
+void HttpServer::Start() {
+  impl_->acceptor->Start([impl = impl_.get()](tcp::socket socket) { impl->Accept(std::move(socket)); });
+}
 
 void HttpServer::Stop() {
-  beast::error_code ec;
-  if (impl_ && impl_->acceptor.is_open()) impl_->acceptor.close(ec);
-  if (impl_) impl_->backoff.cancel();
+  if (impl_) impl_->acceptor->Close();
 }
 
 uint64_t HttpServer::connections_refused() const { return impl_->listener->refused.load(); }
 
 uint64_t HttpServer::tls_handshakes_failed() const { return impl_->listener->handshakes_failed.load(); }
 
-uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+uint16_t HttpServer::port() const { return impl_->acceptor->port(); }
 
 }  // namespace tracery
