@@ -105,7 +105,8 @@ struct GrpcServerOptions {
 
 class GrpcH2Server {
  public:
-  // Binds at once (so a port clash is reported at start); serves once Start is called.
+  // Binds at once (so a port clash is reported at start); serves once Start is called. The
+  // address as TcpAcceptor::Bind takes it ("" every interface, `localhost` the loopback).
   // `methods` maps a :path to its handler; other paths are answered UNIMPLEMENTED.
   static Result<std::unique_ptr<GrpcH2Server>> Bind(boost::asio::io_context& io, const std::string& address, uint16_t port,
                                                     GrpcServerOptions options,

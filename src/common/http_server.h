@@ -81,7 +81,8 @@ PrefaceMatch MatchHttp2Preface(std::string_view first_bytes);
 
 class HttpServer {
  public:
-  // Binds at once (so a port clash is reported at start); serves once Start is called.
+  // Binds at once (so a port clash is reported at start); serves once Start is called. The
+  // address as TcpAcceptor::Bind takes it ("" every interface, `localhost` the loopback).
   static Result<std::unique_ptr<HttpServer>> Bind(boost::asio::io_context& io, const std::string& address, uint16_t port,
                                                   HttpServerOptions options, HttpHandler handler);
   static Result<std::unique_ptr<HttpServer>> Bind(boost::asio::io_context& io, const std::string& address, uint16_t port,

@@ -21,7 +21,8 @@ Result<std::unique_ptr<TcpAcceptor>> TcpAcceptor::Bind(asio::io_context& io, con
                                                        std::string name) {
   std::unique_ptr<TcpAcceptor> self(new TcpAcceptor(io, std::move(connection_contexts), std::move(name)));
   boost::system::error_code ec;
-  auto ip = asio::ip::make_address(address.empty() ? "0.0.0.0" : address, ec);
+  // `localhost`, the Collector's default host, is the loopback address (Bind takes addresses).
+  auto ip = asio::ip::make_address(address.empty() ? "0.0.0.0" : address == "localhost" ? "127.0.0.1" : address, ec);
   if (ec) return Status::InvalidArgument("bad listen address " + address + ": " + ec.message());
   tcp::endpoint endpoint(ip, port);
   self->acceptor_.open(endpoint.protocol(), ec);

@@ -24,7 +24,8 @@ class TcpAcceptor {
   // Takes a connection (TCP_NODELAY set), bound to its event loop; runs on the acceptor's strand.
   using OnSocket = std::function<void(boost::asio::ip::tcp::socket)>;
 
-  // Listens on `address` ("" is every interface, as in Tempo) and `port` (0: any free port).
+  // Listens on `address` ("" is every interface, as in Tempo; `localhost` is 127.0.0.1) and
+  // `port` (0: any free port).
   // Connections are spread over `connection_contexts`, or put on strands of `io` when there are
   // none. `name` names the server in logs ("http", "grpc").
   static Result<std::unique_ptr<TcpAcceptor>> Bind(boost::asio::io_context& io, const std::string& address, uint16_t port,

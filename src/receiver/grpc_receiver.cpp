@@ -115,7 +115,6 @@ Result<std::unique_ptr<GrpcReceiver>> GrpcReceiver::Start(const std::string& end
   std::string host;
   uint16_t port = 0;
   if (!SplitHostPort(endpoint, host, port)) return Status::InvalidArgument("bad OTLP/gRPC endpoint " + endpoint);
-  if (host == "localhost") host = "127.0.0.1";
   GrpcServerOptions options;
   if (tls.enabled()) {
     auto source = TlsContextSource::Create(tls, "distributor.receivers.otlp.protocols.grpc.tls");

@@ -31,8 +31,7 @@ std::vector<boost::asio::io_context*> Pointers(std::array<boost::asio::io_contex
 }
 
 // An ingest HTTP listener (OTLP/HTTP, Zipkin, Jaeger thrift_http) on `endpoint`: OTLP/HTTP's
-// request limits, its own connection cap and TLS block (`tls_key` names it); `localhost`, the
-// Collector's default host, is 127.0.0.1 (Bind takes addresses).
+// request limits, its own connection cap and TLS block (`tls_key` names it).
 Result<std::unique_ptr<HttpServer>> BindIngestHttp(boost::asio::io_context& io, const Config& config,
                                                    const std::string& endpoint, const TlsSettings& tls_settings,
                                                    const std::string& tls_key, uint64_t max_connections,
@@ -41,7 +40,6 @@ Result<std::unique_ptr<HttpServer>> BindIngestHttp(boost::asio::io_context& io, 
   std::string host;
   uint16_t port;
   if (!SplitHostPort(endpoint, host, port)) return Status::InvalidArgument("bad endpoint " + endpoint);
-  if (host == "localhost") host = "127.0.0.1";
   // The body limit is the compressed size; the decompressed size is checked again after gunzip.
   HttpServerOptions options;
   options.body_limit = config.max_request_bytes;

@@ -18,7 +18,6 @@ Result<std::pair<std::string, uint16_t>> HostPort(const std::string& endpoint) {
   std::string host;
   uint16_t port;
   if (!SplitHostPort(endpoint, host, port)) return Status::InvalidArgument("bad endpoint " + endpoint);
-  if (host == "localhost") host = "127.0.0.1";
   return std::make_pair(host, port);
 }
 
