@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -23,7 +24,8 @@ Status Errno(const std::string& what, const std::string& path, int error) {
 
 class PosixWritableFile final : public WritableFile {
  public:
-  PosixWritableFile(std::string path, int fd, uint64_t position) : path_(std::move(path)), fd_(fd), position_(position) {}
+  PosixWritableFile(std::string path, int fd, uint64_t position)
+      : path_(std::move(path)), fd_(fd), position_(position), reserved_(position) {}
   ~PosixWritableFile() override {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -65,18 +67,32 @@ class PosixWritableFile final : public WritableFile {
   }
 
   Status Reserve(uint64_t size) override {
-    if (size <= position_) return Status::Ok();
-    int rc;
-    do {
-      rc = ::fallocate(fd_, 0, off_t(position_), off_t(size - position_));
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) return Errno("reserve space in", path_, errno);
+    // Zeros written, not only allocated: space that fallocate leaves unwritten is converted
+    // by the first write into it, and the next sync must write that change (the inode) too.
+    static const std::array<char, 1 << 16> kZeros{};
+    iovec vectors[16];
+    for (iovec& vector : vectors) vector = {const_cast<char*>(kZeros.data()), kZeros.size()};
+    uint64_t from = std::max(position_, reserved_);
+    while (from < size) {
+      uint64_t length = std::min<uint64_t>(size - from, sizeof vectors / sizeof vectors[0] * kZeros.size());
+      int count = int((length + kZeros.size() - 1) / kZeros.size());
+      vectors[count - 1].iov_len = size_t(length - uint64_t(count - 1) * kZeros.size());
+      ssize_t n = ::pwritev(fd_, vectors, count, off_t(from));
+      vectors[count - 1].iov_len = kZeros.size();
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Errno("reserve space in", path_, errno);
+      }
+      from += uint64_t(n);
+      reserved_ = from;
+    }
     return Status::Ok();
   }
 
   Status Truncate(uint64_t size) override {
     if (::ftruncate(fd_, off_t(size)) != 0) return Errno("truncate", path_, errno);
     position_ = std::min(position_, size);
+    reserved_ = std::min(reserved_, size);
     return Status::Ok();
   }
 
@@ -92,6 +108,7 @@ class PosixWritableFile final : public WritableFile {
   std::string path_;
   int fd_;
   uint64_t position_;  // where the next Append writes (no O_APPEND: reserved space lies past it)
+  uint64_t reserved_;  // the file's zeros reach this far (Reserve)
 };
 
 class PosixRandomAccessFile final : public RandomAccessFile {

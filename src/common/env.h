@@ -34,11 +34,12 @@ class WritableFile {
   Status Append(std::string_view data) { return Append(&data, 1); }
   // Makes the file's data durable (fdatasync), and its size.
   virtual Status Sync() = 0;
-  // Extends the file with zeros to `size` bytes, their space allocated (fallocate); the
-  // append position stays. Appends then fill space the file already has, so the sync after
-  // them writes data only, not a new size. Fails (IoError) where the file system cannot
-  // (EOPNOTSUPP) or is full; after a failure the file may extend past the append position
-  // with zeros all the same.
+  // Extends the file to `size` bytes with zeros, written (not just allocated: space
+  // fallocate leaves unwritten is converted by the first write into it, a change the next
+  // sync must write too); the append position stays. Appends then fill space the file
+  // already has, so the sync after them writes data only: no new size, no allocation. The
+  // zeros reach the disk with the next Sync. Fails (IoError) when the disk is full; after a
+  // failure the file may extend past the append position with zeros all the same.
   virtual Status Reserve(uint64_t size) = 0;
   // Cuts the file to `size` bytes (only ever used to shrink it); the append position moves
   // back to `size` when it was past it.

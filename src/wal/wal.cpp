@@ -50,9 +50,10 @@ Status AllZeros(const RandomAccessFile& file, uint64_t from, uint64_t to, bool& 
   return Status::Ok();
 }
 
-// Reserved space grows by doubling between these steps (WriteAheadLog::ReserveAhead).
+// Reserved space grows by doubling between these steps (WriteAheadLog::ReserveAhead). Its
+// zeros go to the disk with the round's sync: the larger step is the most one sync carries.
 constexpr uint64_t kFirstReserveBytes = 64 << 10;
-constexpr uint64_t kMaxReserveStepBytes = 4 << 20;
+constexpr uint64_t kMaxReserveStepBytes = 1 << 20;
 
 }  // namespace
 
@@ -359,7 +360,8 @@ Status WriteAheadLog::OpenNextSegment() {
 }
 
 void WriteAheadLog::ReserveAhead(uint64_t end) {
-  if (end <= reserved_bytes_ || reserve_failed_) return;
+  // Without a sync there is nothing to spare, and writing the zeros first would cost a copy.
+  if (options_.fsync != FsyncMode::kBatch || end <= reserved_bytes_ || reserve_failed_) return;
   uint64_t step = std::clamp(reserved_bytes_, kFirstReserveBytes, kMaxReserveStepBytes);
   uint64_t size = std::max(end, std::min(reserved_bytes_ + step, options_.segment_bytes));
   Status reserved = file_->Reserve(size);

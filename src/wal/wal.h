@@ -12,11 +12,11 @@
 // handler on an event loop (common/end_of_turn.h) wakes the writer only once that loop has run
 // what was ready with it, so that requests that arrived together share a sync.
 //
-// Space: the open segment's file is extended ahead of the records with zeros whose space is
-// allocated (WritableFile::Reserve; 64 KiB at first, doubling up to 4 MiB at a time), so that
-// a sync writes the records only, not a new file size each time: one device write fewer per
-// sync. A sealed segment is cut back to its records; zeros found after the last record at
-// replay (a crash) are cut without counting as a torn tail.
+// Space (FsyncMode::kBatch): the open segment's file is extended ahead of the records with
+// zeros (WritableFile::Reserve; 64 KiB at first, doubling up to 1 MiB at a time), so that a
+// sync writes the records only, not a new file size or allocation each time: one device write
+// fewer per sync. A sealed segment is cut back to its records; zeros found after the last
+// record at replay (a crash) are cut without counting as a torn tail.
 //
 // Faults: the WAL never leaves a failed write behind acknowledged records. When a write or a
 // sync fails, the records of that round get Unavailable, the segment is cut back to its last

@@ -334,6 +334,16 @@ TEST(WalTest, SpaceIsReservedAheadAndCutBackWhenASegmentIsSealedOrClosed) {
   EXPECT_EQ(report.torn_bytes_cut, 0u);
 }
 
+TEST(WalTest, WithoutSyncNothingIsReserved) {
+  FaultInjectionEnv env;
+  Options options = InEnv(env, FsyncMode::kNone);
+  auto wal = WriteAheadLog::Open(options);
+  ASSERT_TRUE((*wal)->Replay([](RecordLocation, std::string_view) {}, nullptr).ok());
+  ASSERT_TRUE(AppendAndWait(**wal, "one").ok());
+  ASSERT_TRUE(AppendAndWait(**wal, "two").ok());
+  EXPECT_EQ(*env.FileSize(OnlySegment(env)), 2 * (kFrameHeaderBytes + 3));
+}
+
 TEST(WalTest, ZerosReservedBeforeACrashAreCutAtReplayWithoutCountingAsTorn) {
   for (FsyncMode fsync : {FsyncMode::kBatch, FsyncMode::kNone}) {
     for (uint64_t seed = 1; seed <= 6; ++seed) {
