@@ -284,8 +284,10 @@ Status WriteAheadLog::WriteRun(std::deque<Pending>& batch, size_t first, size_t 
     parts.emplace_back(batch[k].frame);
     run_bytes += batch[k].frame.size();
   }
-  ReserveAhead(good_bytes_ + run_bytes);
   Status status = file_->Append(parts.data(), parts.size());
+  // Past the reserved zeros, the records themselves extend the file (this sync writes the new
+  // size once), and the zeros for the next rounds follow them in the same sync.
+  if (status.ok()) ReserveAhead(good_bytes_ + run_bytes);
   bool synced = false;
   if (status.ok() && options_.fsync == FsyncMode::kBatch) {
     status = file_->Sync();
@@ -363,7 +365,7 @@ void WriteAheadLog::ReserveAhead(uint64_t end) {
   // Without a sync there is nothing to spare, and writing the zeros first would cost a copy.
   if (options_.fsync != FsyncMode::kBatch || end <= reserved_bytes_ || reserve_failed_) return;
   uint64_t step = std::clamp(reserved_bytes_, kFirstReserveBytes, kMaxReserveStepBytes);
-  uint64_t size = std::max(end, std::min(reserved_bytes_ + step, options_.segment_bytes));
+  uint64_t size = std::max(end, std::min(end + step, options_.segment_bytes));
   Status reserved = file_->Reserve(size);
   if (reserved.ok()) {
     reserved_bytes_ = size;

@@ -143,7 +143,8 @@ class WriteAheadLog {
   // Writes records [first, last) of `batch` to the open segment and syncs; false on failure.
   Status WriteRun(std::deque<Pending>& batch, size_t first, size_t last);
   Status OpenNextSegment();
-  // Extends the open segment's reserved space to hold `end` bytes, when it does not yet.
+  // After a round's records were written up to `end`: when they reached past the reserved
+  // zeros, reserves the next step after them.
   void ReserveAhead(uint64_t end);
   // Cuts zeros reserved past the records off the open segment (before it is closed).
   void CutReservedTail();
