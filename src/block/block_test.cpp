@@ -272,9 +272,25 @@ void ExpectSameTrace(const otlp::TracesData& want_raw, const otlp::TracesData& g
   }
 }
 
+// A trace ID drawn from `rng` (which the caller checks against the stored ones).
+TraceId RandomTraceId(std::mt19937_64& rng) {
+  TraceId id;
+  uint64_t a = rng(), b = rng();
+  std::memcpy(id.bytes.data(), &a, 8);
+  std::memcpy(id.bytes.data() + 8, &b, 8);
+  return id;
+}
+
 class BlockTest : public ::testing::Test {
  protected:
   void SetUp() override { store_ = backend::NewLocalObjectStore(dir_.path(), ::tracery::DefaultEnv()); }
+
+  // Writes `generated` as one block of tenant "t" in row groups of 256 spans.
+  Result<BlockMeta> WriteSmallRowGroups(const GeneratedBlock& generated) {
+    WriterOptions options;
+    options.row_group_spans = 256;
+    return WriteBlock(*store_, "t", "sampled", generated.inputs, options);
+  }
 
   TempDir dir_;
   std::unique_ptr<backend::ObjectStore> store_;
@@ -369,9 +385,7 @@ TEST_F(BlockTest, EveryTraceReadsBackEqual) {
 
 TEST_F(BlockTest, AbsentIdsAreNotFoundAndBloomHasNoFalseNegatives) {
   GeneratedBlock generated = Generate(3000, 7);
-  WriterOptions options;
-  options.row_group_spans = 256;
-  auto meta = WriteBlock(*store_, "t", "sampled", generated.inputs, options);
+  auto meta = WriteSmallRowGroups(generated);
   ASSERT_TRUE(meta.ok());
   auto reader = BlockReader::Open(*store_, "t", meta->block_id);
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
@@ -382,10 +396,7 @@ TEST_F(BlockTest, AbsentIdsAreNotFoundAndBloomHasNoFalseNegatives) {
   std::set<TraceId> present(generated.ids.begin(), generated.ids.end());
   int false_positives = 0, probes = 0;
   for (int i = 0; i < 100000; ++i) {
-    TraceId id;
-    uint64_t a = rng(), b = rng();
-    std::memcpy(id.bytes.data(), &a, 8);
-    std::memcpy(id.bytes.data() + 8, &b, 8);
+    TraceId id = RandomTraceId(rng);
     if (present.count(id)) continue;
     probes++;
     if ((*reader)->MayContain(id)) false_positives++;
@@ -434,9 +445,7 @@ class RangeCountingStore : public backend::ObjectStore {
 // fingerprints, mostly without reading an index page; every stored ID is still found.
 TEST_F(BlockTest, BloomFalsePositivesRarelyReadAnIndexPage) {
   GeneratedBlock generated = Generate(3000, 11);
-  WriterOptions options;
-  options.row_group_spans = 256;
-  auto meta = WriteBlock(*store_, "t", "sampled", generated.inputs, options);
+  auto meta = WriteSmallRowGroups(generated);
   ASSERT_TRUE(meta.ok());
   RangeCountingStore counting(*store_);
   auto reader = BlockReader::Open(counting, "t", meta->block_id);
@@ -453,10 +462,7 @@ TEST_F(BlockTest, BloomFalsePositivesRarelyReadAnIndexPage) {
   uint64_t false_positives = 0;
   counting.range_reads = 0;
   for (int i = 0; i < 200000; ++i) {
-    TraceId id;
-    uint64_t a = rng(), b = rng();
-    std::memcpy(id.bytes.data(), &a, 8);
-    std::memcpy(id.bytes.data() + 8, &b, 8);
+    TraceId id = RandomTraceId(rng);
     if (present.count(id) || !(*reader)->MayContain(id)) continue;
     false_positives++;
     auto contains = (*reader)->Contains(id);

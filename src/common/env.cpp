@@ -214,12 +214,12 @@ class PosixEnv final : public Env {
   }
 
  private:
-  // Appends start at the file's end as found.
+  // Appends start at the file's end as found (empty with O_TRUNC).
   static Result<std::unique_ptr<WritableFile>> OpenForWrite(const std::string& path, int flags) {
     int fd = ::open(path.c_str(), flags, 0644);
     if (fd < 0) return Errno("open", path, errno);
     struct stat st {};
-    if (::fstat(fd, &st) != 0) {
+    if (!(flags & O_TRUNC) && ::fstat(fd, &st) != 0) {
       Status status = Errno("stat", path, errno);
       ::close(fd);
       return status;

@@ -108,19 +108,20 @@ Status WriteAheadLog::Replay(const ReplayVisitor& visitor, ReplayReport* report)
     auto size = (*file)->Size();
     if (!size.ok()) return Status::IoError("wal: cannot stat " + path + ": " + size.status().message());
     uint64_t offset = 0;
+    // Data that could not be read is never thrown away: the start stops instead.
+    auto read_failed = [&](const Status& read) {
+      return Status::IoError("wal: cannot read " + path + " at offset " + std::to_string(offset) + " (" + read.message() +
+                             "); not starting, and nothing was cut");
+    };
     while (offset + kFrameHeaderBytes <= *size) {
       Status read = (*file)->Read(offset, kFrameHeaderBytes, header.data());
-      if (!read.ok())
-        return Status::IoError("wal: cannot read " + path + " at offset " + std::to_string(offset) + " (" + read.message() +
-                               "); not starting, and nothing was cut");
+      if (!read.ok()) return read_failed(read);
       uint32_t length = LoadFixed32(header.data());
       uint32_t crc = LoadFixed32(header.data() + 4);
       if (length == 0 || length > *size - offset - kFrameHeaderBytes) break;  // torn or zero-filled
       payload.resize(length);
       read = (*file)->Read(offset + kFrameHeaderBytes, length, payload.data());
-      if (!read.ok())
-        return Status::IoError("wal: cannot read " + path + " at offset " + std::to_string(offset) + " (" + read.message() +
-                               "); not starting, and nothing was cut");
+      if (!read.ok()) return read_failed(read);
       if (Crc32c(payload) != crc) break;
       visitor(RecordLocation{segment, offset + kFrameHeaderBytes, length}, payload);
       local.records++;
@@ -132,9 +133,7 @@ Status WriteAheadLog::Replay(const ReplayVisitor& visitor, ReplayReport* report)
       uint64_t cut = *size - offset;
       bool zeros = false;
       Status read = AllZeros(**file, offset, *size, zeros);
-      if (!read.ok())
-        return Status::IoError("wal: cannot read " + path + " at offset " + std::to_string(offset) + " (" + read.message() +
-                               "); not starting, and nothing was cut");
+      if (!read.ok()) return read_failed(read);
       if (zeros) {
         spdlog::info("wal: {}: cutting {} bytes of zeros (space reserved ahead) at offset {}", path, cut, offset);
         local.zero_bytes_cut += cut;
